@@ -1,0 +1,85 @@
+// The demo job: a small task farm. Run with
+//   mpirun -np 3 --hostfile hostfiles/localhost ./build/examples/cadre-demo
+#include <cadre/cadre.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+// Tasks are plain functions, registered by name: code never travels, names do.
+long square(long x) { return x * x; }
+CADRE_TASK(square);
+
+std::string where_am_i() {
+  auto info = cadre::node_info(cadre::self_node());
+  return info.name;
+}
+CADRE_TASK(where_am_i);
+
+// Counts primes below n, the slow way.
+int count_primes(int lo, int hi) {
+  int n = 0;
+  for (int k = std::max(lo, 2); k < hi; ++k) {
+    bool prime = true;
+    for (int d = 2; d * d <= k; ++d)
+      if (k % d == 0) {
+        prime = false;
+        break;
+      }
+    n += prime;
+  }
+  return n;
+}
+CADRE_TASK(count_primes);
+
+double checked_sqrt(double x) {
+  if (x < 0) throw std::domain_error("negative input " + std::to_string(x));
+  return std::sqrt(x);
+}
+CADRE_TASK(checked_sqrt);
+
+int main(int argc, char** argv) {
+  return cadre::launch(argc, argv, [] {
+    std::printf("cadre demo: %zu nodes\n", cadre::nodes().size());
+    for (auto n : cadre::nodes()) {
+      auto info = cadre::node_info(n);
+      std::printf("  node %u: %s (host %s)\n", n.value(), info.name.c_str(), info.host.c_str());
+    }
+
+    // One task, on the least loaded worker.
+    cadre::Future<long> f = cadre::run(cadre::any, square, 12L);
+    std::printf("square(12) = %ld\n", f.get());
+
+    // One task on every node.
+    for (auto n : cadre::nodes())
+      std::printf("asked node %u, it says it is %s\n", n.value(),
+                  cadre::run(cadre::on(n), where_am_i).get().c_str());
+
+    // A map over 100 000 inputs, chunked and spread over the workers.
+    std::vector<long> xs(100000);
+    std::iota(xs.begin(), xs.end(), 0L);
+    auto fs = cadre::map(cadre::any, square, xs);
+    long sum = 0;
+    for (auto& r : fs) sum += r.get();
+    std::printf("sum of squares below 100000 = %ld\n", sum);
+
+    // Primes below 2 000 000 in 40 slices, collected as they complete.
+    std::vector<cadre::Future<int>> slices;
+    for (int i = 0; i < 40; ++i)
+      slices.push_back(cadre::run(cadre::any, count_primes, i * 50000, (i + 1) * 50000));
+    int primes = 0;
+    for (auto& s : cadre::as_completed(slices)) primes += s.get();
+    std::printf("primes below 2000000: %d\n", primes);
+
+    // A remote exception comes back as RemoteError naming the type, message and node.
+    try {
+      cadre::run(cadre::any, checked_sqrt, -1.0).get();
+    } catch (const cadre::RemoteError& e) {
+      std::printf("as expected: %s\n", e.what());
+    }
+    return 0;
+  });
+}

@@ -1,0 +1,12 @@
+#pragma once
+/// \file cadre.hpp
+/// The whole public API of cadre: `#include <cadre/cadre.hpp>`.
+
+#include "cadre/detail/archive.hpp"
+#include "cadre/detail/registry.hpp"
+#include "cadre/errors.hpp"
+#include "cadre/future.hpp"
+#include "cadre/ids.hpp"
+#include "cadre/options.hpp"
+#include "cadre/runtime.hpp"
+#include "cadre/tasks.hpp"

@@ -1,0 +1,125 @@
+#pragma once
+/// \file buffer.hpp
+/// ByteBuffer: a growable byte buffer that does not zero the bytes it adds.
+
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <utility>
+#include <vector>
+
+namespace cadre::detail {
+
+/// A growable, movable, non-copyable byte buffer. Growth is geometric and never
+/// zero-initialises: grow() and resize() hand out uninitialised bytes for the caller to fill.
+class ByteBuffer {
+ public:
+  /// An empty buffer; allocates nothing.
+  ByteBuffer() noexcept = default;
+
+  /// An empty buffer with room for at least `capacity` bytes.
+  explicit ByteBuffer(std::size_t capacity) { reserve(capacity); }
+
+  /// Takes the other buffer's bytes; leaves it empty.
+  ByteBuffer(ByteBuffer&& other) noexcept
+      : data_(std::exchange(other.data_, nullptr)),
+        size_(std::exchange(other.size_, 0)),
+        capacity_(std::exchange(other.capacity_, 0)) {}
+
+  /// Takes the other buffer's bytes; leaves it empty.
+  ByteBuffer& operator=(ByteBuffer&& other) noexcept {
+    if (this != &other) {
+      std::free(data_);
+      data_ = std::exchange(other.data_, nullptr);
+      size_ = std::exchange(other.size_, 0);
+      capacity_ = std::exchange(other.capacity_, 0);
+    }
+    return *this;
+  }
+
+  ByteBuffer(const ByteBuffer&) = delete;
+  ByteBuffer& operator=(const ByteBuffer&) = delete;
+
+  /// Frees the storage.
+  ~ByteBuffer() { std::free(data_); }
+
+  /// The first byte (nullptr while nothing was ever allocated).
+  char* data() noexcept { return data_; }
+  /// The first byte (nullptr while nothing was ever allocated).
+  const char* data() const noexcept { return data_; }
+  /// Bytes in use.
+  std::size_t size() const noexcept { return size_; }
+  /// Bytes allocated.
+  std::size_t capacity() const noexcept { return capacity_; }
+  /// True when no bytes are in use.
+  bool empty() const noexcept { return size_ == 0; }
+
+  /// Drops the contents; keeps the storage.
+  void clear() noexcept { size_ = 0; }
+
+  /// Makes room for at least `n` bytes in total (never shrinks).
+  void reserve(std::size_t n) {
+    if (n > capacity_) reallocate(n);
+  }
+
+  /// Appends `n` uninitialised bytes and returns a pointer to the first of them. The pointer
+  /// stays valid until the next call that grows the buffer.
+  char* grow(std::size_t n) {
+    if (n > capacity_ - size_) grow_storage(n);
+    char* p = data_ + size_;
+    size_ += n;
+    return p;
+  }
+
+  /// Appends a copy of `n` bytes from `p`.
+  void append(const void* p, std::size_t n) {
+    if (n == 0) return;
+    std::memcpy(grow(n), p, n);
+  }
+
+  /// Shrinks to `n` bytes, or grows to `n` bytes leaving the new bytes uninitialised.
+  void resize(std::size_t n) {
+    if (n > capacity_) grow_storage(n - size_);
+    size_ = n;
+  }
+
+  /// Releases unused capacity (keeps at least the bytes in use).
+  void shrink_to_fit() {
+    if (size_ == 0) {
+      std::free(data_);
+      data_ = nullptr;
+      capacity_ = 0;
+    } else if (capacity_ > size_) {
+      reallocate(size_);
+    }
+  }
+
+  /// A copy of the bytes in use.
+  std::vector<char> to_vector() const { return std::vector<char>(data_, data_ + size_); }
+
+ private:
+  void grow_storage(std::size_t extra) {
+    if (extra > max_size() - size_) throw std::bad_alloc();
+    std::size_t need = size_ + extra;
+    std::size_t doubled = capacity_ > max_size() / 2 ? max_size() : capacity_ * 2;
+    std::size_t cap = doubled > need ? doubled : need;
+    if (cap < 64) cap = 64;
+    reallocate(cap);
+  }
+
+  void reallocate(std::size_t cap) {
+    void* p = std::realloc(data_, cap);
+    if (p == nullptr) throw std::bad_alloc();
+    data_ = static_cast<char*>(p);
+    capacity_ = cap;
+  }
+
+  static constexpr std::size_t max_size() noexcept { return std::size_t(-1) / 2; }
+
+  char* data_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
+};
+
+}  // namespace cadre::detail

@@ -1,0 +1,118 @@
+#pragma once
+/// \file future_state.hpp
+/// Shared state behind Future<R>: one state per request; a map() chunk is one state with a
+/// slot per input, so a future is a handle {state, slot} and map allocates per chunk, not per
+/// input. Values are written on the node loop; waits may come from any thread or fiber.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "cadre/detail/archive.hpp"
+
+namespace cadre::detail {
+
+/// Something blocked on one or more states (a thread or a fiber); defined by the runtime.
+class Waiter {
+ public:
+  virtual ~Waiter() = default;
+  /// Called with the state's mutex held, on the node loop thread.
+  virtual void notify(std::size_t tag) = 0;
+};
+
+class StateBase {
+ public:
+  explicit StateBase(std::uint32_t slots) : slots_(slots) {}
+  virtual ~StateBase() = default;
+  StateBase(const StateBase&) = delete;
+  StateBase& operator=(const StateBase&) = delete;
+
+  std::uint32_t slots() const { return slots_; }
+  bool ready() const { return ready_.load(std::memory_order_acquire); }
+
+  // -- written by the node loop before complete() ---------------------------------------
+  /// Decodes the value of slot `i`.
+  virtual void decode_slot(std::uint32_t i, InArchive& in) = 0;
+  void set_error(std::uint32_t i, std::exception_ptr e) {
+    if (errors_.empty()) errors_.resize(slots_);
+    errors_[i] = std::move(e);
+  }
+  void set_all_errors(std::exception_ptr e) {
+    for (std::uint32_t i = 0; i < slots_; ++i) set_error(i, e);
+  }
+  /// Publishes the results and wakes every waiter.
+  void complete() {
+    std::lock_guard lock(mu_);
+    ready_.store(true, std::memory_order_release);
+    for (auto& [w, tag] : waiters_) w->notify(tag);
+    waiters_.clear();
+  }
+
+  // -- readers, after ready() -----------------------------------------------------------
+  std::exception_ptr error(std::uint32_t i) const {
+    return errors_.empty() ? nullptr : errors_[i];
+  }
+
+  // -- waiting ----------------------------------------------------------------------------
+  /// Registers `w`; returns false (and registers nothing) when already ready.
+  bool add_waiter(Waiter* w, std::size_t tag) {
+    std::lock_guard lock(mu_);
+    if (ready_.load(std::memory_order_relaxed)) return false;
+    waiters_.emplace_back(w, tag);
+    return true;
+  }
+  void remove_waiter(Waiter* w) {
+    std::lock_guard lock(mu_);
+    std::erase_if(waiters_, [w](const auto& p) { return p.first == w; });
+  }
+
+ private:
+  std::uint32_t slots_;
+  std::atomic<bool> ready_{false};
+  std::vector<std::exception_ptr> errors_;
+  std::mutex mu_;
+  std::vector<std::pair<Waiter*, std::size_t>> waiters_;
+};
+
+template <class R>
+class ResultState final : public StateBase {
+ public:
+  explicit ResultState(std::uint32_t slots) : StateBase(slots), values_(slots) {}
+  void decode_slot(std::uint32_t i, InArchive& in) override {
+    R v{};
+    in & v;
+    values_[i] = std::move(v);
+  }
+  void set_value(std::uint32_t i, R v) { values_[i] = std::move(v); }
+  const R& value(std::uint32_t i) const { return *values_[i]; }
+  R& value(std::uint32_t i) { return *values_[i]; }
+
+ private:
+  std::vector<std::optional<R>> values_;
+};
+
+template <>
+class ResultState<void> final : public StateBase {
+ public:
+  using StateBase::StateBase;
+  void decode_slot(std::uint32_t, InArchive&) override {}
+};
+
+using Clock = std::chrono::steady_clock;
+
+/// Blocks the calling fiber or thread until `s` is ready or `deadline` passes; returns
+/// readiness. Throws WrongRole on the node loop outside a fiber (it would deadlock).
+bool wait_state(StateBase* s, std::optional<Clock::time_point> deadline);
+/// Blocks until one of `states` is ready; returns its index, or states.size() at the
+/// deadline.
+std::size_t wait_any_state(std::span<StateBase* const> states,
+                           std::optional<Clock::time_point> deadline);
+
+}  // namespace cadre::detail

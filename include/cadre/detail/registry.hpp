@@ -1,0 +1,127 @@
+#pragma once
+/// \file registry.hpp
+/// Registration of tasks and message types: code never travels, names do. Every binary builds
+/// the same table from CADRE_TASK / CADRE_MESSAGE at static-initialisation time; ids derive
+/// from the name and a signature hash, so different programs interoperate on shared names.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+#include "cadre/detail/archive.hpp"
+#include "cadre/detail/buffer.hpp"
+
+namespace cadre::detail {
+
+/// FNV-1a, 64 bit: stable across binaries and compilers.
+constexpr std::uint64_t fnv1a64(std::string_view s, std::uint64_t h = 0xcbf29ce484222325ull) {
+  for (char c : s) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+/// Demangled name of a type ("std::vector<int, std::allocator<int> >").
+std::string type_name(const std::type_info&);
+
+enum class EntryKind : std::uint8_t { task = 1, message = 2 };
+
+/// Runs one registered task: decodes its arguments from `in`, calls it, encodes its result
+/// into `out`. Exceptions of the task propagate.
+using Invoker = void (*)(InArchive& in, OutArchive& out);
+
+/// One registered name.
+struct Entry {
+  EntryKind kind;
+  std::string name;
+  std::string signature;  // demangled, human-readable
+  std::uint64_t id;       // fnv1a64(name) mixed with fnv1a64(signature)
+  const void* key;        // function address (tasks) or &typeid (messages)
+  Invoker invoke;         // tasks only
+  const char* where;      // file:line of the registration
+};
+
+/// Adds an entry (static initialisation; never throws: problems are kept and reported when
+/// the runtime starts). Returns true so that it can initialise a static.
+bool add_entry(Entry e);
+
+/// The entry registered for a task function, or nullptr.
+const Entry* find_task(const void* fn);
+/// The entry with this id, or nullptr.
+const Entry* find_id(std::uint64_t id);
+/// The entry registered for a message type, or nullptr.
+const Entry* find_message(const std::type_info&);
+/// Throws NotRegistered naming the function (by symbol where it can be found).
+[[noreturn]] void throw_task_not_registered(const void* fn);
+
+template <class F>
+struct Signature;
+template <class R, class... A>
+struct Signature<R (*)(A...)> {
+  using result = R;
+  using args = std::tuple<std::decay_t<A>...>;
+  static constexpr std::size_t arity = sizeof...(A);
+};
+
+/// Decodes the arguments of F, calls it, encodes the result (nothing for void).
+template <auto F>
+void invoke_task(InArchive& in, OutArchive& out) {
+  using S = Signature<decltype(F)>;
+  typename S::args args;
+  std::apply([&](auto&... a) { ((in & a), ...); }, args);
+  if constexpr (std::is_void_v<typename S::result>) {
+    std::apply([](auto&... a) { F(std::move(a)...); }, args);
+  } else {
+    auto r = std::apply([](auto&... a) { return F(std::move(a)...); }, args);
+    out & r;
+  }
+}
+
+template <auto F>
+std::string task_signature() {
+  using S = Signature<decltype(F)>;
+  return type_name(typeid(typename S::result (*)(typename S::args)));
+}
+
+inline std::uint64_t entry_id(std::string_view name, std::string_view sig) {
+  return fnv1a64(sig, fnv1a64(name) ^ 0x9e3779b97f4a7c15ull);
+}
+
+template <auto F>
+bool register_task(const char* name, const char* where) {
+  std::string sig = task_signature<F>();
+  std::uint64_t id = entry_id(name, sig);
+  return add_entry(Entry{EntryKind::task, name, std::move(sig), id,
+                         reinterpret_cast<const void*>(F), &invoke_task<F>, where});
+}
+
+template <class T>
+bool register_message(const char* name, const char* where) {
+  std::string sig = type_name(typeid(T));
+  std::uint64_t id = entry_id(name, sig);
+  return add_entry(
+      Entry{EntryKind::message, name, std::move(sig), id, &typeid(T), nullptr, where});
+}
+
+}  // namespace cadre::detail
+
+#define CADRE_DETAIL_CAT2(a, b) a##b
+#define CADRE_DETAIL_CAT(a, b) CADRE_DETAIL_CAT2(a, b)
+#define CADRE_DETAIL_STR2(x) #x
+#define CADRE_DETAIL_STR(x) CADRE_DETAIL_STR2(x)
+
+/// Registers a function as a task (or process body) under its name. Use at namespace scope.
+#define CADRE_TASK(fn)                                                             \
+  [[maybe_unused]] static const bool CADRE_DETAIL_CAT(cadre_task_reg_, __LINE__) = \
+      ::cadre::detail::register_task<&fn>(#fn, __FILE__ ":" CADRE_DETAIL_STR(__LINE__))
+
+/// Registers a user type that is sent to mailboxes. Use at namespace scope.
+#define CADRE_MESSAGE(T)                                                              \
+  [[maybe_unused]] static const bool CADRE_DETAIL_CAT(cadre_message_reg_, __LINE__) = \
+      ::cadre::detail::register_message<T>(#T, __FILE__ ":" CADRE_DETAIL_STR(__LINE__))

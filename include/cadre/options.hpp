@@ -1,0 +1,56 @@
+#pragma once
+/// \file options.hpp
+/// Runtime options. Defaults are DESIGN.md's; CADRE_* environment variables override them on
+/// each node, and the master's effective options are sent to every node that joins.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+#include "cadre/ids.hpp"
+
+namespace cadre {
+
+/// Log levels, from most to least verbose; `off` silences everything.
+enum class Level : std::uint8_t { trace, debug, info, warn, error, off };
+
+/// The level's lower-case name ("info").
+std::string_view to_string(Level);
+
+/// Options of one runtime. An aggregate: fields keep this order, new ones are appended.
+struct Options {
+  /// How often nodes tell each other they are alive (CADRE_HEARTBEAT_INTERVAL_MS).
+  std::chrono::milliseconds heartbeat_interval{1000};
+  /// A node silent this long is down (CADRE_HEARTBEAT_TIMEOUT_MS).
+  std::chrono::milliseconds heartbeat_timeout{10000};
+  /// Nodes must report ready within this (CADRE_READY_TIMEOUT_MS).
+  std::chrono::milliseconds ready_timeout{5000};
+  /// Running tasks get this long to finish at shutdown (CADRE_SHUTDOWN_TIMEOUT_MS).
+  std::chrono::milliseconds shutdown_timeout{10000};
+  /// Messages below this level are dropped at the sender (CADRE_LOG_LEVEL).
+  Level log_level = Level::info;
+  /// Called on the master when a node is lost.
+  std::function<void(NodeId)> on_node_down;
+  /// Run once on the master before the driver.
+  std::function<void()> master_init;
+  /// Initialise MPI with MPI_THREAD_MULTIPLE so user threads may call MPI themselves.
+  bool mpi_thread_multiple = false;
+  /// After work, the node loop keeps polling this long before it starts sleeping
+  /// (CADRE_IDLE_SPIN_US).
+  std::chrono::microseconds idle_spin{1000};
+  /// Longest single sleep of an idle node loop (CADRE_IDLE_SLEEP_US).
+  std::chrono::microseconds idle_sleep{1000};
+  /// A link's coalescing buffer is sent once it holds this many bytes (CADRE_COALESCE_BYTES).
+  std::size_t coalesce_bytes = 64 * 1024;
+  /// Largest payload of one message; larger ones throw PayloadTooLarge at the sender
+  /// (CADRE_PAYLOAD_CAP).
+  std::size_t payload_cap = std::size_t(64) << 20;
+  /// Stack size of each task or process fiber, in bytes (CADRE_STACK_SIZE).
+  std::size_t stack_size = 128 * 1024;
+  /// Chunks of one map() kept in flight per node (CADRE_MAP_WINDOW).
+  int map_window = 4;
+};
+
+}  // namespace cadre

@@ -1,0 +1,479 @@
+#include "node/core.hpp"
+
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "cadre/detail/archive.hpp"
+#include "cadre/detail/registry.hpp"
+#include "cadre/errors.hpp"
+#include "services/tasks.hpp"
+#include "wire/registry_internal.hpp"
+
+namespace cadre::node {
+namespace {
+
+std::atomic<Core*> g_core{nullptr};
+
+// What a node reports in its log prefix before and after the core exists.
+std::mutex g_log_mu;
+std::string g_log_prefix = "cadre";
+
+template <class T>
+T decode_payload(const char* p, std::size_t n, const char* what) {
+  try {
+    return detail::decode_as<T>(p, n);
+  } catch (const DecodeError& e) {
+    throw DecodeError(fmt::format("{}: {}", what, e.what()));
+  }
+}
+
+template <class T>
+detail::ByteBuffer encode_payload(const T& v) {
+  detail::ByteBuffer b;
+  detail::OutArchive ar(b);
+  ar & v;
+  return b;
+}
+
+WireOptions to_wire(const Options& o) {
+  return WireOptions{o.heartbeat_interval.count(),
+                     o.heartbeat_timeout.count(),
+                     o.ready_timeout.count(),
+                     o.shutdown_timeout.count(),
+                     o.idle_spin.count(),
+                     o.idle_sleep.count(),
+                     static_cast<std::uint8_t>(o.log_level),
+                     o.coalesce_bytes,
+                     o.payload_cap,
+                     o.stack_size,
+                     o.map_window};
+}
+
+void from_wire(const WireOptions& w, Options& o) {
+  using std::chrono::microseconds;
+  using std::chrono::milliseconds;
+  o.heartbeat_interval = milliseconds(w.heartbeat_interval_ms);
+  o.heartbeat_timeout = milliseconds(w.heartbeat_timeout_ms);
+  o.ready_timeout = milliseconds(w.ready_timeout_ms);
+  o.shutdown_timeout = milliseconds(w.shutdown_timeout_ms);
+  o.idle_spin = microseconds(w.idle_spin_us);
+  o.idle_sleep = microseconds(w.idle_sleep_us);
+  o.log_level = static_cast<Level>(std::min<std::uint8_t>(w.log_level, 5));
+  o.coalesce_bytes = w.coalesce_bytes;
+  o.payload_cap = w.payload_cap;
+  o.stack_size = w.stack_size;
+  o.map_window = w.map_window;
+}
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+}  // namespace
+
+void log_local(Level level, const std::string& message) {
+  std::string line;
+  {
+    std::lock_guard lock(g_log_mu);
+    line = fmt::format("{} {}: {}\n", g_log_prefix, to_string(level), message);
+  }
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
+}
+
+Core::Core(std::unique_ptr<transport::Transport> transport, Options options, std::string host)
+    : transport_(std::move(transport)),
+      options_(std::move(options)),
+      self_(transport_->self()),
+      host_(std::move(host)),
+      sched_(options_.stack_size),
+      tasks_(std::make_unique<services::TaskService>(*this)) {
+  NodeTable t;
+  t.push_back(NodeInfo{self_, fmt::format("{}:{}", host_, self_.value()), host_,
+                       static_cast<int>(self_.value()), NodeState::up});
+  publish(std::move(t));
+  {
+    std::lock_guard lock(g_log_mu);
+    g_log_prefix = fmt::format("cadre[{}:{}]", host_, self_.value());
+  }
+  Core* expected = nullptr;
+  if (!g_core.compare_exchange_strong(expected, this))
+    throw InitTwice("cadre::Runtime: a runtime already exists in this process");
+}
+
+Core::~Core() {
+  Core* me = this;
+  g_core.compare_exchange_strong(me, nullptr);
+}
+
+Core& Core::get() {
+  Core* c = g_core.load(std::memory_order_acquire);
+  if (!c)
+    throw NotRunning(
+        "cadre: the runtime is not running (construct cadre::Runtime or call cadre::launch "
+        "first)");
+  return *c;
+}
+
+Core* Core::try_get() { return g_core.load(std::memory_order_acquire); }
+
+std::shared_ptr<const NodeTable> Core::table() const {
+  std::lock_guard lock(table_mu_);
+  return table_;
+}
+
+void Core::publish(NodeTable t) {
+  auto p = std::make_shared<const NodeTable>(std::move(t));
+  std::lock_guard lock(table_mu_);
+  table_ = std::move(p);
+}
+
+std::string Core::describe(NodeId n) const {
+  auto t = table();
+  for (auto& i : *t)
+    if (i.id == n) return fmt::format("node {} ({} on host {})", n.value(), i.name, i.host);
+  return fmt::format("node {}", n.value());
+}
+
+void Core::check_node(NodeId n, const char* what) const {
+  auto t = table();
+  for (auto& i : *t)
+    if (i.id == n && i.state != NodeState::down) return;
+  std::string live;
+  for (auto& i : *t)
+    if (i.state != NodeState::down)
+      live += fmt::format("{}{} ({})", live.empty() ? "" : ", ", i.id.value(), i.name);
+  throw InvalidNode(fmt::format("{}: node {} is not part of the runtime (live nodes: {})", what,
+                                n.value(), live));
+}
+
+// -- the loop ---------------------------------------------------------------------------
+
+void Core::post(sched::Job fn) {
+  std::lock_guard lock(post_mu_);
+  posted_.push_back(std::move(fn));
+  has_posted_.store(true, std::memory_order_release);
+  if (sleeping_) post_cv_.notify_one();
+}
+
+void Core::execute(sched::Job fn) {
+  if (on_loop_thread())
+    fn();
+  else
+    post(std::move(fn));
+}
+
+std::size_t Core::drain_posted() {
+  if (!has_posted_.load(std::memory_order_acquire)) return 0;
+  {
+    std::lock_guard lock(post_mu_);
+    draining_.swap(posted_);
+    has_posted_.store(false, std::memory_order_relaxed);
+  }
+  std::size_t n = draining_.size();
+  for (auto& fn : draining_) fn();
+  draining_.clear();
+  return n;
+}
+
+std::size_t Core::step() {
+  std::size_t work = transport_->poll(*this);
+  work += drain_posted();
+  work += sched_.run_ready();
+  if (auto next = sched_.next_deadline(); next && *next <= Clock::now())
+    work += sched_.fire_timers(Clock::now());
+  // The loop flushes every pass: what the fibers of this pass sent is coalesced already.
+  work += transport_->flush();
+  return work;
+}
+
+bool Core::run_until(const std::function<bool()>& done,
+                     std::optional<Clock::time_point> deadline) {
+  auto last_work = Clock::now();
+  while (!done()) {
+    if (step() > 0) {
+      last_work = Clock::now();
+      continue;
+    }
+    if (done()) break;
+    if (deadline && Clock::now() >= *deadline) return done();
+    idle(last_work, deadline);
+  }
+  return true;
+}
+
+// After work the loop polls for `idle_spin` (pausing, then yielding the core), then sleeps up
+// to `idle_sleep` at a time: an idle node costs a few percent of a core, and a message to it
+// waits about a millisecond. Posting threads wake it at once.
+void Core::idle(Clock::time_point last_work, std::optional<Clock::time_point> deadline) {
+  auto now = Clock::now();
+  auto since = now - last_work;
+  if (since < options_.idle_spin || transport_->busy()) {
+    if (since < options_.idle_spin / 2) {
+      for (int i = 0; i < 64; ++i) cpu_relax();
+    } else {
+      sched_yield();
+    }
+    return;
+  }
+  auto until = now + options_.idle_sleep;
+  if (auto next = sched_.next_deadline(); next && *next < until) until = *next;
+  if (deadline && *deadline < until) until = *deadline;
+  std::unique_lock lock(post_mu_);
+  if (!posted_.empty()) return;
+  sleeping_ = true;
+  post_cv_.wait_until(lock, until);
+  sleeping_ = false;
+}
+
+void Core::send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) {
+  transport_->send(dst, env, p, n);
+}
+
+void Core::send_control(NodeId dst, Cls cls, const detail::ByteBuffer& payload) {
+  wire::Envelope env{};
+  env.cls = static_cast<std::uint8_t>(cls);
+  env.src = Pid{self_, 0};
+  env.dst = Pid{dst, 0};
+  transport_->send(dst, env, payload.data(), payload.size());
+}
+
+// -- dispatch ---------------------------------------------------------------------------
+
+void Core::on_envelope(NodeId src, const wire::Envelope& env, const char* payload,
+                       std::size_t len) {
+  switch (static_cast<Cls>(env.cls)) {
+    case Cls::task_request:
+      tasks_->on_request(src, env, payload, len);
+      return;
+    case Cls::task_result:
+      tasks_->on_result(src, env, payload, len);
+      return;
+    case Cls::hello:
+      on_hello(src, payload, len);
+      return;
+    case Cls::welcome:
+      on_welcome(payload, len);
+      return;
+    case Cls::abort_start:
+      abort_message_ = decode_payload<std::string>(payload, len, "start-up refusal");
+      return;
+    case Cls::shutdown:
+      on_shutdown_request(payload, len);
+      return;
+    case Cls::shutdown_ack:
+      if (src.value() < acks_.size())
+        acks_[src.value()] = decode_payload<ShutdownAck>(payload, len, "shut-down ack");
+      return;
+    case Cls::final_status:
+      final_status_ = decode_payload<std::int32_t>(payload, len, "final status");
+      return;
+  }
+  log_local(Level::warn, fmt::format("dropped an envelope of unknown class {} from {}",
+                                     unsigned(env.cls), describe(src)));
+  ++dropped_;
+}
+
+void Core::on_bad_frame(NodeId src, const std::string& why) {
+  log_local(Level::error, fmt::format("discarded a malformed frame from {}: {}", describe(src), why));
+  ++dropped_;
+}
+
+// -- start-up ---------------------------------------------------------------------------
+
+Hello Core::make_hello() const {
+  Hello h;
+  h.name = fmt::format("{}:{}", host_, self_.value());
+  h.host = host_;
+  h.build_id = detail::build_id();
+  h.os_pid = static_cast<std::int32_t>(::getpid());
+  for (const detail::Entry* e : detail::all_entries())
+    h.registry.push_back(RegistryRecord{static_cast<std::uint8_t>(e->kind), e->name, e->signature});
+  h.local_error = detail::registry_errors();
+  return h;
+}
+
+void Core::on_hello(NodeId src, const char* p, std::size_t n) {
+  hellos_.emplace_back(src, decode_payload<Hello>(p, n, "hello"));
+}
+
+void Core::on_welcome(const char* p, std::size_t n) {
+  auto w = decode_payload<Welcome>(p, n, "welcome");
+  from_wire(w.options, options_);
+  NodeTable t;
+  for (auto& r : w.nodes)
+    t.push_back(NodeInfo{NodeId(r.id), r.name, r.host, r.rank, NodeState::up});
+  publish(std::move(t));
+  welcomed_ = true;
+}
+
+std::string Core::check_registries(const std::vector<std::pair<NodeId, Hello>>& hellos) const {
+  std::string problems;
+  for (auto& [id, h] : hellos)
+    if (!h.local_error.empty())
+      problems += fmt::format("\n  on node {} ({}): {}", id.value(), h.name, h.local_error);
+  // name -> first (signature, node) seen
+  std::map<std::pair<std::uint8_t, std::string>, std::pair<std::string, const Hello*>> first;
+  std::map<std::string, bool> reported;
+  for (auto& [id, h] : hellos) {
+    for (auto& r : h.registry) {
+      auto [it, added] = first.emplace(std::make_pair(r.kind, r.name), std::make_pair(r.signature, &h));
+      if (added || it->second.first == r.signature || reported[r.name]) continue;
+      reported[r.name] = true;
+      problems += fmt::format(
+          "\n  {} '{}' is registered as '{}' on {} and as '{}' on {}",
+          r.kind == static_cast<std::uint8_t>(detail::EntryKind::task) ? "task" : "message type",
+          r.name, it->second.first, it->second.second->name, r.signature, h.name);
+    }
+  }
+  return problems;
+}
+
+void Core::start() {
+  const std::uint32_t size = transport_->size();
+  const auto deadline = Clock::now() + options_.ready_timeout;
+  if (is_master()) {
+    hellos_.emplace_back(self_, make_hello());
+    run_until([&] { return hellos_.size() == size; }, deadline);
+    if (hellos_.size() != size) {
+      std::string missing;
+      for (std::uint32_t r = 1; r < size; ++r)
+        if (std::none_of(hellos_.begin(), hellos_.end(),
+                         [&](auto& h) { return h.first.value() == r; }))
+          missing += fmt::format(" {}", r);
+      throw Error(fmt::format(
+          "cadre start-up: nodes{} did not report ready within {} ms (ready_timeout; "
+          "CADRE_READY_TIMEOUT_MS). Are all ranks cadre programs?",
+          missing, options_.ready_timeout.count()));
+    }
+    std::string problems = check_registries(hellos_);
+    if (!problems.empty()) {
+      std::string msg = "cadre start-up: the registries of the job's programs disagree:" +
+                        problems + "\n  Every program must register a name with one signature.";
+      auto payload = encode_payload(msg);
+      for (std::uint32_t r = 1; r < size; ++r) send_control(NodeId(r), Cls::abort_start, payload);
+      run_until([&] { return !transport_->busy(); }, Clock::now() + std::chrono::seconds(5));
+      throw RegistryMismatch(msg);
+    }
+    Welcome w;
+    w.options = to_wire(options_);
+    std::sort(hellos_.begin(), hellos_.end(),
+              [](auto& a, auto& b) { return a.first < b.first; });
+    NodeTable t;
+    for (auto& [id, h] : hellos_) {
+      w.nodes.push_back(NodeRecordWire{id.value(), h.name, h.host, static_cast<std::int32_t>(id.value())});
+      t.push_back(NodeInfo{id, h.name, h.host, static_cast<int>(id.value()), NodeState::up});
+    }
+    publish(std::move(t));
+    auto payload = encode_payload(w);
+    for (std::uint32_t r = 1; r < size; ++r) send_control(NodeId(r), Cls::welcome, payload);
+    transport_->flush();
+    hellos_.clear();
+    return;
+  }
+  send_control(NodeId(0), Cls::hello, encode_payload(make_hello()));
+  // The master waits ready_timeout for everybody; give it that and some more to answer.
+  run_until([&] { return welcomed_ || !abort_message_.empty(); },
+            deadline + options_.ready_timeout + std::chrono::seconds(5));
+  if (!abort_message_.empty()) throw RegistryMismatch(abort_message_);
+  if (!welcomed_)
+    throw Error(fmt::format("cadre start-up: node {} got no answer from the master within {} ms",
+                            self_.value(), 2 * options_.ready_timeout.count() + 5000));
+}
+
+// -- shut-down --------------------------------------------------------------------------
+
+void Core::on_shutdown_request(const char* p, std::size_t n) {
+  auto timeout_ms = decode_payload<std::int64_t>(p, n, "shut-down request");
+  stopping_ = true;
+  tasks_->stop_accepting();
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  // Acknowledge from a fiber once local tasks finish or the deadline passes; the loop goes on
+  // serving meanwhile (tasks may still need replies from elsewhere).
+  sched_.spawn(
+      [this, deadline] {
+        while (tasks_->running() > 0 && Clock::now() < deadline) {
+          auto* f = sched::Scheduler::current();
+          auto t = sched_.add_timer(Clock::now() + std::chrono::milliseconds(1),
+                                    [this, f] { sched_.wake(f); });
+          sched_.suspend();
+          sched_.cancel_timer(t);
+        }
+        ShutdownAck ack;
+        ack.unfinished = static_cast<std::uint32_t>(tasks_->running());
+        ack.clean = ack.unfinished == 0;
+        ack.dropped = dropped_;
+        if (!ack.clean)
+          ack.note = fmt::format("{} task(s) still running at the shut-down deadline", ack.unfinished);
+        send_control(NodeId(0), Cls::shutdown_ack, encode_payload(ack));
+      },
+      next_serial());
+}
+
+int Core::serve() {
+  run_until([&] { return final_status_.has_value(); });
+  run_until([&] { return !transport_->busy(); }, Clock::now() + std::chrono::seconds(5));
+  return *final_status_;
+}
+
+int Core::shutdown(int driver_status) {
+  stopping_ = true;
+  tasks_->stop_accepting();
+  const std::uint32_t size = transport_->size();
+  acks_.assign(size, std::nullopt);
+  auto timeout_ms = static_cast<std::int64_t>(options_.shutdown_timeout.count());
+  auto req = encode_payload(timeout_ms);
+  for (std::uint32_t r = 1; r < size; ++r) send_control(NodeId(r), Cls::shutdown, req);
+  const auto t0 = Clock::now();
+  run_until([&] { return tasks_->running() == 0; }, t0 + options_.shutdown_timeout);
+  bool clean = tasks_->running() == 0;
+  if (!clean)
+    log_local(Level::error, fmt::format("shutdown: {} task(s) still running on the master after {} ms",
+                                        tasks_->running(), timeout_ms));
+  // Workers answer within their shutdown_timeout; allow for the links on top.
+  const auto ack_deadline = t0 + options_.shutdown_timeout + std::chrono::seconds(3);
+  run_until(
+      [&] {
+        for (std::uint32_t r = 1; r < size; ++r)
+          if (!acks_[r]) return false;
+        return true;
+      },
+      ack_deadline);
+  std::uint64_t dropped = dropped_;
+  for (std::uint32_t r = 1; r < size; ++r) {
+    if (!acks_[r]) {
+      clean = false;
+      finalize_safe_ = false;
+      log_local(Level::error,
+                fmt::format("shutdown: {} did not acknowledge within {} ms; it is stuck in a task "
+                            "that does not yield, or lost",
+                            describe(NodeId(r)), timeout_ms + 3000));
+      continue;
+    }
+    dropped += acks_[r]->dropped;
+    if (!acks_[r]->clean) {
+      clean = false;
+      log_local(Level::error, fmt::format("shutdown: {}: {}", describe(NodeId(r)), acks_[r]->note));
+    }
+  }
+  if (dropped > 0)
+    log_local(Level::info,
+              fmt::format("shutdown: {} message(s) were dropped (destination ended or malformed)",
+                          dropped));
+  int status = driver_status != 0 ? driver_status : (clean ? 0 : 1);
+  auto fin = encode_payload(static_cast<std::int32_t>(status));
+  for (std::uint32_t r = 1; r < size; ++r)
+    if (acks_[r]) send_control(NodeId(r), Cls::final_status, fin);
+  run_until([&] { return !transport_->busy(); }, Clock::now() + std::chrono::seconds(5));
+  return status;
+}
+
+}  // namespace cadre::node

@@ -1,0 +1,140 @@
+#pragma once
+// The node: the loop that polls the transport, runs fibers and timers, and the node protocol
+// (start-up handshake, node table, shut-down). One per OS process.
+//
+// Thread rules: members marked "any thread" may be called from any thread; everything else
+// runs on the loop thread only.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cadre/options.hpp"
+#include "cadre/runtime.hpp"
+#include "node/protocol.hpp"
+#include "scheduler/scheduler.hpp"
+#include "transport/transport.hpp"
+
+namespace cadre::services {
+class TaskService;
+}
+
+namespace cadre::node {
+
+using Clock = std::chrono::steady_clock;
+using NodeTable = std::vector<NodeInfo>;
+
+class Core final : public transport::Sink {
+ public:
+  Core(std::unique_ptr<transport::Transport> transport, Options options, std::string host);
+  ~Core() override;
+  Core(const Core&) = delete;
+  Core& operator=(const Core&) = delete;
+
+  /// The running core; throws NotRunning when there is none. Any thread.
+  static Core& get();
+  /// The running core or nullptr. Any thread.
+  static Core* try_get();
+
+  // -- identity (any thread) ----------------------------------------------------------
+  NodeId self_node() const { return self_; }
+  bool is_master() const { return self_.value() == 0; }
+  const Options& options() const { return options_; }
+  /// The node table as last published. Any thread.
+  std::shared_ptr<const NodeTable> table() const;
+  /// Throws InvalidNode (naming the node and listing live ones) unless `n` is known and up.
+  void check_node(NodeId n, const char* what) const;
+  std::string describe(NodeId n) const;  // "node 1 (host:1 on host)"
+
+  // -- the loop ---------------------------------------------------------------------
+  /// Marks the calling thread as the loop thread.
+  void bind_loop_thread() { loop_thread_ = std::this_thread::get_id(); }
+  bool on_loop_thread() const { return std::this_thread::get_id() == loop_thread_; }
+  /// One pass: receive, run posted work, fibers and timers, flush. Returns the work done.
+  std::size_t step();
+  /// Runs the loop (with idle backoff) until `done()` or the deadline; returns done().
+  bool run_until(const std::function<bool()>& done,
+                 std::optional<Clock::time_point> deadline = std::nullopt);
+  /// Queues `fn` to run on the loop. Any thread.
+  void post(sched::Job fn);
+  /// Runs `fn` on the loop now if called there, else posts it. Any thread.
+  void execute(sched::Job fn);
+
+  // -- start-up and shut-down --------------------------------------------------------
+  /// The handshake: workers say hello, the master checks every registry and welcomes them.
+  /// Throws RegistryMismatch or Error. Loop thread.
+  void start();
+  /// Worker: serves until the master's final status; returns it.
+  int serve();
+  /// Master: the shut-down protocol; returns the job's status.
+  int shutdown(int driver_status);
+  /// True when every node acknowledged shut-down (MPI_Finalize is safe).
+  bool clean_exit() const { return finalize_safe_; }
+  bool stopping() const { return stopping_.load(); }
+
+  // -- services (loop thread) ---------------------------------------------------------
+  void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n);
+  sched::Scheduler& scheduler() { return sched_; }
+  services::TaskService& tasks() { return *tasks_; }
+  std::uint64_t next_serial() { return next_serial_++; }
+  /// Counts a message dropped because its destination had ended.
+  void count_dropped() { ++dropped_; }
+
+  // -- transport::Sink --------------------------------------------------------------
+  void on_envelope(NodeId src, const wire::Envelope& env, const char* payload,
+                   std::size_t len) override;
+  void on_bad_frame(NodeId src, const std::string& why) override;
+
+ private:
+  void idle(Clock::time_point last_work, std::optional<Clock::time_point> deadline);
+  std::size_t drain_posted();
+  void publish(NodeTable t);
+  void on_hello(NodeId src, const char* p, std::size_t n);
+  void on_welcome(const char* p, std::size_t n);
+  void on_shutdown_request(const char* p, std::size_t n);
+  void send_control(NodeId dst, Cls cls, const detail::ByteBuffer& payload);
+  std::string check_registries(const std::vector<std::pair<NodeId, Hello>>& hellos) const;
+  Hello make_hello() const;
+
+  std::unique_ptr<transport::Transport> transport_;
+  Options options_;
+  NodeId self_;
+  std::string host_;
+  sched::Scheduler sched_;
+  std::unique_ptr<services::TaskService> tasks_;
+  std::thread::id loop_thread_;
+
+  mutable std::mutex table_mu_;
+  std::shared_ptr<const NodeTable> table_;
+
+  std::mutex post_mu_;
+  std::condition_variable post_cv_;
+  std::vector<sched::Job> posted_;
+  std::vector<sched::Job> draining_;
+  bool sleeping_ = false;
+  std::atomic<bool> has_posted_{false};
+
+  // start-up
+  std::vector<std::pair<NodeId, Hello>> hellos_;
+  bool welcomed_ = false;
+  std::string abort_message_;
+  // shut-down
+  std::atomic<bool> stopping_{false};
+  std::vector<std::optional<ShutdownAck>> acks_;
+  std::optional<int> final_status_;
+  bool finalize_safe_ = true;
+  std::uint64_t dropped_ = 0;
+  std::uint64_t next_serial_ = 1;
+};
+
+/// Writes a line to stderr: "cadre[<node> <host>] level: message". Any thread.
+void log_local(Level level, const std::string& message);
+
+}  // namespace cadre::node

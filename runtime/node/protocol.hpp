@@ -1,0 +1,82 @@
+#pragma once
+// Envelope classes and the payloads of the node protocol (start-up, shut-down).
+//
+// Invariant: everything between two nodes travels on their one ordered link; the class in
+// the envelope says what it is. So a task's result always arrives after everything the task
+// sent before it, and a worker's shut-down acknowledgement after all of its results.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cadre/options.hpp"
+
+namespace cadre::node {
+
+enum class Cls : std::uint8_t {
+  hello = 1,         // worker -> master: identity and registry
+  welcome = 2,       // master -> worker: options and node table
+  abort_start = 3,   // master -> worker: start-up refused (registry mismatch, ...)
+  shutdown = 4,      // master -> worker: stop new work, finish, acknowledge
+  shutdown_ack = 5,  // worker -> master
+  final_status = 6,  // master -> worker: the job's status; finalize now
+  task_request = 10,
+  task_result = 11,
+};
+
+struct RegistryRecord {
+  std::uint8_t kind = 0;
+  std::string name, signature;
+  template <class A>
+  void serialize(A& ar, unsigned) { ar & kind & name & signature; }
+};
+
+struct Hello {
+  std::string name, host, build_id;
+  std::int32_t os_pid = 0;
+  std::vector<RegistryRecord> registry;
+  std::string local_error;  // e.g. a name registered twice in this binary
+  template <class A>
+  void serialize(A& ar, unsigned) { ar & name & host & build_id & os_pid & registry & local_error; }
+};
+
+/// The options that travel (function members stay on the master).
+struct WireOptions {
+  std::int64_t heartbeat_interval_ms, heartbeat_timeout_ms, ready_timeout_ms,
+      shutdown_timeout_ms, idle_spin_us, idle_sleep_us;
+  std::uint8_t log_level;
+  std::uint64_t coalesce_bytes, payload_cap, stack_size;
+  std::int32_t map_window;
+  template <class A>
+  void serialize(A& ar, unsigned) {
+    ar & heartbeat_interval_ms & heartbeat_timeout_ms & ready_timeout_ms & shutdown_timeout_ms &
+        idle_spin_us & idle_sleep_us & log_level & coalesce_bytes & payload_cap & stack_size &
+        map_window;
+  }
+};
+
+struct NodeRecordWire {
+  std::uint32_t id = 0;
+  std::string name, host;
+  std::int32_t rank = 0;
+  template <class A>
+  void serialize(A& ar, unsigned) { ar & id & name & host & rank; }
+};
+
+struct Welcome {
+  WireOptions options;
+  std::vector<NodeRecordWire> nodes;
+  template <class A>
+  void serialize(A& ar, unsigned) { ar & options & nodes; }
+};
+
+struct ShutdownAck {
+  bool clean = true;
+  std::uint32_t unfinished = 0;
+  std::uint64_t dropped = 0;
+  std::string note;
+  template <class A>
+  void serialize(A& ar, unsigned) { ar & clean & unfinished & dropped & note; }
+};
+
+}  // namespace cadre::node

@@ -1,0 +1,259 @@
+// The public Runtime and launch(): which thread runs the node loop, which the driver, and how
+// the process ends (MPI_Finalize when every node acknowledged shut-down, _exit otherwise,
+// since MPI_Finalize waits for every rank).
+
+#include "cadre/runtime.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "cadre/detail/registry.hpp"
+#include "cadre/errors.hpp"
+#include "node/core.hpp"
+#include "node/options_env.hpp"
+#include "transport/mpi_env.hpp"
+
+namespace cadre {
+namespace {
+std::atomic<bool> g_runtime_made{false};
+thread_local bool t_is_driver = false;
+}  // namespace
+
+namespace detail {
+
+class RuntimeImpl {
+ public:
+  RuntimeImpl(int& argc, char**& argv, Options o, bool launch_mode) {
+    if (g_runtime_made.exchange(true))
+      throw InitTwice(
+          "cadre::Runtime: a runtime was already created in this process (one per process; "
+          "cadre::launch creates it for you)");
+    try {
+      node::apply_environment(o);
+      mpi_ = std::make_unique<transport::MpiEnvironment>(argc, argv, !launch_mode,
+                                                          o.mpi_thread_multiple);
+      core_ = std::make_unique<node::Core>(transport::make_world_transport(o), o, mpi_->host());
+      master_ = core_->is_master();
+      if (master_ && !launch_mode) {
+        start_loop_thread();
+        t_is_driver = true;
+        if (o.master_init) o.master_init();
+      } else {
+        core_->bind_loop_thread();
+        core_->start();
+      }
+    } catch (...) {
+      if (loop_.joinable()) {
+        stop_.store(true);
+        if (core_) core_->post([] {});
+        loop_.join();
+      }
+      core_.reset();
+      if (mpi_) mpi_->finalize();
+      throw;
+    }
+  }
+
+  ~RuntimeImpl() {
+    if (done_) return;
+    try {
+      if (master_)
+        shutdown();
+      else
+        serve();
+    } catch (const std::exception& e) {
+      node::log_local(Level::error, fmt::format("cadre::~Runtime: {}", e.what()));
+    }
+  }
+
+  bool master() const { return master_; }
+
+  int serve() {
+    if (master_)
+      throw WrongRole(
+          "cadre::Runtime::serve: called on the master (node 0), which runs the driver; call "
+          "shutdown() there");
+    if (done_) return status_;
+    int st = core_->serve();
+    return finish(st);
+  }
+
+  int shutdown() {
+    if (!master_)
+      throw WrongRole(
+          "cadre::Runtime::shutdown: called on a worker; workers call serve() and are shut "
+          "down by the master");
+    if (done_) return status_;
+    stop_.store(true);
+    core_->post([] {});
+    loop_.join();
+    return finish(loop_status_);
+  }
+
+  /// launch() on the master: the loop runs here, the driver on a thread of its own.
+  int run_driver(const std::function<int()>& driver, const std::function<void()>& init) {
+    std::atomic<bool> driver_done{false};
+    int driver_status = 0;
+    node::Core* core = core_.get();
+    std::thread th([&] {
+      t_is_driver = true;
+      try {
+        if (init) init();
+        driver_status = driver();
+      } catch (const std::exception& e) {
+        node::log_local(Level::error, fmt::format("the driver threw {}: {}",
+                                                  detail::type_name(typeid(e)), e.what()));
+        driver_status = 1;
+      } catch (...) {
+        node::log_local(Level::error, "the driver threw a non-standard exception");
+        driver_status = 1;
+      }
+      driver_done.store(true);
+      core->post([] {});
+    });
+    core_->run_until([&] { return driver_done.load(); });
+    th.join();
+    return finish(core_->shutdown(driver_status));
+  }
+
+ private:
+  void start_loop_thread() {
+    std::mutex m;
+    std::condition_variable cv;
+    bool started = false;
+    std::exception_ptr error;
+    loop_ = std::thread([&, core = core_.get()] {
+      core->bind_loop_thread();
+      try {
+        core->start();
+      } catch (...) {
+        error = std::current_exception();
+      }
+      {
+        std::lock_guard lock(m);
+        started = true;
+      }
+      cv.notify_one();
+      if (error) return;
+      core->run_until([this] { return stop_.load(); });
+      loop_status_ = core->shutdown(0);
+    });
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return started; });
+    if (error) {
+      lock.unlock();
+      loop_.join();
+      std::rethrow_exception(error);
+    }
+  }
+
+  int finish(int status) {
+    done_ = true;
+    status_ = status;
+    const bool safe = core_->clean_exit();
+    core_.reset();
+    if (!safe) {
+      // A node never acknowledged: MPI_Finalize would wait for it forever.
+      node::log_local(Level::error,
+                      fmt::format("ending without MPI_Finalize (a node did not acknowledge "
+                                  "shut-down); status {}",
+                                  status ? status : 1));
+      std::fflush(nullptr);
+      std::_Exit(status ? status : 1);
+    }
+    mpi_->finalize();
+    return status;
+  }
+
+  std::unique_ptr<transport::MpiEnvironment> mpi_;
+  std::unique_ptr<node::Core> core_;
+  bool master_ = false;
+  bool done_ = false;
+  int status_ = 0;
+  std::thread loop_;
+  std::atomic<bool> stop_{false};
+  int loop_status_ = 0;
+};
+
+}  // namespace detail
+
+Runtime::Runtime(int& argc, char**& argv, Options options)
+    : impl_(std::make_unique<detail::RuntimeImpl>(argc, argv, std::move(options), false)) {}
+
+Runtime::Runtime(int& argc, char**& argv, Options options, LaunchTag)
+    : impl_(std::make_unique<detail::RuntimeImpl>(argc, argv, std::move(options), true)) {}
+
+Runtime::~Runtime() = default;
+
+bool Runtime::is_master() const { return impl_->master(); }
+bool Runtime::is_worker() const { return !impl_->master(); }
+int Runtime::serve() { return impl_->serve(); }
+int Runtime::shutdown() { return impl_->shutdown(); }
+
+int launch(int& argc, char**& argv, std::function<int()> driver, Options options) {
+  std::function<void()> init = options.master_init;
+  std::unique_ptr<Runtime> rt;
+  try {
+    rt.reset(new Runtime(argc, argv, std::move(options), Runtime::LaunchTag{}));
+  } catch (const InitTwice&) {
+    throw;
+  } catch (const std::exception& e) {
+    node::log_local(Level::error, e.what());
+    return 1;
+  }
+  if (rt->is_worker()) return rt->serve();
+  return rt->impl_->run_driver(driver, init);
+}
+
+// -- nodes ------------------------------------------------------------------------------
+
+std::vector<NodeId> nodes() {
+  auto t = node::Core::get().table();
+  std::vector<NodeId> out;
+  for (auto& n : *t)
+    if (n.state != NodeState::down) out.push_back(n.id);
+  return out;
+}
+
+NodeInfo node_info(NodeId n) {
+  auto& core = node::Core::get();
+  auto t = core.table();
+  for (auto& i : *t)
+    if (i.id == n) return i;
+  core.check_node(n, "cadre::node_info");  // throws InvalidNode with the live list
+  return {};
+}
+
+std::optional<NodeId> node_named(std::string_view name) {
+  auto t = node::Core::get().table();
+  for (auto& i : *t)
+    if (i.name == name) return i.id;
+  return std::nullopt;
+}
+
+Pid self() {
+  auto* core = node::Core::try_get();
+  if (t_is_driver) return Pid{NodeId(0), 0};
+  if (core && core->on_loop_thread())
+    if (auto* f = sched::Scheduler::current()) return Pid{core->self_node(), f->serial()};
+  return null_pid;
+}
+
+NodeId self_node() { return node::Core::get().self_node(); }
+
+void yield() {
+  auto* core = node::Core::try_get();
+  if (core && core->on_loop_thread() && sched::Scheduler::current()) {
+    core->scheduler().yield();
+  } else {
+    std::this_thread::yield();
+  }
+}
+
+}  // namespace cadre

@@ -1,0 +1,173 @@
+#include "scheduler/scheduler.hpp"
+
+#include <sched.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <utility>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CADRE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CADRE_ASAN 1
+#endif
+#endif
+
+#ifdef CADRE_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+namespace cadre::sched {
+namespace {
+
+thread_local Fiber* t_current = nullptr;
+
+// ASan must be told about every stack switch, or it reports false stack-buffer-overflows
+// (FACTS.md). The annotations compile to nothing in other builds.
+inline void start_switch(void** fake_save, const void* bottom, std::size_t size) {
+#ifdef CADRE_ASAN
+  __sanitizer_start_switch_fiber(fake_save, bottom, size);
+#else
+  (void)fake_save, (void)bottom, (void)size;
+#endif
+}
+inline void finish_switch(void* fake_save, const void** old_bottom, std::size_t* old_size) {
+#ifdef CADRE_ASAN
+  __sanitizer_finish_switch_fiber(fake_save, old_bottom, old_size);
+#else
+  (void)fake_save, (void)old_bottom, (void)old_size;
+#endif
+}
+
+[[noreturn]] void stack_overflow(const Fiber* f) {
+  std::fprintf(stderr,
+               "cadre: fiber %llu overflowed its stack (canary destroyed); raise "
+               "Options::stack_size / CADRE_STACK_SIZE\n",
+               static_cast<unsigned long long>(f->serial()));
+  std::abort();
+}
+
+}  // namespace
+
+#ifdef CADRE_ASAN
+constexpr std::size_t kStackScale = 3;  // ASan's redzones need larger stacks (FACTS.md)
+#else
+constexpr std::size_t kStackScale = 1;
+#endif
+
+Scheduler::Scheduler(std::size_t stack_size) : pool_(stack_size * kStackScale) {}
+
+Scheduler::~Scheduler() = default;
+
+Fiber* Scheduler::current() { return t_current; }
+
+Fiber* Scheduler::spawn(Job body, std::uint64_t serial) {
+  auto* f = new Fiber;
+  f->serial_ = serial;
+  f->body_ = std::move(body);
+  f->ctx_ = boost::context::fiber(
+      std::allocator_arg, PooledStack(pool_, &f->stack_),
+      [this, f](boost::context::fiber&& loop) {
+        f->caller_ = std::move(loop);
+        finish_switch(nullptr, &loop_stack_bottom_, &loop_stack_size_);
+        try {
+          f->body_();
+        } catch (...) {
+          std::fprintf(stderr, "cadre: an exception escaped fiber %llu\n",
+                       static_cast<unsigned long long>(f->serial_));
+          std::terminate();
+        }
+        f->body_ = Job();  // release captures while the stack still exists
+        f->done_ = true;
+        if (!StackPool::canary_intact(f->stack_)) stack_overflow(f);
+        // nullptr: this stack is about to be released.
+        start_switch(nullptr, loop_stack_bottom_, loop_stack_size_);
+        return std::move(f->caller_);
+      });
+  ++live_;
+  wake(f);
+  return f;
+}
+
+void Scheduler::resume(Fiber* f) {
+  Fiber* prev = t_current;
+  t_current = f;
+  void* fake = nullptr;
+  // The fiber's stack is not known before its first resume allocates it; ASan accepts a
+  // null bottom for the first switch and learns the stack from finish_switch.
+  start_switch(&fake, f->stack_.sp ? static_cast<char*>(f->stack_.sp) - f->stack_.size : nullptr,
+               f->stack_.size);
+  f->ctx_ = std::move(f->ctx_).resume();
+  finish_switch(fake, nullptr, nullptr);
+  t_current = prev;
+  if (f->done_) {
+    --live_;
+    delete f;
+  }
+}
+
+std::size_t Scheduler::run_ready() {
+  std::size_t n = ready_.size();
+  std::size_t ran = 0;
+  for (std::size_t i = 0; i < n && !ready_.empty(); ++i) {
+    Fiber* f = ready_.front();
+    ready_.pop_front();
+    f->queued_ = false;
+    resume(f);
+    ++ran;
+  }
+  return ran;
+}
+
+void Scheduler::suspend() {
+  Fiber* f = t_current;
+  if (!StackPool::canary_intact(f->stack_)) stack_overflow(f);
+  start_switch(&f->asan_fake_stack_, loop_stack_bottom_, loop_stack_size_);
+  f->caller_ = std::move(f->caller_).resume();
+  finish_switch(f->asan_fake_stack_, &loop_stack_bottom_, &loop_stack_size_);
+}
+
+void Scheduler::wake(Fiber* f) {
+  if (f->queued_ || f->done_) return;
+  f->queued_ = true;
+  ready_.push_back(f);
+}
+
+void Scheduler::yield() {
+  wake(t_current);
+  suspend();
+}
+
+std::uint64_t Scheduler::add_timer(Clock::time_point at, std::function<void()> fn) {
+  std::uint64_t id = next_timer_++;
+  timers_.emplace(std::make_pair(at, id), std::move(fn));
+  timer_index_.emplace(id, at);
+  return id;
+}
+
+void Scheduler::cancel_timer(std::uint64_t id) {
+  auto it = timer_index_.find(id);
+  if (it == timer_index_.end()) return;
+  timers_.erase({it->second, id});
+  timer_index_.erase(it);
+}
+
+std::size_t Scheduler::fire_timers(Clock::time_point now) {
+  std::size_t fired = 0;
+  while (!timers_.empty() && timers_.begin()->first.first <= now) {
+    auto node = timers_.extract(timers_.begin());
+    timer_index_.erase(node.key().second);
+    node.mapped()();
+    ++fired;
+  }
+  return fired;
+}
+
+std::optional<Scheduler::Clock::time_point> Scheduler::next_deadline() const {
+  if (timers_.empty()) return std::nullopt;
+  return timers_.begin()->first.first;
+}
+
+}  // namespace cadre::sched

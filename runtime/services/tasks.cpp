@@ -1,0 +1,371 @@
+#include "services/tasks.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "cadre/errors.hpp"
+#include "node/core.hpp"
+
+namespace cadre::services {
+
+using detail::ByteBuffer;
+using detail::InArchive;
+using detail::OutArchive;
+
+namespace {
+constexpr std::uint8_t kSingle = 0, kChunk = 1;
+constexpr std::uint8_t kSlots = 0, kWhole = 1;  // result flags
+
+std::string task_label(const detail::Entry* e) { return fmt::format("task '{}'", e->name); }
+}  // namespace
+
+TaskService::TaskService(node::Core& core) : core_(core), rng_(core.self_node().value() * 7919 + 17) {}
+TaskService::~TaskService() = default;
+
+// -- placement ----------------------------------------------------------------------------
+
+std::vector<NodeId> TaskService::candidates(const Placement& where) const {
+  auto table = core_.table();
+  std::vector<NodeId> out;
+  switch (where.kind) {
+    case Placement::Kind::any:
+    case Placement::Kind::random:
+      for (auto& n : *table)
+        if (n.id.value() != 0 && n.state == NodeState::up) out.push_back(n.id);
+      if (out.empty()) out.push_back(NodeId(0));
+      break;
+    case Placement::Kind::node:
+      core_.check_node(where.node, "cadre placement on()");
+      out.push_back(where.node);
+      break;
+    case Placement::Kind::host: {
+      std::string hosts;
+      for (auto& n : *table) {
+        if (n.state != NodeState::up) continue;
+        if (n.host == where.host) out.push_back(n.id);
+        if (hosts.find(n.host) == std::string::npos) hosts += (hosts.empty() ? "" : ", ") + n.host;
+      }
+      if (out.empty())
+        throw InvalidNode(fmt::format("cadre placement on_host(\"{}\"): no live node on that "
+                                      "host (hosts: {})",
+                                      where.host, hosts));
+      break;
+    }
+    case Placement::Kind::local:
+      out.push_back(core_.self_node());
+      break;
+  }
+  return out;
+}
+
+NodeId TaskService::pick(const Placement& where) {
+  auto c = candidates(where);
+  if (c.size() == 1) return c[0];
+  if (where.kind == Placement::Kind::random)
+    return c[std::uniform_int_distribution<std::size_t>(0, c.size() - 1)(rng_)];
+  // Least outstanding work; ties go round-robin so equal nodes share the load.
+  std::size_t start = rr_++ % c.size();
+  NodeId best = c[start];
+  for (std::size_t k = 0; k < c.size(); ++k) {
+    NodeId n = c[(start + k) % c.size()];
+    if (n.value() >= load_.size()) load_.resize(n.value() + 1, 0);
+    if (best.value() >= load_.size()) load_.resize(best.value() + 1, 0);
+    if (load_[n.value()] < load_[best.value()]) best = n;
+  }
+  return best;
+}
+
+std::size_t TaskService::default_chunk(const Placement& where, std::size_t inputs) const {
+  std::size_t nodes = 1;
+  try {
+    nodes = candidates(where).size();
+  } catch (const Error&) {
+  }
+  std::size_t per = std::max<int>(1, core_.options().map_window) * 4;
+  return std::clamp<std::size_t>(inputs / (nodes * per), 1, 1024);
+}
+
+// -- requester side -----------------------------------------------------------------------
+
+void TaskService::send_request(NodeId node, const detail::Entry* e, std::uint8_t flags,
+                               const char* p, std::size_t n, Pending pending) {
+  std::uint64_t corr = next_corr_++;
+  wire::Envelope env{};
+  env.cls = static_cast<std::uint8_t>(node::Cls::task_request);
+  env.flags = flags;
+  env.type_id = e->id;
+  env.corr = corr;
+  env.src = Pid{core_.self_node(), 0};
+  env.dst = Pid{node, 0};
+  core_.send(node, env, p, n);
+  if (node.value() >= load_.size()) load_.resize(node.value() + 1, 0);
+  load_[node.value()] += pending.count;
+  pending_.emplace(corr, std::move(pending));
+}
+
+void TaskService::submit(const Placement& where, const detail::Entry* e, ByteBuffer args,
+                         std::shared_ptr<detail::StateBase> state) {
+  try {
+    NodeId n = pick(where);
+    send_request(n, e, kSingle, args.data(), args.size(), Pending{state, e, n, 1, nullptr});
+  } catch (...) {
+    state->set_all_errors(std::current_exception());
+    state->complete();
+  }
+}
+
+void TaskService::submit_map(const Placement& where, const detail::Entry* e,
+                             std::vector<detail::ChunkSpec> chunks, const MapOptions&) {
+  MapJob& job = jobs_.emplace_back();
+  job.where = where;
+  job.entry = e;
+  job.window = std::max(1, core_.options().map_window);
+  for (auto& c : chunks) job.queue.push_back(std::move(c));
+  pump(job);
+  if (job.queue.empty() && job.outstanding == 0) jobs_.pop_back();
+}
+
+void TaskService::pump(MapJob& job) {
+  std::vector<NodeId> c;
+  try {
+    c = candidates(job.where);
+  } catch (...) {
+    auto err = std::current_exception();
+    for (auto& chunk : job.queue) {
+      chunk.state->set_all_errors(err);
+      chunk.state->complete();
+    }
+    job.queue.clear();
+    return;
+  }
+  for (NodeId n : c)
+    if (n.value() >= job.inflight.size()) job.inflight.resize(n.value() + 1, 0);
+  while (!job.queue.empty()) {
+    NodeId best{};
+    bool found = false;
+    if (job.where.kind == Placement::Kind::random) {
+      std::vector<NodeId> room;
+      for (NodeId n : c)
+        if (job.inflight[n.value()] < job.window) room.push_back(n);
+      if (!room.empty()) {
+        best = room[std::uniform_int_distribution<std::size_t>(0, room.size() - 1)(rng_)];
+        found = true;
+      }
+    } else {
+      for (NodeId n : c) {
+        if (job.inflight[n.value()] >= job.window) continue;
+        if (!found || job.inflight[n.value()] < job.inflight[best.value()]) {
+          best = n;
+          found = true;
+        }
+      }
+    }
+    if (!found) break;
+    detail::ChunkSpec chunk = std::move(job.queue.front());
+    job.queue.pop_front();
+    try {
+      send_request(best, job.entry, kChunk, chunk.inputs.data(), chunk.inputs.size(),
+                   Pending{chunk.state, job.entry, best, chunk.count, &job});
+      ++job.inflight[best.value()];
+      ++job.outstanding;
+    } catch (...) {
+      chunk.state->set_all_errors(std::current_exception());
+      chunk.state->complete();
+    }
+  }
+}
+
+void TaskService::on_result(NodeId src, const wire::Envelope& env, const char* p, std::size_t n) {
+  auto it = pending_.find(env.corr);
+  if (it == pending_.end()) {
+    core_.count_dropped();  // a result nobody waits for (a duplicate or a forged id)
+    return;
+  }
+  Pending pend = std::move(it->second);
+  pending_.erase(it);
+  if (pend.node.value() < load_.size()) load_[pend.node.value()] -= pend.count;
+  auto& st = *pend.state;
+  const std::string where = core_.describe(src);
+  try {
+    InArchive ia(p, n);
+    if (env.flags == kWhole) {
+      std::uint8_t status;
+      std::string a, b;
+      ia & status & a & b;
+      std::exception_ptr err;
+      switch (static_cast<SlotStatus>(status)) {
+        case SlotStatus::not_registered:
+          err = std::make_exception_ptr(NotRegistered(fmt::format(
+              "cadre: {} is not registered on {} (its program lacks CADRE_TASK({}))",
+              task_label(pend.entry), where, pend.entry->name)));
+          break;
+        case SlotStatus::refused:
+          err = std::make_exception_ptr(NotRunning(
+              fmt::format("cadre: {} refused {}: {}", where, task_label(pend.entry), a)));
+          break;
+        default:
+          err = std::make_exception_ptr(DecodeError(
+              fmt::format("cadre: {} could not run {}: {}", where, task_label(pend.entry), a)));
+      }
+      st.set_all_errors(err);
+    } else {
+      std::uint32_t count;
+      ia & count;
+      if (count != pend.count)
+        throw DecodeError(fmt::format("{} results for {} inputs", count, pend.count));
+      for (std::uint32_t i = 0; i < count; ++i) {
+        std::uint8_t status;
+        ia & status;
+        if (status == static_cast<std::uint8_t>(SlotStatus::ok)) {
+          st.decode_slot(i, ia);
+          continue;
+        }
+        std::string a, b;
+        ia & a;
+        if (status == static_cast<std::uint8_t>(SlotStatus::exception)) {
+          ia & b;
+          st.set_error(i, std::make_exception_ptr(RemoteError(
+                              fmt::format("cadre: {} on {} threw {}: {}", task_label(pend.entry),
+                                          where, a, b))));
+        } else {
+          st.set_error(i, std::make_exception_ptr(DecodeError(fmt::format(
+                              "cadre: {} on {}: {}", task_label(pend.entry), where, a))));
+        }
+      }
+    }
+    ia.expect_end();
+  } catch (const DecodeError& e) {
+    st.set_all_errors(std::make_exception_ptr(DecodeError(fmt::format(
+        "cadre: malformed result of {} from {}: {}", task_label(pend.entry), where, e.what()))));
+  }
+  st.complete();
+  if (MapJob* job = pend.job) {
+    --job->inflight[pend.node.value()];
+    --job->outstanding;
+    pump(*job);
+    if (job->queue.empty() && job->outstanding == 0)
+      jobs_.remove_if([job](const MapJob& j) { return &j == job; });
+  }
+}
+
+// -- executing side -----------------------------------------------------------------------
+
+void TaskService::on_request(NodeId src, const wire::Envelope& env, const char* p,
+                             std::size_t n) {
+  ByteBuffer payload;
+  payload.append(p, n);
+  execute(src, env, std::move(payload));
+}
+
+void TaskService::execute(NodeId src, wire::Envelope env, ByteBuffer payload) {
+  ++running_;
+  core_.scheduler().spawn(
+      [this, src, env, payload = std::move(payload)]() mutable {
+        ByteBuffer out;
+        OutArchive oa(out);
+        std::uint8_t result_flags = kSlots;
+        auto whole = [&](SlotStatus s, const std::string& why) {
+          out.clear();
+          result_flags = kWhole;
+          oa & static_cast<std::uint8_t>(s) & why & std::string();
+        };
+        const detail::Entry* e = detail::find_id(env.type_id);
+        if (!e || e->kind != detail::EntryKind::task) {
+          whole(SlotStatus::not_registered, "not registered");
+        } else if (!accepting_) {
+          whole(SlotStatus::refused, "the node is shutting down");
+        } else {
+          try {
+            InArchive ia(payload.data(), payload.size());
+            std::uint32_t count = 1;
+            if (env.flags == kChunk) ia & count;
+            oa & count;
+            for (std::uint32_t i = 0; i < count; ++i) {
+              const std::size_t mark = out.size();
+              oa & static_cast<std::uint8_t>(SlotStatus::ok);
+              try {
+                e->invoke(ia, oa);
+              } catch (const DecodeError& ex) {
+                // The inputs from here on cannot be located: fail them all.
+                out.resize(mark);
+                for (std::uint32_t k = i; k < count; ++k)
+                  oa & static_cast<std::uint8_t>(SlotStatus::decode) &
+                      std::string(fmt::format("input {} is malformed: {}", i, ex.what()));
+                break;
+              } catch (const std::exception& ex) {
+                out.resize(mark);
+                oa & static_cast<std::uint8_t>(SlotStatus::exception) &
+                    detail::type_name(typeid(ex)) & std::string(ex.what());
+              } catch (...) {
+                out.resize(mark);
+                oa & static_cast<std::uint8_t>(SlotStatus::exception) &
+                    std::string("a non-standard exception") & std::string("(no message)");
+              }
+            }
+          } catch (const DecodeError& ex) {
+            whole(SlotStatus::decode, ex.what());
+          }
+        }
+        if (out.size() > core_.options().payload_cap)
+          whole(SlotStatus::decode,
+                fmt::format("its result ({} bytes) exceeds the payload cap ({} bytes)", out.size(),
+                            core_.options().payload_cap));
+        wire::Envelope reply{};
+        reply.cls = static_cast<std::uint8_t>(node::Cls::task_result);
+        reply.flags = result_flags;
+        reply.type_id = env.type_id;
+        reply.corr = env.corr;
+        reply.src = Pid{core_.self_node(), 0};
+        reply.dst = env.src;
+        core_.send(src, reply, out.data(), out.size());
+        --running_;
+      },
+      core_.next_serial());
+}
+
+}  // namespace cadre::services
+
+// -- the public entry points ------------------------------------------------------------
+
+namespace cadre::detail {
+
+void submit_run(const Placement& where, const Entry* e, ByteBuffer&& args,
+                std::shared_ptr<StateBase> state) {
+  auto& core = node::Core::get();
+  if (core.stopping())
+    throw NotRunning(fmt::format("cadre::run(task '{}'): the runtime is shutting down", e->name));
+  if (where.kind == Placement::Kind::node) core.check_node(where.node, "cadre::run");
+  if (args.size() > core.options().payload_cap)
+    throw PayloadTooLarge(fmt::format(
+        "cadre::run(task '{}'): the arguments take {} bytes, above the payload cap of {} bytes "
+        "(Options::payload_cap, CADRE_PAYLOAD_CAP)",
+        e->name, args.size(), core.options().payload_cap));
+  core.execute([&core, where, e, args = std::move(args), state = std::move(state)]() mutable {
+    core.tasks().submit(where, e, std::move(args), std::move(state));
+  });
+}
+
+void submit_map(const Placement& where, const Entry* e, std::vector<ChunkSpec>&& chunks,
+                const MapOptions& opts) {
+  auto& core = node::Core::get();
+  if (core.stopping())
+    throw NotRunning(fmt::format("cadre::map(task '{}'): the runtime is shutting down", e->name));
+  if (where.kind == Placement::Kind::node) core.check_node(where.node, "cadre::map");
+  for (auto& c : chunks)
+    if (c.inputs.size() > core.options().payload_cap)
+      throw PayloadTooLarge(fmt::format(
+          "cadre::map(task '{}'): a chunk of {} inputs takes {} bytes, above the payload cap of "
+          "{} bytes; use a smaller .chunk",
+          e->name, c.count, c.inputs.size(), core.options().payload_cap));
+  core.execute([&core, where, e, chunks = std::move(chunks), opts]() mutable {
+    core.tasks().submit_map(where, e, std::move(chunks), opts);
+  });
+}
+
+std::size_t default_chunk(const Placement& where, std::size_t inputs) {
+  auto& core = node::Core::get();
+  return core.tasks().default_chunk(where, inputs);
+}
+
+}  // namespace cadre::detail

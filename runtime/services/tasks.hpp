@@ -1,0 +1,90 @@
+#pragma once
+// Tasks and futures on the node loop: placement, the requester's table of pending requests,
+// map's windows of chunks, and execution of requests as fibers.
+//
+// Wire: a task_request carries the task id in type_id and a request id in corr; flags 0 is a
+// single call (payload: the encoded arguments), flags 1 a map chunk (payload: u32 count, then
+// one encoded input per slot). The task_result echoes corr; its payload holds, per slot, a
+// status byte and then the value (ok) or the error's text.
+//
+// Thread rule: loop thread only.
+
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <random>
+#include <unordered_map>
+#include <vector>
+
+#include "cadre/tasks.hpp"
+#include "wire/frame.hpp"
+
+namespace cadre::node {
+class Core;
+}
+
+namespace cadre::services {
+
+enum class SlotStatus : std::uint8_t { ok = 0, exception = 1, not_registered = 2, decode = 3, refused = 4 };
+
+class TaskService {
+ public:
+  explicit TaskService(node::Core& core);
+  ~TaskService();
+
+  /// Sends one request (resolving `where` now). Errors go into `state`.
+  void submit(const Placement& where, const detail::Entry* e, detail::ByteBuffer args,
+              std::shared_ptr<detail::StateBase> state);
+  void submit_map(const Placement& where, const detail::Entry* e,
+                  std::vector<detail::ChunkSpec> chunks, const MapOptions& opts);
+
+  void on_request(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
+  void on_result(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
+
+  /// New requests from now on are refused with an error result.
+  void stop_accepting() { accepting_ = false; }
+  /// Task fibers still running on this node.
+  std::size_t running() const { return running_; }
+  /// Chunk size for a map over `inputs` on the nodes `where` allows.
+  std::size_t default_chunk(const Placement& where, std::size_t inputs) const;
+
+ private:
+  struct MapJob;
+  struct Pending {
+    std::shared_ptr<detail::StateBase> state;
+    const detail::Entry* entry;
+    NodeId node;
+    std::uint32_t count;
+    MapJob* job;
+  };
+  struct MapJob {
+    Placement where;
+    const detail::Entry* entry;
+    std::deque<detail::ChunkSpec> queue;
+    std::vector<int> inflight;  // per node
+    int window;
+    std::size_t outstanding = 0;
+  };
+
+  /// Nodes `where` may use (throws InvalidNode).
+  std::vector<NodeId> candidates(const Placement& where) const;
+  NodeId pick(const Placement& where);
+  void send_request(NodeId node, const detail::Entry* e, std::uint8_t flags, const char* p,
+                    std::size_t n, Pending pending);
+  void pump(MapJob& job);
+  void execute(NodeId src, wire::Envelope env, detail::ByteBuffer payload);
+  void fail_pending(Pending& p, std::exception_ptr e);
+
+  node::Core& core_;
+  bool accepting_ = true;
+  std::size_t running_ = 0;
+  std::uint64_t next_corr_ = 1;
+  std::unordered_map<std::uint64_t, Pending> pending_;
+  std::vector<std::uint64_t> load_;  // outstanding inputs per node
+  std::list<MapJob> jobs_;
+  std::minstd_rand rng_;
+  std::size_t rr_ = 0;
+};
+
+}  // namespace cadre::services

@@ -1,0 +1,80 @@
+#include "transport/mpi_env.hpp"
+
+#include <fmt/format.h>
+
+#include "cadre/errors.hpp"
+#include "transport/mpi_check.hpp"
+
+namespace cadre::transport {
+
+void throw_mpi_error(const char* routine, int code) {
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  if (MPI_Error_string(code, text, &len) != MPI_SUCCESS) len = 0;
+  throw Error(fmt::format("cadre: MPI call failed: {} returned {} ({})", routine, code,
+                          std::string(text, static_cast<std::size_t>(len))));
+}
+
+namespace {
+const char* level_name(int l) {
+  switch (l) {
+    case MPI_THREAD_SINGLE: return "MPI_THREAD_SINGLE";
+    case MPI_THREAD_FUNNELED: return "MPI_THREAD_FUNNELED";
+    case MPI_THREAD_SERIALIZED: return "MPI_THREAD_SERIALIZED";
+    default: return "MPI_THREAD_MULTIPLE";
+  }
+}
+}  // namespace
+
+MpiEnvironment::MpiEnvironment(int& argc, char**& argv, bool need_other_thread,
+                               bool thread_multiple) {
+  int required = thread_multiple     ? MPI_THREAD_MULTIPLE
+                 : need_other_thread ? MPI_THREAD_SERIALIZED
+                                     : MPI_THREAD_FUNNELED;
+  int initialized = 0;
+  CADRE_MPI(MPI_Initialized(&initialized));
+  int provided = 0;
+  if (!initialized) {
+    CADRE_MPI(MPI_Init_thread(&argc, &argv, required, &provided));
+    owned_ = true;
+  } else {
+    CADRE_MPI(MPI_Query_thread(&provided));
+    int is_main = 0;
+    CADRE_MPI(MPI_Is_thread_main(&is_main));
+    if (required == MPI_THREAD_FUNNELED && !is_main && provided < MPI_THREAD_SERIALIZED)
+      throw Error(
+          "cadre::Runtime: MPI was initialised by another thread with MPI_THREAD_FUNNELED; "
+          "construct the runtime on that thread or initialise with MPI_THREAD_SERIALIZED");
+  }
+  if (provided < required) {
+    std::string msg = fmt::format(
+        "cadre::Runtime: MPI provides {} but cadre needs {}{}", level_name(provided),
+        level_name(required),
+        owned_ ? "" : " (MPI was initialised by the program: ask MPI_Init_thread for more)");
+    if (owned_) MPI_Finalize();
+    throw Error(msg);
+  }
+  CADRE_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
+  CADRE_MPI(MPI_Comm_size(MPI_COMM_WORLD, &size_));
+  char name[MPI_MAX_PROCESSOR_NAME];
+  int len = 0;
+  CADRE_MPI(MPI_Get_processor_name(name, &len));
+  host_.assign(name, static_cast<std::size_t>(len));
+}
+
+MpiEnvironment::~MpiEnvironment() {
+  try {
+    finalize();
+  } catch (...) {
+  }
+}
+
+void MpiEnvironment::finalize() {
+  if (!owned_ || finalized_) return;
+  finalized_ = true;
+  int done = 0;
+  MPI_Finalized(&done);
+  if (!done) CADRE_MPI(MPI_Finalize());
+}
+
+}  // namespace cadre::transport

@@ -1,0 +1,40 @@
+#pragma once
+// MPI's lifetime as cadre sees it: initialise unless the user already did, finalize only
+// what cadre started, and the node's transport over a duplicate of MPI_COMM_WORLD.
+
+#include <memory>
+#include <string>
+
+#include "cadre/options.hpp"
+#include "transport/transport.hpp"
+
+namespace cadre::transport {
+
+class MpiEnvironment {
+ public:
+  /// `need_other_thread`: the node loop will call MPI from a thread other than the one that
+  /// initialises (the master of an explicit Runtime), so SERIALIZED is required.
+  MpiEnvironment(int& argc, char**& argv, bool need_other_thread, bool thread_multiple);
+  ~MpiEnvironment();
+  MpiEnvironment(const MpiEnvironment&) = delete;
+  MpiEnvironment& operator=(const MpiEnvironment&) = delete;
+
+  int world_rank() const { return rank_; }
+  int world_size() const { return size_; }
+  std::string host() const { return host_; }
+  bool owned() const { return owned_; }
+  /// MPI_Finalize if cadre initialised MPI (idempotent).
+  void finalize();
+
+ private:
+  bool owned_ = false;
+  bool finalized_ = false;
+  int rank_ = 0, size_ = 1;
+  std::string host_;
+};
+
+/// The transport over a duplicate of MPI_COMM_WORLD (freed, never disconnected, on
+/// destruction).
+std::unique_ptr<Transport> make_world_transport(const Options& o);
+
+}  // namespace cadre::transport

@@ -1,0 +1,51 @@
+#pragma once
+// The transport seen by the node loop: one ordered link to every node, carrying envelopes in
+// coalesced, checked frames. The MPI implementation lives beside this file; unit tests use
+// an in-memory fake.
+//
+// Thread rule: loop thread only.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "cadre/detail/buffer.hpp"
+#include "cadre/ids.hpp"
+#include "wire/frame.hpp"
+
+namespace cadre::transport {
+
+/// Receives what poll() takes off the links, in link order.
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  /// One envelope from node `src`. The payload is valid only during the call.
+  virtual void on_envelope(NodeId src, const wire::Envelope& env, const char* payload,
+                           std::size_t len) = 0;
+  /// A frame from `src` failed its checks and was discarded whole.
+  virtual void on_bad_frame(NodeId src, const std::string& why) = 0;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual NodeId self() const = 0;
+  /// Number of nodes reachable (node ids 0 .. size()-1).
+  virtual std::uint32_t size() const = 0;
+  /// Host name of a node as the transport knows it (may be empty until start-up).
+  /// Appends `env` and `n` payload bytes to the link to `dst` (coalesced; sent by flush() or
+  /// when the link's buffer is full). Throws PayloadTooLarge above the cap, InvalidNode for a
+  /// node the transport does not know.
+  virtual void send(NodeId dst, const wire::Envelope& env, const char* payload,
+                    std::size_t n) = 0;
+  /// Receives what has arrived and hands it to `sink`; returns the number of frames taken.
+  virtual std::size_t poll(Sink& sink) = 0;
+  /// Starts sending every non-empty link buffer and progresses sends in flight; returns the
+  /// number of frames started or completed.
+  virtual std::size_t flush() = 0;
+  /// True while sends are in flight or buffered.
+  virtual bool busy() const = 0;
+  virtual std::size_t payload_cap() const = 0;
+};
+
+}  // namespace cadre::transport

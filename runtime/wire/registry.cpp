@@ -1,0 +1,107 @@
+#include <cxxabi.h>
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <typeindex>
+#include <unordered_map>
+
+#include <boost/core/demangle.hpp>
+#include <fmt/format.h>
+
+#include "cadre/errors.hpp"
+#include "wire/registry_internal.hpp"
+
+namespace cadre::detail {
+namespace {
+
+struct Registry {
+  std::mutex mu;
+  std::deque<Entry> entries;  // stable addresses
+  std::unordered_map<const void*, const Entry*> by_key;
+  std::unordered_map<std::uint64_t, const Entry*> by_id;
+  std::unordered_map<std::string, const Entry*> by_name[3];
+  std::string errors;
+};
+
+Registry& registry() {
+  static Registry r;  // constructed on first registration, during static initialisation
+  return r;
+}
+
+}  // namespace
+
+std::string type_name(const std::type_info& t) { return boost::core::demangle(t.name()); }
+
+bool add_entry(Entry e) {
+  Registry& r = registry();
+  std::lock_guard lock(r.mu);
+  auto& names = r.by_name[static_cast<int>(e.kind)];
+  if (auto it = names.find(e.name); it != names.end()) {
+    r.errors += fmt::format("{}'{}' is registered twice in one binary: at {} and at {}",
+                            r.errors.empty() ? "" : "; ", e.name, it->second->where, e.where);
+    return false;
+  }
+  if (auto it = r.by_id.find(e.id); it != r.by_id.end()) {
+    r.errors += fmt::format("{}the ids of '{}' ({}) and '{}' ({}) collide; rename one",
+                            r.errors.empty() ? "" : "; ", it->second->name, it->second->where,
+                            e.name, e.where);
+    return false;
+  }
+  const Entry& stored = r.entries.emplace_back(std::move(e));
+  r.by_key.emplace(stored.key, &stored);
+  r.by_id.emplace(stored.id, &stored);
+  names.emplace(stored.name, &stored);
+  return true;
+}
+
+const Entry* find_task(const void* fn) {
+  Registry& r = registry();
+  std::lock_guard lock(r.mu);
+  auto it = r.by_key.find(fn);
+  return it == r.by_key.end() || it->second->kind != EntryKind::task ? nullptr : it->second;
+}
+
+const Entry* find_id(std::uint64_t id) {
+  Registry& r = registry();
+  std::lock_guard lock(r.mu);
+  auto it = r.by_id.find(id);
+  return it == r.by_id.end() ? nullptr : it->second;
+}
+
+const Entry* find_message(const std::type_info& t) {
+  Registry& r = registry();
+  std::lock_guard lock(r.mu);
+  auto it = r.by_key.find(&t);
+  return it == r.by_key.end() || it->second->kind != EntryKind::message ? nullptr : it->second;
+}
+
+void throw_task_not_registered(const void* fn) {
+  std::string name = fmt::format("{}", fn);
+  Dl_info info{};
+  if (dladdr(fn, &info) && info.dli_sname) name = boost::core::demangle(info.dli_sname);
+  throw NotRegistered(fmt::format(
+      "cadre: the function {} is not a registered task; add CADRE_TASK(<its name>) at namespace "
+      "scope in the program",
+      name));
+}
+
+std::vector<const Entry*> all_entries() {
+  Registry& r = registry();
+  std::lock_guard lock(r.mu);
+  std::vector<const Entry*> v;
+  for (auto& e : r.entries) v.push_back(&e);
+  return v;
+}
+
+std::string registry_errors() {
+  Registry& r = registry();
+  std::lock_guard lock(r.mu);
+  return r.errors;
+}
+
+std::string build_id() { return fmt::format("g++ {} {}", __VERSION__, __DATE__); }
+
+}  // namespace cadre::detail
