@@ -425,6 +425,8 @@ int Core::serve() {
 }
 
 int Core::shutdown(int driver_status) {
+  // Work the driver posted before it returned goes out ahead of the shut-down notice.
+  drain_posted();
   stopping_ = true;
   tasks_->stop_accepting();
   const std::uint32_t size = transport_->size();

@@ -14,7 +14,7 @@ using detail::InArchive;
 using detail::OutArchive;
 
 namespace {
-constexpr std::uint8_t kSingle = 0, kChunk = 1;
+constexpr std::uint8_t kSingle = 0, kChunk = 1, kRefused = 0xff;  // request flags
 constexpr std::uint8_t kSlots = 0, kWhole = 1;  // result flags
 
 std::string task_label(const detail::Entry* e) { return fmt::format("task '{}'", e->name); }
@@ -251,10 +251,12 @@ void TaskService::on_result(NodeId src, const wire::Envelope& env, const char* p
 
 // -- executing side -----------------------------------------------------------------------
 
-void TaskService::on_request(NodeId src, const wire::Envelope& env, const char* p,
+void TaskService::on_request(NodeId src, wire::Envelope env, const char* p,
                              std::size_t n) {
   ByteBuffer payload;
   payload.append(p, n);
+  // Acceptance is decided on arrival: a request that arrived before the shut-down notice runs.
+  if (!accepting_) env.flags = kRefused;
   execute(src, env, std::move(payload));
 }
 
@@ -273,7 +275,7 @@ void TaskService::execute(NodeId src, wire::Envelope env, ByteBuffer payload) {
         const detail::Entry* e = detail::find_id(env.type_id);
         if (!e || e->kind != detail::EntryKind::task) {
           whole(SlotStatus::not_registered, "not registered");
-        } else if (!accepting_) {
+        } else if (env.flags == kRefused) {
           whole(SlotStatus::refused, "the node is shutting down");
         } else {
           try {

@@ -39,7 +39,7 @@ class TaskService {
   void submit_map(const Placement& where, const detail::Entry* e,
                   std::vector<detail::ChunkSpec> chunks, const MapOptions& opts);
 
-  void on_request(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
+  void on_request(NodeId src, wire::Envelope env, const char* p, std::size_t n);
   void on_result(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
 
   /// New requests from now on are refused with an error result.

@@ -1,0 +1,25 @@
+# Installs the built cadre into a scratch prefix, builds the consumer project against it and
+# runs it on two ranks. Called by ctest with -DSOURCE -DBUILD -DWORK.
+file(REMOVE_RECURSE ${WORK})
+execute_process(COMMAND ${CMAKE_COMMAND} --install ${BUILD} --prefix ${WORK}/prefix
+                RESULT_VARIABLE rc)
+if(rc)
+  message(FATAL_ERROR "install failed")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE}/tests/consumer -B ${WORK}/build
+                        -DCMAKE_PREFIX_PATH=${WORK}/prefix RESULT_VARIABLE rc)
+if(rc)
+  message(FATAL_ERROR "configuring the consumer failed")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK}/build RESULT_VARIABLE rc)
+if(rc)
+  message(FATAL_ERROR "building the consumer failed")
+endif()
+find_program(MPIEXEC NAMES mpiexec mpirun REQUIRED)
+execute_process(COMMAND ${MPIEXEC} -np 2 ${WORK}/build/consumer RESULT_VARIABLE rc
+                OUTPUT_VARIABLE out ERROR_VARIABLE err)
+message("${out}${err}")
+if(rc OR NOT out MATCHES "triple\\(14\\) = 42")
+  message(FATAL_ERROR "the consumer did not run correctly (status ${rc})")
+endif()
+message("consumer project: ok")
