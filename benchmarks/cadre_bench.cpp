@@ -1,0 +1,232 @@
+/// \file cadre_bench.cpp
+/// cadre-bench MODE [flags]: cadre measured beside raw MPI in the same job, reported as
+/// ratios. Modes:
+///   tasks  trivial-task throughput: run() one at a time, run() with a window of futures,
+///          map(); beside raw-MPI task farms (one task per message, window per worker: the
+///          baseline; and batched, for reference).
+///   idle   CPU used by an idle worker and the wake-up latency of an idle node, beside a
+///          raw-MPI rank waiting in MPI_Recv.
+/// Flags: -n TASKS, -w WINDOW, --chunk N, -r REPEAT, -i ITER, -x WARMUP, --json FILE.
+
+#include <mpi.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <numeric>
+#include <thread>
+#include <vector>
+
+#include <cadre/cadre.hpp>
+
+#include "harness.hpp"
+#include "raw_mpi.hpp"
+
+namespace bench = cadre::bench;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+long square(long x) { return x * x; }
+CADRE_TASK(square);
+
+int noop() { return 0; }
+CADRE_TASK(noop);
+
+/// CPU seconds this process has used so far (all threads).
+double cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+}
+CADRE_TASK(cpu_seconds);
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::optional<double> ratio(double v, double raw) {
+  if (raw <= 0) return std::nullopt;
+  return v / raw;
+}
+
+// -- tasks ------------------------------------------------------------------------------
+
+void tasks_mode(const bench::Flags& f, std::vector<bench::Row>& rows, double raw_window,
+                double raw_batch) {
+  const long n = f.tasks;
+  const int workers = std::max<int>(1, static_cast<int>(cadre::nodes().size()) - 1);
+  // run(), one task at a time: a full round trip each.
+  const long n_one = std::min<long>(n, 20000);
+  double one = bench::median_of(f.repeat, [&] {
+    auto t0 = Clock::now();
+    long bad = 0;
+    for (long i = 0; i < n_one; ++i) bad += cadre::run(cadre::any, square, i).get() != i * i;
+    if (bad) throw cadre::Error("tasks_run: wrong results");
+    return static_cast<double>(n_one) / seconds_since(t0);
+  });
+  // run() with up to `window` futures outstanding per worker.
+  const long window = static_cast<long>(f.window) * workers;
+  double windowed = bench::median_of(f.repeat, [&] {
+    std::vector<cadre::Future<long>> fs(static_cast<std::size_t>(window));
+    auto t0 = Clock::now();
+    long bad = 0;
+    for (long i = 0; i < n; ++i) {
+      auto& slot = fs[static_cast<std::size_t>(i % window)];
+      if (slot.valid()) {
+        long j = i - window;
+        bad += slot.get() != j * j;
+      }
+      slot = cadre::run(cadre::any, square, i);
+    }
+    for (long i = std::max(0L, n - window); i < n; ++i)
+      bad += fs[static_cast<std::size_t>(i % window)].get() != i * i;
+    if (bad) throw cadre::Error("tasks_run_window: wrong results");
+    return static_cast<double>(n) / seconds_since(t0);
+  });
+  // map() over all inputs.
+  std::vector<long> xs(static_cast<std::size_t>(n));
+  std::iota(xs.begin(), xs.end(), 0L);
+  std::size_t chunk = f.chunk > 0 ? static_cast<std::size_t>(f.chunk) : 0;
+  double mapped = bench::median_of(f.repeat, [&] {
+    auto t0 = Clock::now();
+    auto fs = cadre::map(cadre::any, square, xs, {.chunk = chunk});
+    long bad = 0;
+    for (long i = 0; i < n; ++i) bad += fs[static_cast<std::size_t>(i)].get() != i * i;
+    if (bad) throw cadre::Error("tasks_map: wrong results");
+    return static_cast<double>(n) / seconds_since(t0);
+  });
+  std::string w = "window " + std::to_string(f.window) + "/worker";
+  rows.push_back({"raw_farm_window", raw_window, "tasks/s", 1.0,
+                  "raw MPI, 1 task per message, " + w + " (baseline)"});
+  rows.push_back({"raw_farm_batch", raw_batch, "tasks/s", ratio(raw_batch, raw_window),
+                  "raw MPI, " + std::to_string(f.chunk > 0 ? f.chunk : 100) +
+                      " tasks per message, " + w});
+  rows.push_back({"tasks_run", one, "tasks/s", ratio(one, raw_window),
+                  "cadre::run + get, one at a time, " + std::to_string(n_one) + " tasks"});
+  rows.push_back({"tasks_run_window", windowed, "tasks/s", ratio(windowed, raw_window),
+                  "cadre::run, " + w + " of futures"});
+  rows.push_back({"tasks_map", mapped, "tasks/s", ratio(mapped, raw_window),
+                  "cadre::map, chunk " + (chunk ? std::to_string(chunk) : std::string("auto"))});
+}
+
+// -- idle ---------------------------------------------------------------------------------
+
+/// Raw MPI: rank 1 waits in MPI_Recv for `secs`; returns its CPU use (fraction of a core).
+double raw_idle_cpu(double secs) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  double use = 0;
+  if (size < 2) return 0;
+  if (rank == 0) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(secs));
+    int x = 0;
+    MPI_Send(&x, 1, MPI_INT, 1, 99, MPI_COMM_WORLD);
+    MPI_Recv(&use, 1, MPI_DOUBLE, 1, 99, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+  } else if (rank == 1) {
+    double c0 = cpu_seconds();
+    auto t0 = Clock::now();
+    int x;
+    MPI_Recv(&x, 1, MPI_INT, 0, 99, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    use = (cpu_seconds() - c0) / seconds_since(t0);
+    MPI_Send(&use, 1, MPI_DOUBLE, 0, 99, MPI_COMM_WORLD);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  return use;
+}
+
+void idle_mode(const bench::Flags& f, std::vector<bench::Row>& rows, double raw_cpu,
+               double raw_latency_us) {
+  auto ns = cadre::nodes();
+  if (ns.size() < 2) throw cadre::Error("idle mode needs at least 2 ranks");
+  cadre::NodeId w = ns[1];
+  // Idle CPU: what the worker's process used while nobody sent it anything.
+  const double secs = 2.0;
+  double c0 = cadre::run(cadre::on(w), cpu_seconds).get();
+  auto t0 = Clock::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(secs));
+  double c1 = cadre::run(cadre::on(w), cpu_seconds).get();
+  double cpu = (c1 - c0) / seconds_since(t0);
+  // Round trips to a busy node, then to a node idle long enough to sleep.
+  auto rtt = [&] {
+    auto t = Clock::now();
+    cadre::run(cadre::on(w), noop).get();
+    return std::chrono::duration<double, std::micro>(Clock::now() - t).count();
+  };
+  std::vector<double> hot, cold;
+  for (int i = 0; i < std::max(f.warmup, 10); ++i) rtt();
+  for (int i = 0; i < std::max(f.iterations / 10, 20); ++i) hot.push_back(rtt());
+  for (int i = 0; i < 20; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    cold.push_back(rtt());
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  double h = median(hot), c = median(cold);
+  rows.push_back({"raw_idle_cpu", raw_cpu * 100, "% of a core", 1.0,
+                  "raw MPI rank waiting in MPI_Recv (baseline)"});
+  rows.push_back({"idle_cpu", cpu * 100, "% of a core", ratio(cpu, raw_cpu),
+                  "idle cadre worker, over 2 s"});
+  rows.push_back({"raw_latency_8B", raw_latency_us, "us", 1.0, "raw MPI ping-pong, one way"});
+  rows.push_back({"task_rtt_busy", h, "us", ratio(h, 2 * raw_latency_us),
+                  "run(on(w), noop).get() back to back (ratio: to a raw round trip)"});
+  rows.push_back({"task_rtt_idle", c, "us", ratio(c, 2 * raw_latency_us),
+                  "the same after 30 ms of idleness"});
+  rows.push_back({"idle_wakeup", c - h, "us", std::nullopt, "task_rtt_idle - task_rtt_busy"});
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bench::Flags f = bench::parse_flags(argc, argv);
+  if (f.mode != "tasks" && f.mode != "idle") {
+    std::fprintf(stderr,
+                 "cadre-bench: unknown mode '%s' (modes: tasks, idle; latency, msgrate, ring and "
+                 "bcast come with processes and relays)\n",
+                 f.mode.c_str());
+    return 2;
+  }
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  // Raw-MPI baselines first, in this same job, so the ratios survive a noisy machine.
+  nlohmann::json context = bench::base_context(MPI_COMM_WORLD);
+  double raw_a = 0, raw_b = 0;
+  if (f.mode == "tasks") {
+    raw_a = bench::median_of(f.repeat, [&] {
+      return bench::raw::farm_tasks_per_sec(MPI_COMM_WORLD, f.tasks, f.window, 1);
+    });
+    raw_b = bench::median_of(f.repeat, [&] {
+      return bench::raw::farm_tasks_per_sec(MPI_COMM_WORLD, f.tasks, f.window,
+                                            f.chunk > 0 ? f.chunk : 100);
+    });
+  } else {
+    raw_a = raw_idle_cpu(2.0);
+    raw_b = bench::raw::pingpong_latency_us(MPI_COMM_WORLD, 8, f.iterations, f.warmup);
+  }
+  std::vector<bench::Row> rows;
+  int st = cadre::launch(argc, argv, [&] {
+    if (f.mode == "tasks")
+      tasks_mode(f, rows, raw_a, raw_b);
+    else
+      idle_mode(f, rows, raw_a, raw_b);
+    return 0;
+  });
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (rank == 0 && st == 0) {
+    bench::print_table(stdout, "cadre-bench " + f.mode, rows);
+    if (!f.json.empty()) {
+      context["mode"] = f.mode;
+      context["tasks"] = f.tasks;
+      context["window"] = f.window;
+      bench::write_json(f.json, context, rows);
+    }
+  }
+  MPI_Finalize();
+  return st;
+}
