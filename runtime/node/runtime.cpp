@@ -48,7 +48,19 @@ class RuntimeImpl {
         core_->bind_loop_thread();
         core_->start();
       }
+    } catch (const std::exception& e) {
+      // Said before MPI_Finalize: once one rank exits non-zero, mpirun ends the others.
+      node::log_local(Level::error, e.what());
+      cleanup_after_failed_start();
+      throw;
     } catch (...) {
+      cleanup_after_failed_start();
+      throw;
+    }
+  }
+
+  void cleanup_after_failed_start() {
+    {
       if (loop_.joinable()) {
         stop_.store(true);
         if (core_) core_->post([] {});
@@ -56,7 +68,6 @@ class RuntimeImpl {
       }
       core_.reset();
       if (mpi_) mpi_->finalize();
-      throw;
     }
   }
 
@@ -203,9 +214,8 @@ int launch(int& argc, char**& argv, std::function<int()> driver, Options options
     rt.reset(new Runtime(argc, argv, std::move(options), Runtime::LaunchTag{}));
   } catch (const InitTwice&) {
     throw;
-  } catch (const std::exception& e) {
-    node::log_local(Level::error, e.what());
-    return 1;
+  } catch (const std::exception&) {
+    return 1;  // already reported by the runtime, on this rank
   }
   if (rt->is_worker()) return rt->serve();
   return rt->impl_->run_driver(driver, init);

@@ -3,12 +3,12 @@
 
 #include "wire/frame.hpp"
 
+#include <fmt/format.h>
+
 #include <bit>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 #include "cadre/errors.hpp"
 
@@ -208,14 +208,13 @@ detail::ByteBuffer FrameWriter::take_buffer() {
 
 FrameView parse_frame(const char* p, std::size_t n, std::size_t payload_cap) {
   if (n < kFrameHeaderSize) {
-    throw DecodeError(
-        fmt::format("frame: {} bytes received, shorter than the {}-byte frame header", n,
-                    kFrameHeaderSize));
+    throw DecodeError(fmt::format("frame: {} bytes received, shorter than the {}-byte frame header",
+                                  n, kFrameHeaderSize));
   }
   FrameHeader h = decode_frame_header(p);
   if (h.magic != kFrameMagic) {
-    throw DecodeError(fmt::format("frame: bad magic {:#010x}, expected {:#010x} (not a cadre frame)",
-                                  h.magic, kFrameMagic));
+    throw DecodeError(fmt::format(
+        "frame: bad magic {:#010x}, expected {:#010x} (not a cadre frame)", h.magic, kFrameMagic));
   }
   std::uint32_t sum = fnv1a32(p, kChecksumOffset);
   if (h.version != kProtocolVersion) {
@@ -224,17 +223,17 @@ FrameView parse_frame(const char* p, std::size_t n, std::size_t payload_cap) {
         kProtocolVersion, sum == h.checksum ? "" : " (and the header checksum fails)"));
   }
   if (sum != h.checksum) {
-    throw DecodeError(fmt::format("frame: header checksum {:#010x}, computed {:#010x}",
-                                  h.checksum, sum));
+    throw DecodeError(
+        fmt::format("frame: header checksum {:#010x}, computed {:#010x}", h.checksum, sum));
   }
   if (h.length != n - kFrameHeaderSize) {
-    throw DecodeError(fmt::format(
-        "frame: header says {} body bytes, {} received after the {}-byte header", h.length,
-        n - kFrameHeaderSize, kFrameHeaderSize));
+    throw DecodeError(
+        fmt::format("frame: header says {} body bytes, {} received after the {}-byte header",
+                    h.length, n - kFrameHeaderSize, kFrameHeaderSize));
   }
   if (h.length > payload_cap) {
-    throw DecodeError(fmt::format("frame: body of {} bytes exceeds the payload cap of {}",
-                                  h.length, payload_cap));
+    throw DecodeError(fmt::format("frame: body of {} bytes exceeds the payload cap of {}", h.length,
+                                  payload_cap));
   }
   const char* body = p + kFrameHeaderSize;
   check_envelopes(body, h.length, h.count);
@@ -245,8 +244,8 @@ bool EnvelopeReader::next(EnvelopeRef& out) {
   std::size_t left = static_cast<std::size_t>(end_ - cur_);
   if (index_ == count_) {
     if (left != 0) {
-      throw DecodeError(fmt::format("frame: {} trailing bytes after the {} envelopes it counts",
-                                    left, count_));
+      throw DecodeError(
+          fmt::format("frame: {} trailing bytes after the {} envelopes it counts", left, count_));
     }
     return false;
   }
@@ -258,9 +257,9 @@ bool EnvelopeReader::next(EnvelopeRef& out) {
   out.header = decode_envelope_header(cur_);
   left -= kEnvelopeHeaderSize;
   if (out.header.length > left) {
-    throw DecodeError(fmt::format(
-        "frame: envelope {} of {}: payload length {} exceeds the {} bytes left", index_, count_,
-        out.header.length, left));
+    throw DecodeError(
+        fmt::format("frame: envelope {} of {}: payload length {} exceeds the {} bytes left", index_,
+                    count_, out.header.length, left));
   }
   out.payload = cur_ + kEnvelopeHeaderSize;
   out.length = out.header.length;

@@ -32,28 +32,28 @@ inline constexpr std::size_t kEnvelopeHeaderSize = 48;
 
 /// The header of one frame (one MPI message).
 struct FrameHeader {
-  std::uint32_t magic = kFrameMagic;          ///< kFrameMagic
-  std::uint16_t version = kProtocolVersion;   ///< kProtocolVersion
-  std::uint16_t flags = 0;                    ///< reserved for the transport
-  std::uint32_t length = 0;                   ///< bytes after the header
-  std::uint32_t count = 0;                    ///< envelopes in the frame
-  std::uint64_t seq = 0;                      ///< link sequence number
-  std::uint32_t epoch = 0;                    ///< link epoch
-  std::uint32_t checksum = 0;                 ///< FNV-1a-32 of the first 28 encoded bytes
+  std::uint32_t magic = kFrameMagic;         ///< kFrameMagic
+  std::uint16_t version = kProtocolVersion;  ///< kProtocolVersion
+  std::uint16_t flags = 0;                   ///< reserved for the transport
+  std::uint32_t length = 0;                  ///< bytes after the header
+  std::uint32_t count = 0;                   ///< envelopes in the frame
+  std::uint64_t seq = 0;                     ///< link sequence number
+  std::uint32_t epoch = 0;                   ///< link epoch
+  std::uint32_t checksum = 0;                ///< FNV-1a-32 of the first 28 encoded bytes
   /// Field-wise equality.
   friend bool operator==(const FrameHeader&, const FrameHeader&) = default;
 };
 
 /// The header of one envelope: one message, task request, result, notice ... in a frame.
 struct Envelope {
-  std::uint8_t cls = 0;        ///< message class
-  std::uint8_t flags = 0;      ///< class-specific flags
-  std::uint16_t aux = 0;       ///< class-specific small value
-  std::uint32_t length = 0;    ///< payload bytes after this header
-  std::uint64_t type_id = 0;   ///< registered type or task id
-  std::uint64_t corr = 0;      ///< correlation id (calls, futures)
-  Pid src;                     ///< sending process
-  Pid dst;                     ///< receiving process
+  std::uint8_t cls = 0;       ///< message class
+  std::uint8_t flags = 0;     ///< class-specific flags
+  std::uint16_t aux = 0;      ///< class-specific small value
+  std::uint32_t length = 0;   ///< payload bytes after this header
+  std::uint64_t type_id = 0;  ///< registered type or task id
+  std::uint64_t corr = 0;     ///< correlation id (calls, futures)
+  Pid src;                    ///< sending process
+  Pid dst;                    ///< receiving process
   /// Field-wise equality.
   friend bool operator==(const Envelope&, const Envelope&) = default;
 };
@@ -145,9 +145,9 @@ class FrameWriter {
 /// A validated frame: its header and the bytes after it. parse_frame() has checked that the
 /// envelopes exactly fill the body, so iterating them cannot fail.
 struct FrameView {
-  FrameHeader header;       ///< the decoded, checked header
-  const char* body;         ///< first byte after the header
-  std::size_t body_len;     ///< header.length
+  FrameHeader header;    ///< the decoded, checked header
+  const char* body;      ///< first byte after the header
+  std::size_t body_len;  ///< header.length
 };
 
 /// Checks the `n` received bytes at `p` as one frame: size >= 32, magic, protocol version,
@@ -158,9 +158,9 @@ FrameView parse_frame(const char* p, std::size_t n, std::size_t payload_cap);
 
 /// One envelope of a frame: its header and payload.
 struct EnvelopeRef {
-  Envelope header;          ///< the decoded envelope header
-  const char* payload;      ///< first payload byte
-  std::size_t length;       ///< payload bytes (header.length)
+  Envelope header;      ///< the decoded envelope header
+  const char* payload;  ///< first payload byte
+  std::size_t length;   ///< payload bytes (header.length)
 };
 
 /// Walks the envelopes of a frame, checking each (again) as it goes:
