@@ -12,13 +12,12 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cadre/cadre.hpp>
 #include <chrono>
 #include <cstdio>
 #include <numeric>
 #include <thread>
 #include <vector>
-
-#include <cadre/cadre.hpp>
 
 #include "harness.hpp"
 #include "raw_mpi.hpp"
@@ -101,9 +100,9 @@ void tasks_mode(const bench::Flags& f, std::vector<bench::Row>& rows, double raw
   std::string w = "window " + std::to_string(f.window) + "/worker";
   rows.push_back({"raw_farm_window", raw_window, "tasks/s", 1.0,
                   "raw MPI, 1 task per message, " + w + " (baseline)"});
-  rows.push_back({"raw_farm_batch", raw_batch, "tasks/s", ratio(raw_batch, raw_window),
-                  "raw MPI, " + std::to_string(f.chunk > 0 ? f.chunk : 100) +
-                      " tasks per message, " + w});
+  rows.push_back(
+      {"raw_farm_batch", raw_batch, "tasks/s", ratio(raw_batch, raw_window),
+       "raw MPI, " + std::to_string(f.chunk > 0 ? f.chunk : 100) + " tasks per message, " + w});
   rows.push_back({"tasks_run", one, "tasks/s", ratio(one, raw_window),
                   "cadre::run + get, one at a time, " + std::to_string(n_one) + " tasks"});
   rows.push_back({"tasks_run_window", windowed, "tasks/s", ratio(windowed, raw_window),
@@ -170,13 +169,13 @@ void idle_mode(const bench::Flags& f, std::vector<bench::Row>& rows, double raw_
   double h = median(hot), c = median(cold);
   rows.push_back({"raw_idle_cpu", raw_cpu * 100, "% of a core", 1.0,
                   "raw MPI rank waiting in MPI_Recv (baseline)"});
-  rows.push_back({"idle_cpu", cpu * 100, "% of a core", ratio(cpu, raw_cpu),
-                  "idle cadre worker, over 2 s"});
+  rows.push_back(
+      {"idle_cpu", cpu * 100, "% of a core", ratio(cpu, raw_cpu), "idle cadre worker, over 2 s"});
   rows.push_back({"raw_latency_8B", raw_latency_us, "us", 1.0, "raw MPI ping-pong, one way"});
   rows.push_back({"task_rtt_busy", h, "us", ratio(h, 2 * raw_latency_us),
                   "run(on(w), noop).get() back to back (ratio: to a raw round trip)"});
-  rows.push_back({"task_rtt_idle", c, "us", ratio(c, 2 * raw_latency_us),
-                  "the same after 30 ms of idleness"});
+  rows.push_back(
+      {"task_rtt_idle", c, "us", ratio(c, 2 * raw_latency_us), "the same after 30 ms of idleness"});
   rows.push_back({"idle_wakeup", c - h, "us", std::nullopt, "task_rtt_idle - task_rtt_busy"});
 }
 

@@ -1,7 +1,6 @@
 // The demo job: a small task farm. Run with
 //   mpirun -np 3 --hostfile hostfiles/localhost ./build/examples/cadre-demo
 #include <cadre/cadre.hpp>
-
 #include <cmath>
 #include <cstdio>
 #include <numeric>

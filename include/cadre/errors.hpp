@@ -13,9 +13,9 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-#define CADRE_DEFINE_ERROR(Name)                   \
-  class Name : public Error {                      \
-   public:                                         \
+#define CADRE_DEFINE_ERROR(Name)                      \
+  class Name : public Error {                         \
+   public:                                            \
     explicit Name(const std::string& m) : Error(m) {} \
   }
 

@@ -36,7 +36,7 @@ class Future {
   /// Blocks until ready or `d` passes; returns readiness.
   template <class Rep, class Per>
   bool wait_for(std::chrono::duration<Rep, Per> d) const {
-    return detail::wait_state(check(), detail::Clock::now() + d);
+    return detail::wait_state(check(), detail::deadline_after(d));
   }
   /// Blocks until ready and returns the value (a copy; may be called again), or throws the
   /// task's error: RemoteError, NodeDown, NotRegistered, DecodeError, InvalidNode.
@@ -103,6 +103,8 @@ std::size_t wait_any(const std::vector<Future<R>>& fs) {
   for (std::size_t i = 0; i < fs.size(); ++i)
     if (fs[i].ready()) return i;
   auto st = detail::states_of<R>(fs);
+  for (auto* s : st)
+    if (!s) throw Error("cadre::wait_any: an empty (default-constructed) future was given");
   return detail::wait_any_state(st, std::nullopt);
 }
 

@@ -2,11 +2,11 @@
 /// \file ids.hpp
 /// Identities: NodeId (one OS process of the runtime) and Pid (a process on a node).
 
+#include <fmt/format.h>
+
 #include <cstdint>
 #include <functional>
 #include <string>
-
-#include <fmt/format.h>
 
 namespace cadre {
 
@@ -18,7 +18,9 @@ class NodeId {
   constexpr std::uint32_t value() const { return v_; }
   friend constexpr auto operator<=>(NodeId, NodeId) = default;
   template <class A>
-  void serialize(A& ar, unsigned) { ar & v_; }
+  void serialize(A& ar, unsigned) {
+    ar& v_;
+  }
 
  private:
   std::uint32_t v_ = 0;
@@ -33,7 +35,9 @@ struct Pid {
   constexpr bool is_null() const { return node.value() == UINT32_MAX; }
   friend constexpr auto operator<=>(const Pid&, const Pid&) = default;
   template <class A>
-  void serialize(A& ar, unsigned) { ar & node & serial; }
+  void serialize(A& ar, unsigned) {
+    ar& node& serial;
+  }
 };
 
 /// The null pid: compares unequal to every real pid.
@@ -43,7 +47,9 @@ inline constexpr Pid null_pid{};
 
 template <>
 struct std::hash<cadre::NodeId> {
-  std::size_t operator()(cadre::NodeId n) const noexcept { return std::hash<std::uint32_t>{}(n.value()); }
+  std::size_t operator()(cadre::NodeId n) const noexcept {
+    return std::hash<std::uint32_t>{}(n.value());
+  }
 };
 template <>
 struct std::hash<cadre::Pid> {

@@ -68,7 +68,7 @@ struct NodeInfo {
   NodeId id;
   std::string name;  // "host:rank" by default
   std::string host;
-  int rank = 0;      // rank in the job that started it
+  int rank = 0;  // rank in the job that started it
   NodeState state = NodeState::up;
 };
 

@@ -99,7 +99,8 @@ std::vector<Future<R>> map(const Placement& where, R (*fn)(P), const Range& inpu
                            MapOptions opts = {}) {
   using Param = std::decay_t<P>;
   const detail::Entry* e = detail::task_entry(fn);
-  const std::size_t n = static_cast<std::size_t>(std::distance(std::begin(inputs), std::end(inputs)));
+  const std::size_t n =
+      static_cast<std::size_t>(std::distance(std::begin(inputs), std::end(inputs)));
   std::vector<Future<R>> out;
   out.reserve(n);
   if (n == 0) return out;
@@ -115,13 +116,13 @@ std::vector<Future<R>> map(const Placement& where, R (*fn)(P), const Range& inpu
     auto st = std::make_shared<detail::ResultState<R>>(k);
     {
       detail::OutArchive ar(c.inputs);
-      ar & k;
+      ar& k;
       for (std::uint32_t i = 0; i < k; ++i, ++it) {
         if constexpr (std::is_same_v<std::decay_t<decltype(*it)>, Param>) {
-          ar & *it;
+          ar&* it;
         } else {
           Param p(*it);
-          ar & p;
+          ar& p;
         }
         out.emplace_back(st, i);
       }

@@ -1,13 +1,13 @@
 #include "node/core.hpp"
 
+#include <fmt/format.h>
 #include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <map>
-
-#include <fmt/format.h>
 
 #include "cadre/detail/archive.hpp"
 #include "cadre/detail/registry.hpp"
@@ -37,7 +37,7 @@ template <class T>
 detail::ByteBuffer encode_payload(const T& v) {
   detail::ByteBuffer b;
   detail::OutArchive ar(b);
-  ar & v;
+  ar& v;
   return b;
 }
 
@@ -71,6 +71,22 @@ void from_wire(const WireOptions& w, Options& o) {
   o.map_window = w.map_window;
 }
 
+// One MPI message carries at most INT_MAX bytes: a frame is a payload, the coalescing
+// buffer it may join, and headers.
+constexpr std::size_t kMaxFrame = static_cast<std::size_t>(INT_MAX) - 65536;
+
+void check_limits(const Options& o) {
+  if (o.coalesce_bytes > (std::size_t(1) << 26))
+    throw Error(
+        fmt::format("cadre: coalesce_bytes = {} is above the limit of 64 MiB", o.coalesce_bytes));
+  if (o.payload_cap + o.coalesce_bytes > kMaxFrame)
+    throw Error(fmt::format(
+        "cadre: payload_cap = {} bytes is above what one MPI message can carry ({} bytes)",
+        o.payload_cap, kMaxFrame - o.coalesce_bytes));
+  if (o.map_window < 1 || o.map_window > (1 << 20))
+    throw Error(fmt::format("cadre: map_window = {} is not between 1 and 2^20", o.map_window));
+}
+
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -96,6 +112,7 @@ Core::Core(std::unique_ptr<transport::Transport> transport, Options options, std
       host_(std::move(host)),
       sched_(options_.stack_size),
       tasks_(std::make_unique<services::TaskService>(*this)) {
+  check_limits(options_);
   NodeTable t;
   t.push_back(NodeInfo{self_, fmt::format("{}:{}", host_, self_.value()), host_,
                        static_cast<int>(self_.value()), NodeState::up});
@@ -159,6 +176,7 @@ void Core::check_node(NodeId n, const char* what) const {
 
 void Core::post(sched::Job fn) {
   std::lock_guard lock(post_mu_);
+  if (closed_) throw NotRunning("cadre: the runtime has shut down; no more work is accepted");
   posted_.push_back(std::move(fn));
   has_posted_.store(true, std::memory_order_release);
   if (sleeping_) post_cv_.notify_one();
@@ -179,7 +197,14 @@ std::size_t Core::drain_posted() {
     has_posted_.store(false, std::memory_order_relaxed);
   }
   std::size_t n = draining_.size();
-  for (auto& fn : draining_) fn();
+  for (auto& fn : draining_) {
+    sched::Job job = std::move(fn);
+    try {
+      job();
+    } catch (const std::exception& e) {
+      log_local(Level::error, fmt::format("posted work failed: {}", e.what()));
+    }
+  }
   draining_.clear();
   return n;
 }
@@ -195,8 +220,7 @@ std::size_t Core::step() {
   return work;
 }
 
-bool Core::run_until(const std::function<bool()>& done,
-                     std::optional<Clock::time_point> deadline) {
+bool Core::run_until(const std::function<bool()>& done, std::optional<Clock::time_point> deadline) {
   auto last_work = Clock::now();
   while (!done()) {
     if (step() > 0) {
@@ -216,7 +240,9 @@ bool Core::run_until(const std::function<bool()>& done,
 void Core::idle(Clock::time_point last_work, std::optional<Clock::time_point> deadline) {
   auto now = Clock::now();
   auto since = now - last_work;
-  if (since < options_.idle_spin || transport_->busy()) {
+  // Sends in flight keep the loop polling, but not for ever: a peer stuck in a long task may
+  // not take a large message for a while.
+  if (since < options_.idle_spin || (transport_->busy() && since < 10 * options_.idle_spin)) {
     if (since < options_.idle_spin / 2) {
       for (int i = 0; i < 64; ++i) cpu_relax();
     } else {
@@ -283,7 +309,8 @@ void Core::on_envelope(NodeId src, const wire::Envelope& env, const char* payloa
 }
 
 void Core::on_bad_frame(NodeId src, const std::string& why) {
-  log_local(Level::error, fmt::format("discarded a malformed frame from {}: {}", describe(src), why));
+  log_local(Level::error,
+            fmt::format("discarded a malformed frame from {}: {}", describe(src), why));
   ++dropped_;
 }
 
@@ -307,7 +334,13 @@ void Core::on_hello(NodeId src, const char* p, std::size_t n) {
 
 void Core::on_welcome(const char* p, std::size_t n) {
   auto w = decode_payload<Welcome>(p, n, "welcome");
-  from_wire(w.options, options_);
+  Options o = options_;
+  from_wire(w.options, o);
+  check_limits(o);
+  options_ = std::move(o);
+  // The master's limits hold on every link, in both directions.
+  transport_->set_limits(options_.payload_cap, options_.coalesce_bytes);
+  sched_.set_stack_size(options_.stack_size);
   NodeTable t;
   for (auto& r : w.nodes)
     t.push_back(NodeInfo{NodeId(r.id), r.name, r.host, r.rank, NodeState::up});
@@ -325,7 +358,8 @@ std::string Core::check_registries(const std::vector<std::pair<NodeId, Hello>>& 
   std::map<std::string, bool> reported;
   for (auto& [id, h] : hellos) {
     for (auto& r : h.registry) {
-      auto [it, added] = first.emplace(std::make_pair(r.kind, r.name), std::make_pair(r.signature, &h));
+      auto [it, added] =
+          first.emplace(std::make_pair(r.kind, r.name), std::make_pair(r.signature, &h));
       if (added || it->second.first == r.signature || reported[r.name]) continue;
       reported[r.name] = true;
       problems += fmt::format(
@@ -349,15 +383,16 @@ void Core::start() {
         if (std::none_of(hellos_.begin(), hellos_.end(),
                          [&](auto& h) { return h.first.value() == r; }))
           missing += fmt::format(" {}", r);
-      throw Error(fmt::format(
-          "cadre start-up: nodes{} did not report ready within {} ms (ready_timeout; "
-          "CADRE_READY_TIMEOUT_MS). Are all ranks cadre programs?",
-          missing, options_.ready_timeout.count()));
+      throw Error(
+          fmt::format("cadre start-up: nodes{} did not report ready within {} ms (ready_timeout; "
+                      "CADRE_READY_TIMEOUT_MS). Are all ranks cadre programs?",
+                      missing, options_.ready_timeout.count()));
     }
     std::string problems = check_registries(hellos_);
     if (!problems.empty()) {
-      std::string msg = "cadre start-up: the registries of the job's programs disagree:" +
-                        problems + "\n  Every program must register a name with one signature.";
+      std::string msg =
+          "cadre start-up: the registries of the job's programs disagree:" + problems +
+          "\n  Every program must register a name with one signature.";
       auto payload = encode_payload(msg);
       for (std::uint32_t r = 1; r < size; ++r) send_control(NodeId(r), Cls::abort_start, payload);
       run_until([&] { return !transport_->busy(); }, Clock::now() + std::chrono::seconds(5));
@@ -365,11 +400,11 @@ void Core::start() {
     }
     Welcome w;
     w.options = to_wire(options_);
-    std::sort(hellos_.begin(), hellos_.end(),
-              [](auto& a, auto& b) { return a.first < b.first; });
+    std::sort(hellos_.begin(), hellos_.end(), [](auto& a, auto& b) { return a.first < b.first; });
     NodeTable t;
     for (auto& [id, h] : hellos_) {
-      w.nodes.push_back(NodeRecordWire{id.value(), h.name, h.host, static_cast<std::int32_t>(id.value())});
+      w.nodes.push_back(
+          NodeRecordWire{id.value(), h.name, h.host, static_cast<std::int32_t>(id.value())});
       t.push_back(NodeInfo{id, h.name, h.host, static_cast<int>(id.value()), NodeState::up});
     }
     publish(std::move(t));
@@ -412,7 +447,8 @@ void Core::on_shutdown_request(const char* p, std::size_t n) {
         ack.clean = ack.unfinished == 0;
         ack.dropped = dropped_;
         if (!ack.clean)
-          ack.note = fmt::format("{} task(s) still running at the shut-down deadline", ack.unfinished);
+          ack.note =
+              fmt::format("{} task(s) still running at the shut-down deadline", ack.unfinished);
         send_control(NodeId(0), Cls::shutdown_ack, encode_payload(ack));
       },
       next_serial());
@@ -421,25 +457,44 @@ void Core::on_shutdown_request(const char* p, std::size_t n) {
 int Core::serve() {
   run_until([&] { return final_status_.has_value(); });
   run_until([&] { return !transport_->busy(); }, Clock::now() + std::chrono::seconds(5));
+  close();
   return *final_status_;
+}
+
+void Core::close() {
+  std::lock_guard lock(post_mu_);
+  closed_ = true;
 }
 
 int Core::shutdown(int driver_status) {
   // Work the driver posted before it returned goes out ahead of the shut-down notice.
   drain_posted();
   stopping_ = true;
+  const auto t0 = Clock::now();
+  // Requests already made (and map chunks already queued) were made before shut-down: they
+  // finish first, within the shut-down timeout, before any node stops accepting work.
+  run_until([&] { return tasks_->outstanding() == 0; }, t0 + options_.shutdown_timeout);
+  std::size_t abandoned = tasks_->abandon_queued(
+      "cadre: the runtime shut down before this map input was sent (shutdown_timeout)");
   tasks_->stop_accepting();
   const std::uint32_t size = transport_->size();
   acks_.assign(size, std::nullopt);
   auto timeout_ms = static_cast<std::int64_t>(options_.shutdown_timeout.count());
-  auto req = encode_payload(timeout_ms);
+  // Workers get what is left of the one shut-down timeout.
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t0 + options_.shutdown_timeout -
+                                                                    Clock::now());
+  auto req = encode_payload(static_cast<std::int64_t>(std::max<std::int64_t>(0, left.count())));
   for (std::uint32_t r = 1; r < size; ++r) send_control(NodeId(r), Cls::shutdown, req);
-  const auto t0 = Clock::now();
   run_until([&] { return tasks_->running() == 0; }, t0 + options_.shutdown_timeout);
-  bool clean = tasks_->running() == 0;
-  if (!clean)
-    log_local(Level::error, fmt::format("shutdown: {} task(s) still running on the master after {} ms",
-                                        tasks_->running(), timeout_ms));
+  bool clean = tasks_->running() == 0 && abandoned == 0;
+  if (abandoned)
+    log_local(Level::error, fmt::format("shutdown: {} map input(s) were never sent: the "
+                                        "shut-down timeout ({} ms) ran out first",
+                                        abandoned, timeout_ms));
+  if (tasks_->running() > 0)
+    log_local(Level::error,
+              fmt::format("shutdown: {} task(s) still running on the master after {} ms",
+                          tasks_->running(), timeout_ms));
   // Workers answer within their shutdown_timeout; allow for the links on top.
   const auto ack_deadline = t0 + options_.shutdown_timeout + std::chrono::seconds(3);
   run_until(
@@ -472,9 +527,11 @@ int Core::shutdown(int driver_status) {
                           dropped));
   int status = driver_status != 0 ? driver_status : (clean ? 0 : 1);
   auto fin = encode_payload(static_cast<std::int32_t>(status));
-  for (std::uint32_t r = 1; r < size; ++r)
-    if (acks_[r]) send_control(NodeId(r), Cls::final_status, fin);
+  // Every worker gets it, late ones too: a worker that acknowledges after the deadline must
+  // not wait for ever.
+  for (std::uint32_t r = 1; r < size; ++r) send_control(NodeId(r), Cls::final_status, fin);
   run_until([&] { return !transport_->busy(); }, Clock::now() + std::chrono::seconds(5));
+  close();
   return status;
 }
 

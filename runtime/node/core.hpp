@@ -84,6 +84,8 @@ class Core final : public transport::Sink {
   sched::Scheduler& scheduler() { return sched_; }
   services::TaskService& tasks() { return *tasks_; }
   std::uint64_t next_serial() { return next_serial_++; }
+  /// The payload cap in force on the links (the master's).
+  std::size_t payload_cap() const { return transport_->payload_cap(); }
   /// Counts a message dropped because its destination had ended.
   void count_dropped() { ++dropped_; }
 
@@ -94,6 +96,7 @@ class Core final : public transport::Sink {
 
  private:
   void idle(Clock::time_point last_work, std::optional<Clock::time_point> deadline);
+  void close();
   std::size_t drain_posted();
   void publish(NodeTable t);
   void on_hello(NodeId src, const char* p, std::size_t n);
@@ -119,6 +122,7 @@ class Core final : public transport::Sink {
   std::vector<sched::Job> posted_;
   std::vector<sched::Job> draining_;
   bool sleeping_ = false;
+  bool closed_ = false;  // after shut-down: post() refuses
   std::atomic<bool> has_posted_{false};
 
   // start-up

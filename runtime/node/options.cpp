@@ -1,9 +1,9 @@
 // Options: names of levels and the CADRE_* environment variables (one table, in the README).
 
+#include <fmt/format.h>
+
 #include <cstdlib>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "cadre/errors.hpp"
 #include "node/options_env.hpp"
@@ -12,12 +12,18 @@ namespace cadre {
 
 std::string_view to_string(Level l) {
   switch (l) {
-    case Level::trace: return "trace";
-    case Level::debug: return "debug";
-    case Level::info: return "info";
-    case Level::warn: return "warn";
-    case Level::error: return "error";
-    case Level::off: return "off";
+    case Level::trace:
+      return "trace";
+    case Level::debug:
+      return "debug";
+    case Level::info:
+      return "info";
+    case Level::warn:
+      return "warn";
+    case Level::error:
+      return "error";
+    case Level::off:
+      return "off";
   }
   return "?";
 }
@@ -35,8 +41,8 @@ long long env_int(const char* name, long long min) {
   char* end = nullptr;
   long long x = std::strtoll(v, &end, 10);
   if (end == v || *end != '\0' || x < min)
-    throw Error(fmt::format("cadre: environment variable {}={:?} is not an integer >= {}", name,
-                            v, min));
+    throw Error(
+        fmt::format("cadre: environment variable {}={:?} is not an integer >= {}", name, v, min));
   return x;
 }
 
@@ -50,8 +56,8 @@ void set_duration(const char* name, D& field, long long min = 0) {
 Level parse_level(std::string_view s) {
   for (Level l : {Level::trace, Level::debug, Level::info, Level::warn, Level::error, Level::off})
     if (to_string(l) == s) return l;
-  throw Error(fmt::format(
-      "cadre: log level {:?} is not one of trace, debug, info, warn, error, off", s));
+  throw Error(
+      fmt::format("cadre: log level {:?} is not one of trace, debug, info, warn, error, off", s));
 }
 
 void apply_environment(Options& o) {

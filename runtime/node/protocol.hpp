@@ -28,7 +28,9 @@ struct RegistryRecord {
   std::uint8_t kind = 0;
   std::string name, signature;
   template <class A>
-  void serialize(A& ar, unsigned) { ar & kind & name & signature; }
+  void serialize(A& ar, unsigned) {
+    ar& kind& name& signature;
+  }
 };
 
 struct Hello {
@@ -37,21 +39,22 @@ struct Hello {
   std::vector<RegistryRecord> registry;
   std::string local_error;  // e.g. a name registered twice in this binary
   template <class A>
-  void serialize(A& ar, unsigned) { ar & name & host & build_id & os_pid & registry & local_error; }
+  void serialize(A& ar, unsigned) {
+    ar& name& host& build_id& os_pid& registry& local_error;
+  }
 };
 
 /// The options that travel (function members stay on the master).
 struct WireOptions {
-  std::int64_t heartbeat_interval_ms, heartbeat_timeout_ms, ready_timeout_ms,
-      shutdown_timeout_ms, idle_spin_us, idle_sleep_us;
+  std::int64_t heartbeat_interval_ms, heartbeat_timeout_ms, ready_timeout_ms, shutdown_timeout_ms,
+      idle_spin_us, idle_sleep_us;
   std::uint8_t log_level;
   std::uint64_t coalesce_bytes, payload_cap, stack_size;
   std::int32_t map_window;
   template <class A>
   void serialize(A& ar, unsigned) {
-    ar & heartbeat_interval_ms & heartbeat_timeout_ms & ready_timeout_ms & shutdown_timeout_ms &
-        idle_spin_us & idle_sleep_us & log_level & coalesce_bytes & payload_cap & stack_size &
-        map_window;
+    ar& heartbeat_interval_ms& heartbeat_timeout_ms& ready_timeout_ms& shutdown_timeout_ms&
+        idle_spin_us& idle_sleep_us& log_level& coalesce_bytes& payload_cap& stack_size& map_window;
   }
 };
 
@@ -60,14 +63,18 @@ struct NodeRecordWire {
   std::string name, host;
   std::int32_t rank = 0;
   template <class A>
-  void serialize(A& ar, unsigned) { ar & id & name & host & rank; }
+  void serialize(A& ar, unsigned) {
+    ar& id& name& host& rank;
+  }
 };
 
 struct Welcome {
   WireOptions options;
   std::vector<NodeRecordWire> nodes;
   template <class A>
-  void serialize(A& ar, unsigned) { ar & options & nodes; }
+  void serialize(A& ar, unsigned) {
+    ar& options& nodes;
+  }
 };
 
 struct ShutdownAck {
@@ -76,7 +83,9 @@ struct ShutdownAck {
   std::uint64_t dropped = 0;
   std::string note;
   template <class A>
-  void serialize(A& ar, unsigned) { ar & clean & unfinished & dropped & note; }
+  void serialize(A& ar, unsigned) {
+    ar& clean& unfinished& dropped& note;
+  }
 };
 
 }  // namespace cadre::node

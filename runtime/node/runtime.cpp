@@ -4,14 +4,14 @@
 
 #include "cadre/runtime.hpp"
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "cadre/detail/registry.hpp"
 #include "cadre/errors.hpp"
@@ -37,7 +37,7 @@ class RuntimeImpl {
     try {
       node::apply_environment(o);
       mpi_ = std::make_unique<transport::MpiEnvironment>(argc, argv, !launch_mode,
-                                                          o.mpi_thread_multiple);
+                                                         o.mpi_thread_multiple);
       core_ = std::make_unique<node::Core>(transport::make_world_transport(o), o, mpi_->host());
       master_ = core_->is_master();
       if (master_ && !launch_mode) {

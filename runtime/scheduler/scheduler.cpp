@@ -63,13 +63,14 @@ Scheduler::~Scheduler() = default;
 
 Fiber* Scheduler::current() { return t_current; }
 
+void Scheduler::set_stack_size(std::size_t n) { pool_.set_stack_size(n * kStackScale); }
+
 Fiber* Scheduler::spawn(Job body, std::uint64_t serial) {
   auto* f = new Fiber;
   f->serial_ = serial;
   f->body_ = std::move(body);
   f->ctx_ = boost::context::fiber(
-      std::allocator_arg, PooledStack(pool_, &f->stack_),
-      [this, f](boost::context::fiber&& loop) {
+      std::allocator_arg, PooledStack(pool_, &f->stack_), [this, f](boost::context::fiber&& loop) {
         f->caller_ = std::move(loop);
         finish_switch(nullptr, &loop_stack_bottom_, &loop_stack_size_);
         try {

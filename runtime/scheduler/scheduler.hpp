@@ -5,7 +5,6 @@
 // Thread rule: every member is called on the loop thread only.
 
 #include <boost/context/fiber.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -95,6 +94,8 @@ class Scheduler {
   std::optional<Clock::time_point> next_deadline() const;
 
   std::size_t live_fibers() const { return live_; }
+  /// Stack size of fibers created from now on.
+  void set_stack_size(std::size_t n);
   bool has_ready() const { return !ready_.empty(); }
   const StackPool& stacks() const { return pool_; }
 

@@ -36,10 +36,18 @@ boost::context::stack_context StackPool::allocate() {
   return sc;
 }
 
+void StackPool::set_stack_size(std::size_t n) {
+  n = (n + 4095) & ~std::size_t(4095);
+  if (n == size_) return;
+  for (void* p : free_) std::free(p);
+  free_.clear();
+  size_ = n;
+}
+
 void StackPool::deallocate(boost::context::stack_context& sc) noexcept {
   void* base = static_cast<char*>(sc.sp) - sc.size;
   --in_use_;
-  if (free_.size() < kMaxPooled) {
+  if (sc.size == size_ && free_.size() < kMaxPooled) {
     free_.push_back(base);
   } else {
     std::free(base);

@@ -5,7 +5,6 @@
 // memory silently for long.
 
 #include <boost/context/stack_context.hpp>
-
 #include <cstddef>
 #include <vector>
 
@@ -23,6 +22,8 @@ class StackPool {
   /// True while the canary below `sc` is intact.
   static bool canary_intact(const boost::context::stack_context& sc) noexcept;
   std::size_t stack_size() const { return size_; }
+  /// Stacks allocated from now on have `n` bytes; pooled stacks of the old size are freed.
+  void set_stack_size(std::size_t n);
   std::size_t pooled() const { return free_.size(); }
   std::size_t in_use() const { return in_use_; }
 

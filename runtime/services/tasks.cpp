@@ -1,8 +1,8 @@
 #include "services/tasks.hpp"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "cadre/errors.hpp"
 #include "node/core.hpp"
@@ -15,12 +15,13 @@ using detail::OutArchive;
 
 namespace {
 constexpr std::uint8_t kSingle = 0, kChunk = 1, kRefused = 0xff;  // request flags
-constexpr std::uint8_t kSlots = 0, kWhole = 1;  // result flags
+constexpr std::uint8_t kSlots = 0, kWhole = 1;                    // result flags
 
 std::string task_label(const detail::Entry* e) { return fmt::format("task '{}'", e->name); }
 }  // namespace
 
-TaskService::TaskService(node::Core& core) : core_(core), rng_(core.self_node().value() * 7919 + 17) {}
+TaskService::TaskService(node::Core& core)
+    : core_(core), rng_(core.self_node().value() * 7919 + 17) {}
 TaskService::~TaskService() = default;
 
 // -- placement ----------------------------------------------------------------------------
@@ -47,9 +48,10 @@ std::vector<NodeId> TaskService::candidates(const Placement& where) const {
         if (hosts.find(n.host) == std::string::npos) hosts += (hosts.empty() ? "" : ", ") + n.host;
       }
       if (out.empty())
-        throw InvalidNode(fmt::format("cadre placement on_host(\"{}\"): no live node on that "
-                                      "host (hosts: {})",
-                                      where.host, hosts));
+        throw InvalidNode(
+            fmt::format("cadre placement on_host(\"{}\"): no live node on that "
+                        "host (hosts: {})",
+                        where.host, hosts));
       break;
     }
     case Placement::Kind::local:
@@ -87,6 +89,26 @@ std::size_t TaskService::default_chunk(const Placement& where, std::size_t input
 }
 
 // -- requester side -----------------------------------------------------------------------
+
+std::size_t TaskService::outstanding() const {
+  std::size_t n = pending_.size();
+  for (auto& j : jobs_) n += j.queue.size();
+  return n;
+}
+
+std::size_t TaskService::abandon_queued(const std::string& why) {
+  std::size_t inputs = 0;
+  for (auto& j : jobs_) {
+    for (auto& chunk : j.queue) {
+      inputs += chunk.count;
+      chunk.state->set_all_errors(std::make_exception_ptr(NotRunning(why)));
+      chunk.state->complete();
+    }
+    j.queue.clear();
+  }
+  jobs_.remove_if([](const MapJob& j) { return j.outstanding == 0; });
+  return inputs;
+}
 
 void TaskService::send_request(NodeId node, const detail::Entry* e, std::uint8_t flags,
                                const char* p, std::size_t n, Pending pending) {
@@ -192,13 +214,13 @@ void TaskService::on_result(NodeId src, const wire::Envelope& env, const char* p
     if (env.flags == kWhole) {
       std::uint8_t status;
       std::string a, b;
-      ia & status & a & b;
+      ia& status& a& b;
       std::exception_ptr err;
       switch (static_cast<SlotStatus>(status)) {
         case SlotStatus::not_registered:
-          err = std::make_exception_ptr(NotRegistered(fmt::format(
-              "cadre: {} is not registered on {} (its program lacks CADRE_TASK({}))",
-              task_label(pend.entry), where, pend.entry->name)));
+          err = std::make_exception_ptr(NotRegistered(
+              fmt::format("cadre: {} is not registered on {} (its program lacks CADRE_TASK({}))",
+                          task_label(pend.entry), where, pend.entry->name)));
           break;
         case SlotStatus::refused:
           err = std::make_exception_ptr(NotRunning(
@@ -211,23 +233,23 @@ void TaskService::on_result(NodeId src, const wire::Envelope& env, const char* p
       st.set_all_errors(err);
     } else {
       std::uint32_t count;
-      ia & count;
+      ia& count;
       if (count != pend.count)
         throw DecodeError(fmt::format("{} results for {} inputs", count, pend.count));
       for (std::uint32_t i = 0; i < count; ++i) {
         std::uint8_t status;
-        ia & status;
+        ia& status;
         if (status == static_cast<std::uint8_t>(SlotStatus::ok)) {
           st.decode_slot(i, ia);
           continue;
         }
         std::string a, b;
-        ia & a;
+        ia& a;
         if (status == static_cast<std::uint8_t>(SlotStatus::exception)) {
-          ia & b;
-          st.set_error(i, std::make_exception_ptr(RemoteError(
-                              fmt::format("cadre: {} on {} threw {}: {}", task_label(pend.entry),
-                                          where, a, b))));
+          ia& b;
+          st.set_error(i,
+                       std::make_exception_ptr(RemoteError(fmt::format(
+                           "cadre: {} on {} threw {}: {}", task_label(pend.entry), where, a, b))));
         } else {
           st.set_error(i, std::make_exception_ptr(DecodeError(fmt::format(
                               "cadre: {} on {}: {}", task_label(pend.entry), where, a))));
@@ -235,7 +257,7 @@ void TaskService::on_result(NodeId src, const wire::Envelope& env, const char* p
       }
     }
     ia.expect_end();
-  } catch (const DecodeError& e) {
+  } catch (const std::exception& e) {
     st.set_all_errors(std::make_exception_ptr(DecodeError(fmt::format(
         "cadre: malformed result of {} from {}: {}", task_label(pend.entry), where, e.what()))));
   }
@@ -251,8 +273,7 @@ void TaskService::on_result(NodeId src, const wire::Envelope& env, const char* p
 
 // -- executing side -----------------------------------------------------------------------
 
-void TaskService::on_request(NodeId src, wire::Envelope env, const char* p,
-                             std::size_t n) {
+void TaskService::on_request(NodeId src, wire::Envelope env, const char* p, std::size_t n) {
   ByteBuffer payload;
   payload.append(p, n);
   // Acceptance is decided on arrival: a request that arrived before the shut-down notice runs.
@@ -265,65 +286,85 @@ void TaskService::execute(NodeId src, wire::Envelope env, ByteBuffer payload) {
   core_.scheduler().spawn(
       [this, src, env, payload = std::move(payload)]() mutable {
         ByteBuffer out;
-        OutArchive oa(out);
-        std::uint8_t result_flags = kSlots;
-        auto whole = [&](SlotStatus s, const std::string& why) {
+        std::uint8_t flags = kSlots;
+        try {
+          flags = run_request(env, payload, out);
+        } catch (const std::exception& ex) {
+          // Whatever failed outside the task itself (memory, encoding): answer, never die.
           out.clear();
-          result_flags = kWhole;
-          oa & static_cast<std::uint8_t>(s) & why & std::string();
-        };
-        const detail::Entry* e = detail::find_id(env.type_id);
-        if (!e || e->kind != detail::EntryKind::task) {
-          whole(SlotStatus::not_registered, "not registered");
-        } else if (env.flags == kRefused) {
-          whole(SlotStatus::refused, "the node is shutting down");
-        } else {
-          try {
-            InArchive ia(payload.data(), payload.size());
-            std::uint32_t count = 1;
-            if (env.flags == kChunk) ia & count;
-            oa & count;
-            for (std::uint32_t i = 0; i < count; ++i) {
-              const std::size_t mark = out.size();
-              oa & static_cast<std::uint8_t>(SlotStatus::ok);
-              try {
-                e->invoke(ia, oa);
-              } catch (const DecodeError& ex) {
-                // The inputs from here on cannot be located: fail them all.
-                out.resize(mark);
-                for (std::uint32_t k = i; k < count; ++k)
-                  oa & static_cast<std::uint8_t>(SlotStatus::decode) &
-                      std::string(fmt::format("input {} is malformed: {}", i, ex.what()));
-                break;
-              } catch (const std::exception& ex) {
-                out.resize(mark);
-                oa & static_cast<std::uint8_t>(SlotStatus::exception) &
-                    detail::type_name(typeid(ex)) & std::string(ex.what());
-              } catch (...) {
-                out.resize(mark);
-                oa & static_cast<std::uint8_t>(SlotStatus::exception) &
-                    std::string("a non-standard exception") & std::string("(no message)");
-              }
-            }
-          } catch (const DecodeError& ex) {
-            whole(SlotStatus::decode, ex.what());
-          }
+          flags = kWhole;
+          OutArchive oa(out);
+          oa& static_cast<std::uint8_t>(SlotStatus::decode) &
+              std::string(fmt::format("{}: {}", detail::type_name(typeid(ex)), ex.what())) &
+              std::string();
         }
-        if (out.size() > core_.options().payload_cap)
-          whole(SlotStatus::decode,
-                fmt::format("its result ({} bytes) exceeds the payload cap ({} bytes)", out.size(),
-                            core_.options().payload_cap));
         wire::Envelope reply{};
         reply.cls = static_cast<std::uint8_t>(node::Cls::task_result);
-        reply.flags = result_flags;
+        reply.flags = flags;
         reply.type_id = env.type_id;
         reply.corr = env.corr;
         reply.src = Pid{core_.self_node(), 0};
         reply.dst = env.src;
-        core_.send(src, reply, out.data(), out.size());
+        try {
+          core_.send(src, reply, out.data(), out.size());
+        } catch (const std::exception& ex) {
+          node::log_local(Level::error, fmt::format("could not answer a task request from {}: {}",
+                                                    core_.describe(src), ex.what()));
+        }
         --running_;
       },
       core_.next_serial());
+}
+
+std::uint8_t TaskService::run_request(const wire::Envelope& env, const ByteBuffer& payload,
+                                      ByteBuffer& out) {
+  OutArchive oa(out);
+  auto whole = [&](SlotStatus s, const std::string& why) {
+    out.clear();
+    oa& static_cast<std::uint8_t>(s) & why& std::string();
+    return kWhole;
+  };
+  const detail::Entry* e = detail::find_id(env.type_id);
+  if (!e || e->kind != detail::EntryKind::task) return whole(SlotStatus::not_registered, "");
+  if (env.flags == kRefused) return whole(SlotStatus::refused, "the node is shutting down");
+  try {
+    InArchive ia(payload.data(), payload.size());
+    std::uint32_t count = 1;
+    if (env.flags == kChunk) ia& count;
+    oa& count;
+    for (std::uint32_t i = 0; i < count; ++i) {
+      const std::size_t mark = out.size();
+      oa& static_cast<std::uint8_t>(SlotStatus::ok);
+      bool decoded = false;
+      try {
+        e->invoke(ia, oa, &decoded);
+      } catch (const std::exception& ex) {
+        out.resize(mark);
+        if (!decoded) {
+          // The inputs from here on cannot be located: fail them all.
+          for (std::uint32_t k = i; k < count; ++k)
+            oa& static_cast<std::uint8_t>(SlotStatus::decode) &
+                std::string(fmt::format("input {} is malformed: {}", i, ex.what()));
+          break;
+        }
+        oa& static_cast<std::uint8_t>(SlotStatus::exception) & detail::type_name(typeid(ex)) &
+            std::string(ex.what());
+      } catch (...) {
+        out.resize(mark);
+        if (!decoded) throw;
+        oa& static_cast<std::uint8_t>(SlotStatus::exception) &
+            std::string("a non-standard exception") & std::string("(no message)");
+      }
+    }
+  } catch (const DecodeError& ex) {
+    return whole(SlotStatus::decode, ex.what());
+  }
+  const std::size_t cap = core_.payload_cap();
+  if (out.size() > cap)
+    return whole(
+        SlotStatus::decode,
+        fmt::format("its result ({} bytes) exceeds the payload cap ({} bytes)", out.size(), cap));
+  return kSlots;
 }
 
 }  // namespace cadre::services

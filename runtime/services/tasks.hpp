@@ -26,7 +26,13 @@ class Core;
 
 namespace cadre::services {
 
-enum class SlotStatus : std::uint8_t { ok = 0, exception = 1, not_registered = 2, decode = 3, refused = 4 };
+enum class SlotStatus : std::uint8_t {
+  ok = 0,
+  exception = 1,
+  not_registered = 2,
+  decode = 3,
+  refused = 4
+};
 
 class TaskService {
  public:
@@ -46,6 +52,10 @@ class TaskService {
   void stop_accepting() { accepting_ = false; }
   /// Task fibers still running on this node.
   std::size_t running() const { return running_; }
+  /// Requests of this node not yet answered, and map chunks not yet sent.
+  std::size_t outstanding() const;
+  /// Fails every map chunk not yet sent (shut-down); returns how many inputs that was.
+  std::size_t abandon_queued(const std::string& why);
   /// Chunk size for a map over `inputs` on the nodes `where` allows.
   std::size_t default_chunk(const Placement& where, std::size_t inputs) const;
 
@@ -74,6 +84,9 @@ class TaskService {
                     std::size_t n, Pending pending);
   void pump(MapJob& job);
   void execute(NodeId src, wire::Envelope env, detail::ByteBuffer payload);
+  /// Runs the request in `payload`, encoding the answer into `out`; returns the result flags.
+  std::uint8_t run_request(const wire::Envelope& env, const detail::ByteBuffer& payload,
+                           detail::ByteBuffer& out);
   void fail_pending(Pending& p, std::exception_ptr e);
 
   node::Core& core_;

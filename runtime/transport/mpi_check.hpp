@@ -12,8 +12,8 @@ namespace cadre::transport {
 
 }  // namespace cadre::transport
 
-#define CADRE_MPI(call)                                                              \
-  do {                                                                               \
-    int cadre_mpi_rc_ = (call);                                                      \
+#define CADRE_MPI(call)                                                                          \
+  do {                                                                                           \
+    int cadre_mpi_rc_ = (call);                                                                  \
     if (cadre_mpi_rc_ != MPI_SUCCESS) ::cadre::transport::throw_mpi_error(#call, cadre_mpi_rc_); \
   } while (0)

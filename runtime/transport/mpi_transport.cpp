@@ -9,12 +9,12 @@
 //    per-source FIFO of posted receives), and reports any gap.
 //  - A frame's buffer stays alive until its MPI_Isend completes (ob1 cannot cancel sends).
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <deque>
 #include <memory>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "cadre/errors.hpp"
 #include "transport/mpi_check.hpp"
@@ -48,6 +48,10 @@ class MpiTransport final : public Transport {
   NodeId self() const override { return NodeId(static_cast<std::uint32_t>(rank_)); }
   std::uint32_t size() const override { return static_cast<std::uint32_t>(size_); }
   std::size_t payload_cap() const override { return cap_; }
+  void set_limits(std::size_t cap, std::size_t coalesce) override {
+    cap_ = cap;
+    coalesce_ = std::max<std::size_t>(coalesce, 256);
+  }
 
   void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) override {
     if (n > cap_)
@@ -56,8 +60,8 @@ class MpiTransport final : public Transport {
           "(Options::payload_cap, CADRE_PAYLOAD_CAP)",
           n, dst.value(), cap_));
     if (dst.value() >= links_.size())
-      throw InvalidNode(fmt::format("cadre: no link to node {} (the job has {} nodes)",
-                                    dst.value(), size_));
+      throw InvalidNode(
+          fmt::format("cadre: no link to node {} (the job has {} nodes)", dst.value(), size_));
     Link& l = *links_[dst.value()];
     if (!l.writer.in_frame()) l.writer.begin_frame();
     l.writer.append_envelope(env, p, n);
@@ -164,8 +168,8 @@ class MpiTransport final : public Transport {
       return;
     }
     MPI_Request req;
-    CADRE_MPI(MPI_Isend(frame.data(), static_cast<int>(frame.size()), MPI_BYTE,
-                        static_cast<int>(d), kDataTag, comm_, &req));
+    CADRE_MPI(MPI_Isend(frame.data(), static_cast<int>(frame.size()), MPI_BYTE, static_cast<int>(d),
+                        kDataTag, comm_, &req));
     send_reqs_.push_back(req);
     send_bufs_.push_back(std::move(frame));
   }
@@ -216,9 +220,10 @@ class MpiTransport final : public Transport {
     while (reader.next(e)) {
       try {
         sink.on_envelope(from, e.header, e.payload, e.length);
-      } catch (const DecodeError& ex) {
-        sink.on_bad_frame(from, fmt::format("envelope of class {}: {}", unsigned(e.header.cls),
-                                            ex.what()));
+      } catch (const std::exception& ex) {
+        // One bad envelope must not take the rest of the frame (or the node) with it.
+        sink.on_bad_frame(
+            from, fmt::format("envelope of class {}: {}", unsigned(e.header.cls), ex.what()));
       }
     }
   }

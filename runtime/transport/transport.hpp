@@ -32,12 +32,10 @@ class Transport {
   virtual NodeId self() const = 0;
   /// Number of nodes reachable (node ids 0 .. size()-1).
   virtual std::uint32_t size() const = 0;
-  /// Host name of a node as the transport knows it (may be empty until start-up).
   /// Appends `env` and `n` payload bytes to the link to `dst` (coalesced; sent by flush() or
   /// when the link's buffer is full). Throws PayloadTooLarge above the cap, InvalidNode for a
   /// node the transport does not know.
-  virtual void send(NodeId dst, const wire::Envelope& env, const char* payload,
-                    std::size_t n) = 0;
+  virtual void send(NodeId dst, const wire::Envelope& env, const char* payload, std::size_t n) = 0;
   /// Receives what has arrived and hands it to `sink`; returns the number of frames taken.
   virtual std::size_t poll(Sink& sink) = 0;
   /// Starts sending every non-empty link buffer and progresses sends in flight; returns the
@@ -46,6 +44,8 @@ class Transport {
   /// True while sends are in flight or buffered.
   virtual bool busy() const = 0;
   virtual std::size_t payload_cap() const = 0;
+  /// Adopts the master's limits (called once, at start-up, before any payload traffic).
+  virtual void set_limits(std::size_t payload_cap, std::size_t coalesce_bytes) = 0;
 };
 
 }  // namespace cadre::transport

@@ -1,15 +1,14 @@
 #include <cxxabi.h>
 #include <dlfcn.h>
+#include <fmt/format.h>
 
+#include <boost/core/demangle.hpp>
 #include <cstdlib>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <typeindex>
 #include <unordered_map>
-
-#include <boost/core/demangle.hpp>
-#include <fmt/format.h>
 
 #include "cadre/errors.hpp"
 #include "wire/registry_internal.hpp"

@@ -1,10 +1,9 @@
 // Program A of an MPMD job (`mpirun -np 1 a : -np N b`): the master. It shares `square` and
 // `greet` with program B, has `only_in_a` alone, and uses B's tasks by name.
 
+#include <cadre/cadre.hpp>
 #include <cstdio>
 #include <string>
-
-#include <cadre/cadre.hpp>
 
 long square(long x) { return x * x; }
 CADRE_TASK(square);

@@ -2,9 +2,8 @@
 // own. Built a second time with CADRE_MPMD_MISMATCH, where `square` has another signature:
 // start-up must then fail on every rank with RegistryMismatch.
 
-#include <string>
-
 #include <cadre/cadre.hpp>
+#include <string>
 
 #ifdef CADRE_MPMD_MISMATCH
 double square(double x) { return x * x; }

@@ -5,6 +5,7 @@
 
 #include <mpi.h>
 
+#include <cadre/cadre.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -12,8 +13,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <cadre/cadre.hpp>
 
 using namespace std::chrono_literals;
 
@@ -79,6 +78,21 @@ int shutdown_overdue(int argc, char** argv) {
       o);
 }
 
+std::size_t blob_size(std::vector<char> v) { return v.size(); }
+CADRE_TASK(blob_size);
+
+int master_limits(int argc, char** argv) {
+  // Run with workers whose own CADRE_PAYLOAD_CAP is 1 MiB: they adopt the master's 64 MiB.
+  return cadre::launch(argc, argv, [] {
+    for (auto n : cadre::nodes()) {
+      auto got = cadre::run(cadre::on(n), blob_size, std::vector<char>(4 << 20, 'x')).get();
+      if (got != (4u << 20)) return fail("4 MiB argument");
+    }
+    std::printf("limits: ok\n");
+    return 0;
+  });
+}
+
 int single(int argc, char** argv) {
   return cadre::launch(argc, argv, [] {
     if (cadre::nodes().size() != 1) return fail("expected one node");
@@ -130,9 +144,8 @@ int user_mpi(int argc, char** argv) {
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  int st = cadre::launch(argc, argv, [] {
-    return cadre::run(cadre::any, square, 5L).get() == 25 ? 0 : 1;
-  });
+  int st = cadre::launch(argc, argv,
+                         [] { return cadre::run(cadre::any, square, 5L).get() == 25 ? 0 : 1; });
   // cadre left MPI running and the user's communicator untouched.
   int finalized = 1;
   MPI_Finalized(&finalized);
@@ -154,6 +167,7 @@ int main(int argc, char** argv) {
   if (s == "shutdown_waits") return shutdown_waits(argc, argv);
   if (s == "shutdown_overdue") return shutdown_overdue(argc, argv);
   if (s == "single") return single(argc, argv);
+  if (s == "master_limits") return master_limits(argc, argv);
   if (s == "explicit") return explicit_runtime(argc, argv);
   if (s == "user_mpi") return user_mpi(argc, argv);
   std::fprintf(stderr, "usage: cadre-scenario NAME (unknown scenario '%s')\n", s.c_str());

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cadre/cadre.hpp>
 #include <chrono>
 #include <map>
 #include <numeric>
@@ -14,8 +15,6 @@
 #include <tuple>
 #include <variant>
 #include <vector>
-
-#include <cadre/cadre.hpp>
 
 using namespace std::chrono_literals;
 
@@ -84,6 +83,13 @@ CADRE_TASK(blob);
 std::size_t blob_size(std::vector<char> v) { return v.size(); }
 CADRE_TASK(blob_size);
 
+int own_decode_error(int x) {
+  // A cadre::DecodeError thrown by the task itself is the task's exception, not bad input.
+  if (x % 2) throw cadre::DecodeError("thrown by the task for " + std::to_string(x));
+  return x;
+}
+CADRE_TASK(own_decode_error);
+
 int not_registered(int x) { return x; }
 
 std::vector<cadre::Placement> all_placements() {
@@ -95,11 +101,16 @@ std::vector<cadre::Placement> all_placements() {
 
 std::string name_of(const cadre::Placement& p) {
   switch (p.kind) {
-    case cadre::Placement::Kind::any: return "any";
-    case cadre::Placement::Kind::random: return "random";
-    case cadre::Placement::Kind::local: return "local";
-    case cadre::Placement::Kind::node: return "on(" + std::to_string(p.node.value()) + ")";
-    case cadre::Placement::Kind::host: return "on_host(" + p.host + ")";
+    case cadre::Placement::Kind::any:
+      return "any";
+    case cadre::Placement::Kind::random:
+      return "random";
+    case cadre::Placement::Kind::local:
+      return "local";
+    case cadre::Placement::Kind::node:
+      return "on(" + std::to_string(p.node.value()) + ")";
+    case cadre::Placement::Kind::host:
+      return "on_host(" + p.host + ")";
   }
   return "?";
 }
@@ -123,7 +134,8 @@ TEST(Tasks, MapTenThousandOnEveryPlacement) {
   std::vector<long> xs(10000);
   std::iota(xs.begin(), xs.end(), -5000L);
   for (auto& p : all_placements()) {
-    for (std::size_t chunk : {std::size_t(0), std::size_t(1), std::size_t(64), std::size_t(100000)}) {
+    for (std::size_t chunk :
+         {std::size_t(0), std::size_t(1), std::size_t(64), std::size_t(100000)}) {
       SCOPED_TRACE(name_of(p) + " chunk " + std::to_string(chunk));
       if (chunk == 1 && p.kind != cadre::Placement::Kind::any) continue;  // keep the suite short
       auto fs = cadre::map(p, square, xs, {.chunk = chunk});
@@ -142,7 +154,8 @@ TEST(Tasks, PlacementsGoWhereTheySay) {
   // any and random use workers when there are any; the master only when it is alone.
   std::set<std::uint32_t> seen;
   std::vector<cadre::Future<std::uint32_t>> fs;
-  for (int i = 0; i < 200; ++i) fs.push_back(cadre::run(i % 2 ? cadre::any : cadre::random, node_of_task));
+  for (int i = 0; i < 200; ++i)
+    fs.push_back(cadre::run(i % 2 ? cadre::any : cadre::random, node_of_task));
   for (auto& f : fs) seen.insert(f.get());
   if (ns.size() == 1) {
     EXPECT_EQ(seen, std::set<std::uint32_t>{0});
@@ -179,6 +192,24 @@ TEST(Tasks, RemoteExceptionsNameTypeMessageNodeAndHost) {
       EXPECT_THROW(fs[static_cast<std::size_t>(i)].get(), cadre::RemoteError);
     else
       EXPECT_EQ(fs[static_cast<std::size_t>(i)].get(), i);
+  }
+}
+
+TEST(Tasks, ATasksOwnDecodeErrorIsItsExceptionAndTheChunkGoesOn) {
+  std::vector<int> xs(20);
+  std::iota(xs.begin(), xs.end(), 0);
+  auto fs = cadre::map(cadre::any, own_decode_error, xs, {.chunk = 20});
+  for (int i = 0; i < 20; ++i) {
+    if (i % 2) {
+      try {
+        fs[static_cast<std::size_t>(i)].get();
+        ADD_FAILURE() << "no exception for " << i;
+      } catch (const cadre::RemoteError& e) {
+        EXPECT_NE(std::string(e.what()).find("cadre::DecodeError"), std::string::npos) << e.what();
+      }
+    } else {
+      EXPECT_EQ(fs[static_cast<std::size_t>(i)].get(), i);
+    }
   }
 }
 
@@ -224,7 +255,7 @@ TEST(Tasks, GetForTimesOutAndTheTaskGoesOn) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 350ms);
   EXPECT_FALSE(f.ready());
   EXPECT_FALSE(f.wait_for(1ms));
-  EXPECT_EQ(f.get(), 400);
+  EXPECT_EQ(f.get_for(std::chrono::hours::max()), 400) << "a huge timeout waits, not overflows";
   EXPECT_TRUE(f.ready());
   EXPECT_EQ(f.get(), 400) << "get() may be called again";
 }
@@ -338,5 +369,6 @@ int main(int argc, char** argv) {
   cadre::Options o;
   o.payload_cap = 1 << 20;
   o.shutdown_timeout = 5s;
-  return cadre::launch(argc, argv, [] { return RUN_ALL_TESTS(); }, o);
+  return cadre::launch(
+      argc, argv, [] { return RUN_ALL_TESTS(); }, o);
 }

@@ -23,7 +23,8 @@ class FakeTransport final : public transport::Transport {
 
   NodeId self() const override { return self_; }
   std::uint32_t size() const override { return size_; }
-  std::size_t payload_cap() const override { return 1 << 20; }
+  std::size_t payload_cap() const override { return cap_; }
+  void set_limits(std::size_t cap, std::size_t) override { cap_ = cap; }
   void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) override {
     if (dst == self_) {
       inject(self_, env, std::vector<char>(p, p + n));
@@ -50,7 +51,9 @@ class FakeTransport final : public transport::Transport {
   void inject(NodeId src, wire::Envelope env, std::vector<char> payload) {
     inbox_.push_back(Item{src, env, std::move(payload), {}});
   }
-  void inject_bad(NodeId src, std::string why) { inbox_.push_back(Item{src, {}, {}, std::move(why)}); }
+  void inject_bad(NodeId src, std::string why) {
+    inbox_.push_back(Item{src, {}, {}, std::move(why)});
+  }
 
   // Shared with the test, which keeps it after the core takes ownership of the transport.
   std::shared_ptr<std::deque<Sent>> outbox = std::make_shared<std::deque<Sent>>();
@@ -64,6 +67,7 @@ class FakeTransport final : public transport::Transport {
   };
   NodeId self_;
   std::uint32_t size_;
+  std::size_t cap_ = 1 << 20;
   std::deque<Item> inbox_;
 };
 

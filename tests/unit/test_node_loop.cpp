@@ -28,7 +28,7 @@ template <class T>
 std::vector<char> encode(const T& v) {
   detail::ByteBuffer b;
   detail::OutArchive ar(b);
-  ar & v;
+  ar& v;
   return b.to_vector();
 }
 
@@ -46,7 +46,7 @@ node::Hello hello_of_node1(bool mismatch) {
   h.host = "fake";
   for (const detail::Entry* e : detail::all_entries())
     h.registry.push_back(node::RegistryRecord{static_cast<std::uint8_t>(e->kind), e->name,
-                                               mismatch ? e->signature + "?" : e->signature});
+                                              mismatch ? e->signature + "?" : e->signature});
   return h;
 }
 
@@ -115,7 +115,7 @@ TEST(NodeLoop, RunSendsARequestAndTheResultCompletesTheFuture) {
   detail::ByteBuffer b;
   {
     detail::OutArchive ar(b);
-    ar & std::uint32_t(1) & std::uint8_t(0) & 42;
+    ar& std::uint32_t(1) & std::uint8_t(0) & 42;
   }
   auto res = env_of(node::Cls::task_result, NodeId(1), NodeId(0));
   res.corr = req.env.corr;
@@ -173,13 +173,13 @@ TEST(NodeLoop, RequestsFromOtherNodesRunAsFibersAndAnswer) {
       std::uint32_t n;
       std::uint8_t st;
       int v;
-      ia & n & st & v;
+      ia& n& st& v;
       EXPECT_EQ(v, 6);
     } else if (r.env.corr == 78) {
       std::uint32_t n;
       std::uint8_t st;
       std::string type, what;
-      ia & n & st & type & what;
+      ia& n& st& type& what;
       EXPECT_EQ(st, static_cast<std::uint8_t>(services::SlotStatus::exception));
       EXPECT_EQ(type, "std::invalid_argument");
       EXPECT_EQ(what, "negative");
@@ -187,7 +187,7 @@ TEST(NodeLoop, RequestsFromOtherNodesRunAsFibersAndAnswer) {
       EXPECT_EQ(r.env.corr, 79u);
       EXPECT_EQ(r.env.flags, 1) << "a whole-request failure";
       std::uint8_t st;
-      ia & st;
+      ia& st;
       EXPECT_EQ(st, static_cast<std::uint8_t>(services::SlotStatus::not_registered));
     }
   }

@@ -15,7 +15,9 @@ CADRE_TASK(label);
 struct Note {
   int n;
   template <class A>
-  void serialize(A& ar, unsigned) { ar & n; }
+  void serialize(A& ar, unsigned) {
+    ar& n;
+  }
 };
 CADRE_MESSAGE(Note);
 }  // namespace
@@ -42,11 +44,13 @@ TEST(Registry, InvokerDecodesCallsAndEncodes) {
     OutArchive ar(in);
     std::string s = "n=";
     int n = 5;
-    ar & s & n;
+    ar& s& n;
   }
   InArchive ia(in.data(), in.size());
   OutArchive oa(out);
-  e->invoke(ia, oa);
+  bool decoded = false;
+  e->invoke(ia, oa, &decoded);
+  EXPECT_TRUE(decoded);
   EXPECT_EQ(decode_as<std::string>(out.data(), out.size()), "n=5");
 }
 
@@ -56,11 +60,13 @@ TEST(Registry, TruncatedArgumentsAreDecodeErrors) {
   {
     OutArchive ar(in);
     std::string s = "abc";
-    ar & s;  // the int is missing
+    ar& s;  // the int is missing
   }
   InArchive ia(in.data(), in.size());
   OutArchive oa(out);
-  EXPECT_THROW(e->invoke(ia, oa), cadre::DecodeError);
+  bool decoded = false;
+  EXPECT_THROW(e->invoke(ia, oa, &decoded), cadre::DecodeError);
+  EXPECT_FALSE(decoded);
 }
 
 TEST(Registry, DuplicateNamesAreReportedNamingBothPlaces) {

@@ -56,9 +56,7 @@ class StateBase {
   }
 
   // -- readers, after ready() -----------------------------------------------------------
-  std::exception_ptr error(std::uint32_t i) const {
-    return errors_.empty() ? nullptr : errors_[i];
-  }
+  std::exception_ptr error(std::uint32_t i) const { return errors_.empty() ? nullptr : errors_[i]; }
 
   // -- waiting ----------------------------------------------------------------------------
   /// Registers `w`; returns false (and registers nothing) when already ready.
@@ -87,7 +85,7 @@ class ResultState final : public StateBase {
   explicit ResultState(std::uint32_t slots) : StateBase(slots), values_(slots) {}
   void decode_slot(std::uint32_t i, InArchive& in) override {
     R v{};
-    in & v;
+    in& v;
     values_[i] = std::move(v);
   }
   void set_value(std::uint32_t i, R v) { values_[i] = std::move(v); }
@@ -106,6 +104,17 @@ class ResultState<void> final : public StateBase {
 };
 
 using Clock = std::chrono::steady_clock;
+
+/// now + d, or no deadline when that would overflow the clock (a "wait for ever").
+template <class Rep, class Per>
+std::optional<Clock::time_point> deadline_after(std::chrono::duration<Rep, Per> d) {
+  using namespace std::chrono;
+  if (d <= duration<Rep, Per>::zero()) return Clock::now();
+  const auto years = hours(24 * 365 * 100);
+  if (duration_cast<duration<double>>(d) > duration_cast<duration<double>>(years))
+    return std::nullopt;
+  return Clock::now() + duration_cast<Clock::duration>(d);
+}
 
 /// Blocks the calling fiber or thread until `s` is ready or `deadline` passes; returns
 /// readiness. Throws WrongRole on the node loop outside a fiber (it would deadlock).

@@ -32,9 +32,10 @@ std::string type_name(const std::type_info&);
 
 enum class EntryKind : std::uint8_t { task = 1, message = 2 };
 
-/// Runs one registered task: decodes its arguments from `in`, calls it, encodes its result
-/// into `out`. Exceptions of the task propagate.
-using Invoker = void (*)(InArchive& in, OutArchive& out);
+/// Runs one registered task: decodes its arguments from `in`, sets `*decoded`, calls it and
+/// encodes its result into `out`. Exceptions propagate; `*decoded` tells whether they came
+/// from the arguments (false) or from the task (true).
+using Invoker = void (*)(InArchive& in, OutArchive& out, bool* decoded);
 
 /// One registered name.
 struct Entry {
@@ -71,22 +72,23 @@ struct Signature<R (*)(A...)> {
 
 /// Decodes the arguments of F, calls it, encodes the result (nothing for void).
 template <auto F>
-void invoke_task(InArchive& in, OutArchive& out) {
+void invoke_task(InArchive& in, OutArchive& out, bool* decoded) {
   using S = Signature<decltype(F)>;
   typename S::args args;
   std::apply([&](auto&... a) { ((in & a), ...); }, args);
+  *decoded = true;
   if constexpr (std::is_void_v<typename S::result>) {
     std::apply([](auto&... a) { F(std::move(a)...); }, args);
   } else {
     auto r = std::apply([](auto&... a) { return F(std::move(a)...); }, args);
-    out & r;
+    out& r;
   }
 }
 
 template <auto F>
 std::string task_signature() {
   using S = Signature<decltype(F)>;
-  return type_name(typeid(typename S::result (*)(typename S::args)));
+  return type_name(typeid(typename S::result(*)(typename S::args)));
 }
 
 inline std::uint64_t entry_id(std::string_view name, std::string_view sig) {
@@ -105,8 +107,7 @@ template <class T>
 bool register_message(const char* name, const char* where) {
   std::string sig = type_name(typeid(T));
   std::uint64_t id = entry_id(name, sig);
-  return add_entry(
-      Entry{EntryKind::message, name, std::move(sig), id, &typeid(T), nullptr, where});
+  return add_entry(Entry{EntryKind::message, name, std::move(sig), id, &typeid(T), nullptr, where});
 }
 
 }  // namespace cadre::detail
