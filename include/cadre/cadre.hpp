@@ -8,5 +8,6 @@
 #include "cadre/future.hpp"
 #include "cadre/ids.hpp"
 #include "cadre/options.hpp"
+#include "cadre/process.hpp"
 #include "cadre/runtime.hpp"
 #include "cadre/tasks.hpp"

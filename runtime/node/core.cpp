@@ -12,6 +12,7 @@
 #include "cadre/detail/archive.hpp"
 #include "cadre/detail/registry.hpp"
 #include "cadre/errors.hpp"
+#include "services/processes.hpp"
 #include "services/tasks.hpp"
 #include "wire/registry_internal.hpp"
 
@@ -111,7 +112,9 @@ Core::Core(std::unique_ptr<transport::Transport> transport, Options options, std
       self_(transport_->self()),
       host_(std::move(host)),
       sched_(options_.stack_size),
-      tasks_(std::make_unique<services::TaskService>(*this)) {
+      tasks_(std::make_unique<services::TaskService>(*this)),
+      processes_(std::make_unique<services::ProcessService>(*this)) {
+  if (is_master()) processes_->add_driver();
   check_limits(options_);
   NodeTable t;
   t.push_back(NodeInfo{self_, fmt::format("{}:{}", host_, self_.value()), host_,
@@ -302,6 +305,23 @@ void Core::on_envelope(NodeId src, const wire::Envelope& env, const char* payloa
     case Cls::final_status:
       final_status_ = decode_payload<std::int32_t>(payload, len, "final status");
       return;
+    case Cls::message:
+    case Cls::reply:
+    case Cls::spawn:
+    case Cls::spawn_reply:
+    case Cls::monitor:
+    case Cls::demonitor:
+    case Cls::down:
+    case Cls::link:
+    case Cls::unlink:
+    case Cls::exit_signal:
+    case Cls::kill:
+    case Cls::broadcast:
+    case Cls::name_register:
+    case Cls::name_lookup:
+    case Cls::name_reply:
+      processes_->on_envelope(src, env, payload, len);
+      return;
   }
   log_local(Level::warn, fmt::format("dropped an envelope of unknown class {} from {}",
                                      unsigned(env.cls), describe(src)));
@@ -435,6 +455,7 @@ void Core::on_shutdown_request(const char* p, std::size_t n) {
   // serving meanwhile (tasks may still need replies from elsewhere).
   sched_.spawn(
       [this, deadline] {
+        end_processes(deadline);
         while (tasks_->running() > 0 && Clock::now() < deadline) {
           auto* f = sched::Scheduler::current();
           auto t = sched_.add_timer(Clock::now() + std::chrono::milliseconds(1),
@@ -443,15 +464,28 @@ void Core::on_shutdown_request(const char* p, std::size_t n) {
           sched_.cancel_timer(t);
         }
         ShutdownAck ack;
-        ack.unfinished = static_cast<std::uint32_t>(tasks_->running());
+        ack.unfinished = static_cast<std::uint32_t>(tasks_->running() + processes_->live());
         ack.clean = ack.unfinished == 0;
-        ack.dropped = dropped_;
+        ack.dropped = dropped_ + processes_->dropped();
         if (!ack.clean)
-          ack.note =
-              fmt::format("{} task(s) still running at the shut-down deadline", ack.unfinished);
+          ack.note = fmt::format(
+              "{} task(s) or process(es) still running at the shut-down deadline", ack.unfinished);
         send_control(NodeId(0), Cls::shutdown_ack, encode_payload(ack));
       },
       next_serial());
+}
+
+// Processes still running at shut-down end with reason `shutdown` at their next suspension
+// point; this waits (in a fiber) until they have, or the deadline.
+void Core::end_processes(Clock::time_point deadline) {
+  processes_->end_all(Reason::shutdown, "the runtime shut down");
+  auto* f = sched::Scheduler::current();
+  while (processes_->live() > 0 && Clock::now() < deadline) {
+    auto t = sched_.add_timer(Clock::now() + std::chrono::milliseconds(1),
+                              [this, f] { sched_.wake(f); });
+    sched_.suspend();
+    sched_.cancel_timer(t);
+  }
 }
 
 int Core::serve() {
@@ -504,7 +538,16 @@ int Core::shutdown(int driver_status) {
         return true;
       },
       ack_deadline);
-  std::uint64_t dropped = dropped_;
+  // The master's own processes end last, so that they still see the Downs of the workers'
+  // processes (which arrive ahead of the acknowledgements, on the same links).
+  processes_->end_all(Reason::shutdown, "the runtime shut down");
+  run_until([&] { return processes_->live() == 0; }, Clock::now() + std::chrono::seconds(2));
+  if (processes_->live() > 0) {
+    clean = false;
+    log_local(Level::error, fmt::format("shutdown: {} process(es) on the master did not end",
+                                        processes_->live()));
+  }
+  std::uint64_t dropped = dropped_ + processes_->dropped();
   for (std::uint32_t r = 1; r < size; ++r) {
     if (!acks_[r]) {
       clean = false;

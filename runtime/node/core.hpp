@@ -24,12 +24,16 @@
 
 namespace cadre::services {
 class TaskService;
-}
+class ProcessService;
+}  // namespace cadre::services
 
 namespace cadre::node {
 
 using Clock = std::chrono::steady_clock;
 using NodeTable = std::vector<NodeInfo>;
+
+/// True on the thread that runs the master's driver (process <0.0>).
+inline thread_local bool t_driver_thread = false;
 
 class Core final : public transport::Sink {
  public:
@@ -83,6 +87,7 @@ class Core final : public transport::Sink {
   void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n);
   sched::Scheduler& scheduler() { return sched_; }
   services::TaskService& tasks() { return *tasks_; }
+  services::ProcessService& processes() { return *processes_; }
   std::uint64_t next_serial() { return next_serial_++; }
   /// The payload cap in force on the links (the master's).
   std::size_t payload_cap() const { return transport_->payload_cap(); }
@@ -97,6 +102,7 @@ class Core final : public transport::Sink {
  private:
   void idle(Clock::time_point last_work, std::optional<Clock::time_point> deadline);
   void close();
+  void end_processes(Clock::time_point deadline);
   std::size_t drain_posted();
   void publish(NodeTable t);
   void on_hello(NodeId src, const char* p, std::size_t n);
@@ -112,6 +118,7 @@ class Core final : public transport::Sink {
   std::string host_;
   sched::Scheduler sched_;
   std::unique_ptr<services::TaskService> tasks_;
+  std::unique_ptr<services::ProcessService> processes_;
   std::thread::id loop_thread_;
 
   mutable std::mutex table_mu_;

@@ -22,6 +22,21 @@ enum class Cls : std::uint8_t {
   final_status = 6,  // master -> worker: the job's status; finalize now
   task_request = 10,
   task_result = 11,
+  message = 20,  // processes: see services/processes.hpp
+  reply = 21,
+  spawn = 22,
+  spawn_reply = 23,
+  monitor = 24,
+  demonitor = 25,
+  down = 26,
+  link = 27,
+  unlink = 28,
+  exit_signal = 29,
+  kill = 30,
+  broadcast = 31,
+  name_register = 32,
+  name_lookup = 33,
+  name_reply = 34,
 };
 
 struct RegistryRecord {

@@ -17,12 +17,12 @@
 #include "cadre/errors.hpp"
 #include "node/core.hpp"
 #include "node/options_env.hpp"
+#include "services/processes.hpp"
 #include "transport/mpi_env.hpp"
 
 namespace cadre {
 namespace {
 std::atomic<bool> g_runtime_made{false};
-thread_local bool t_is_driver = false;
 }  // namespace
 
 namespace detail {
@@ -42,7 +42,7 @@ class RuntimeImpl {
       master_ = core_->is_master();
       if (master_ && !launch_mode) {
         start_loop_thread();
-        t_is_driver = true;
+        node::t_driver_thread = true;
         if (o.master_init) o.master_init();
       } else {
         core_->bind_loop_thread();
@@ -113,7 +113,7 @@ class RuntimeImpl {
     int driver_status = 0;
     node::Core* core = core_.get();
     std::thread th([&] {
-      t_is_driver = true;
+      node::t_driver_thread = true;
       try {
         if (init) init();
         driver_status = driver();
@@ -249,7 +249,7 @@ std::optional<NodeId> node_named(std::string_view name) {
 
 Pid self() {
   auto* core = node::Core::try_get();
-  if (t_is_driver) return Pid{NodeId(0), 0};
+  if (node::t_driver_thread) return Pid{NodeId(0), 0};
   if (core && core->on_loop_thread())
     if (auto* f = sched::Scheduler::current()) return Pid{core->self_node(), f->serial()};
   return null_pid;
@@ -261,6 +261,7 @@ void yield() {
   auto* core = node::Core::try_get();
   if (core && core->on_loop_thread() && sched::Scheduler::current()) {
     core->scheduler().yield();
+    core->processes().check_killed(core->processes().current());
   } else {
     std::this_thread::yield();
   }

@@ -59,6 +59,9 @@ class TaskService {
   /// Chunk size for a map over `inputs` on the nodes `where` allows.
   std::size_t default_chunk(const Placement& where, std::size_t inputs) const;
 
+  /// The node a new task or process goes to (throws InvalidNode).
+  NodeId pick(const Placement& where);
+
  private:
   struct MapJob;
   struct Pending {
@@ -79,7 +82,6 @@ class TaskService {
 
   /// Nodes `where` may use (throws InvalidNode).
   std::vector<NodeId> candidates(const Placement& where) const;
-  NodeId pick(const Placement& where);
   void send_request(NodeId node, const detail::Entry* e, std::uint8_t flags, const char* p,
                     std::size_t n, Pending pending);
   void pump(MapJob& job);

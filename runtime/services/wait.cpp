@@ -8,6 +8,7 @@
 #include "cadre/detail/future_state.hpp"
 #include "cadre/errors.hpp"
 #include "node/core.hpp"
+#include "services/processes.hpp"
 
 namespace cadre::detail {
 namespace {
@@ -95,6 +96,8 @@ std::size_t wait_any_state(std::span<StateBase* const> states,
     s.suspend();
     if (deadline) s.cancel_timer(timer);
     unregister(&w);
+    // A killed process resumes here too: it ends now.
+    core->processes().check_killed(core->processes().current());
     got = w.tag();
   } else {
     ThreadWaiter w;

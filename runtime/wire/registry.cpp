@@ -87,6 +87,12 @@ void throw_task_not_registered(const void* fn) {
       name));
 }
 
+void throw_message_not_registered(const std::type_info& t) {
+  throw NotRegistered(fmt::format(
+      "cadre: the message type {} is not registered; add CADRE_MESSAGE({}) at namespace scope",
+      type_name(t), type_name(t)));
+}
+
 std::vector<const Entry*> all_entries() {
   Registry& r = registry();
   std::lock_guard lock(r.mu);

@@ -60,6 +60,8 @@ const Entry* find_id(std::uint64_t id);
 const Entry* find_message(const std::type_info&);
 /// Throws NotRegistered naming the function (by symbol where it can be found).
 [[noreturn]] void throw_task_not_registered(const void* fn);
+/// Throws NotRegistered naming a message type that lacks CADRE_MESSAGE.
+[[noreturn]] void throw_message_not_registered(const std::type_info& t);
 
 template <class F>
 struct Signature;

@@ -1,0 +1,134 @@
+#pragma once
+// Processes on the node loop: the process table, mailboxes, monitors, links, kill, names,
+// call/reply, broadcasts.
+//
+// Wire (envelope classes in node/protocol.hpp):
+//   message      src -> dst pid; type_id; flags bit0: a call (corr = call id)
+//   reply        callee -> caller; corr = call id
+//   spawn        type_id = body's task id; corr = request id; flags 1 monitor, 2 link;
+//                aux unused; payload: the arguments     -> spawn_reply {ok, serial | error}
+//   monitor      src watcher, dst target, corr = monitor id     (-> down no_process if gone)
+//   demonitor    src watcher, dst target, corr = monitor id
+//   down         src target, dst watcher; payload Down
+//   link/unlink  src, dst                                   (-> exit_signal no_process if gone)
+//   exit_signal  src ended process, dst linked process; payload {Reason, detail}
+//   kill         dst; payload detail
+//   broadcast    dst {node, 0}; type_id; flags bit0: forward down the tree rooted at corr
+//   name_*       to the master's name service, which monitors every named pid
+//
+// Invariants: a watcher takes a Down only for a monitor it still holds (unmonitor drops later
+// ones); a caller takes a reply only for a call it still waits for (late ones are counted).
+//
+// Thread rule: loop thread only, except where a member says otherwise.
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "cadre/process.hpp"
+#include "node/protocol.hpp"
+#include "scheduler/scheduler.hpp"
+#include "wire/frame.hpp"
+
+namespace cadre::node {
+class Core;
+}  // namespace cadre::node
+
+namespace cadre::services {
+
+/// Thrown inside a process at a suspension point after kill() or a linked exit. Not a
+/// std::exception, so that `catch (const std::exception&)` in user code lets it pass.
+struct ProcessEnded {
+  Reason reason;
+  std::string detail;
+};
+
+struct Process {
+  std::uint64_t serial = 0;
+  sched::Fiber* fiber = nullptr;     // null for the driver
+  bool threaded = false;             // the driver: fed through `inbox` under `mu`
+  std::deque<detail::Mail> mailbox;  // owner's
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<detail::Mail> inbox;  // threaded only
+  bool waiting = false;            // suspended in receive
+  bool trap = false;
+  std::optional<ProcessEnded> kill;
+  std::unordered_map<std::uint64_t, Pid> watchers;  // monitor id -> watcher
+  std::unordered_set<std::uint64_t> monitors;       // ids of monitors this process holds
+  std::unordered_set<std::uint64_t> calls;          // call ids this process waits for
+  std::unordered_set<Pid> links;
+  std::optional<std::pair<Pid, std::uint64_t>> call;  // the call to answer (owner's)
+};
+
+class ProcessService {
+ public:
+  explicit ProcessService(node::Core& core);
+  ~ProcessService();
+
+  /// Creates the driver's process <0.0> (master).
+  void add_driver();
+  /// The process running on the calling fiber or thread, or nullptr. Any thread.
+  Process* current() const;
+  Pid pid_of(const Process& p) const;
+
+  // -- requests from the public API (loop thread) ---------------------------------------
+  void spawn(NodeId node, const detail::Entry* e, detail::ByteBuffer args, std::uint8_t flags,
+             Pid requester, std::uint64_t monitor_id,
+             std::shared_ptr<detail::ResultState<std::uint64_t>> result);
+  /// Routes a message (local delivery or the link to its node).
+  void route(const wire::Envelope& env, const char* p, std::size_t n);
+  void monitor(Pid watcher, Pid target, std::uint64_t id);
+  void demonitor(Pid watcher, Pid target, std::uint64_t id);
+  void link(Pid a, Pid b);
+  void unlink(Pid a, Pid b);
+  void kill(Pid target, const std::string& detail);
+  void broadcast(NodeId node, std::uint64_t type_id, const std::string& payload, bool tree,
+                 NodeId root);
+  void name_request(node::Cls cls, Pid requester, std::string name, Pid pid,
+                    std::shared_ptr<detail::ResultState<std::optional<Pid>>> result);
+  /// Ends every process with `reason` (shut-down); returns how many were alive.
+  std::size_t end_all(Reason reason, const std::string& detail);
+  std::size_t live() const { return procs_.size() - (driver_ ? 1 : 0); }
+  std::uint64_t next_id() { return next_id_++; }
+  std::uint64_t dropped() const { return dropped_; }
+  Process* find(std::uint64_t serial);
+
+  /// Dispatch of the process envelope classes.
+  void on_envelope(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
+
+  /// Throws ProcessEnded if the calling process was killed (after a resume).
+  void check_killed(Process* p);
+  void deliver(Process& p, detail::Mail&& m);
+
+ private:
+  void start_process(std::uint64_t serial, const detail::Entry* e, detail::ByteBuffer args);
+  void finish(Process& p, Reason reason, const std::string& detail);
+  void send_down(Pid watcher, Pid target, std::uint64_t id, Reason r, const std::string& d);
+  void send_exit(Pid to, Pid from, Reason r, const std::string& d);
+  void on_exit_signal(Process& p, Pid from, Reason r, const std::string& d);
+  void deliver_local(const wire::Envelope& env, const char* p, std::size_t n);
+  void send_env(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n);
+  void name_service(node::Cls cls, Pid requester, std::uint64_t corr, const char* p, std::size_t n);
+
+  node::Core& core_;
+  std::unordered_map<std::uint64_t, std::unique_ptr<Process>> procs_;
+  Process* driver_ = nullptr;
+  std::uint64_t next_id_ = 1;
+  std::uint64_t dropped_ = 0;
+  std::unordered_map<std::uint64_t, std::shared_ptr<detail::ResultState<std::uint64_t>>> spawns_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<detail::ResultState<std::optional<Pid>>>>
+      name_waits_;
+  // The name service (master only): name -> pid, and the monitors it holds on named pids.
+  std::unordered_map<std::string, Pid> names_;
+  std::unordered_map<std::uint64_t, Pid> name_monitors_;
+};
+
+}  // namespace cadre::services

@@ -1,0 +1,450 @@
+// Processes over MPI: selective receive, ordering, monitors and every Down reason this layer
+// delivers, links, kill, names, send_after, call/reply, broadcasts, and a ring of 10 000
+// processes. The master's driver (process <0.0>) runs the cases; workers serve.
+
+#include <gtest/gtest.h>
+
+#include <cadre/cadre.hpp>
+#include <chrono>
+#include <numeric>
+#include <set>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+using cadre::Pid;
+
+namespace {
+
+struct A {
+  int n = 0;
+  template <class Ar>
+  void serialize(Ar& ar, unsigned) {
+    ar& n;
+  }
+};
+CADRE_MESSAGE(A);
+struct B {
+  int n = 0;
+  template <class Ar>
+  void serialize(Ar& ar, unsigned) {
+    ar& n;
+  }
+};
+CADRE_MESSAGE(B);
+struct Stop {
+  template <class Ar>
+  void serialize(Ar&, unsigned) {}
+};
+CADRE_MESSAGE(Stop);
+struct Token {
+  long left = 0;
+  template <class Ar>
+  void serialize(Ar& ar, unsigned) {
+    ar& left;
+  }
+};
+CADRE_MESSAGE(Token);
+struct Unregistered {
+  int n = 0;
+  template <class Ar>
+  void serialize(Ar& ar, unsigned) {
+    ar& n;
+  }
+};
+
+cadre::NodeId worker(int k) {
+  auto ns = cadre::nodes();
+  return ns[std::size_t(k) % ns.size() == 0 && ns.size() > 1 ? 1 : std::size_t(k) % ns.size()];
+}
+cadre::NodeId last_node() { return cadre::nodes().back(); }
+
+// -- process bodies ----------------------------------------------------------------------
+
+void selective(Pid parent) {
+  std::vector<std::string> got;
+  auto a = [](const A& m) { return "A" + std::to_string(m.n); };
+  auto b = [](const B& m) { return "B" + std::to_string(m.n); };
+  got.push_back(cadre::receive(cadre::match<B>(b)));
+  got.push_back(cadre::receive(cadre::match<A>(a)));
+  got.push_back(cadre::receive(cadre::match<A>(a)));
+  got.push_back(cadre::receive(cadre::match<B>(b)));
+  cadre::send(parent, got);
+}
+CADRE_TASK(selective);
+
+void sink(Pid parent, long n) {
+  // Takes the numbers in order, and every 1000th a B marker selectively (it sits further
+  // back in the mailbox, behind numbers not yet taken).
+  long expect = 0, bad = 0, markers = 0;
+  while (expect < n) {
+    long v = cadre::receive(cadre::match<long>([](long x) { return x; }));
+    bad += v != expect;
+    ++expect;
+    if (expect % 1000 == 0) {
+      int m = cadre::receive(cadre::match<B>([](const B& b) { return b.n; }));
+      bad += m != markers;
+      ++markers;
+    }
+  }
+  cadre::send(parent, std::make_pair(bad, markers));
+}
+CADRE_TASK(sink);
+
+void source(Pid to, long n) {
+  for (long i = 0; i < n; ++i) {
+    cadre::send(to, i);
+    if ((i + 1) % 1000 == 0) cadre::send(to, B{static_cast<int>(i / 1000)});
+  }
+}
+CADRE_TASK(source);
+
+void send_then_end(Pid to, int n) {
+  for (int i = 0; i < n; ++i) cadre::send(to, i);
+}
+CADRE_TASK(send_then_end);
+
+void returns() {}
+CADRE_TASK(returns);
+
+void throws() { throw std::runtime_error("boom"); }
+CADRE_TASK(throws);
+
+int unknown_node_task(int x) { return x; }
+CADRE_TASK(unknown_node_task);
+
+void uses_unknown_node() { cadre::run(cadre::on(cadre::NodeId(99)), unknown_node_task, 1); }
+CADRE_TASK(uses_unknown_node);
+
+void waits_for_stop() {
+  cadre::receive(cadre::match<Stop>([](const Stop&) {}));
+}
+CADRE_TASK(waits_for_stop);
+
+void links_then_waits(Pid parent) {
+  Pid child = cadre::spawn_link(cadre::local, waits_for_stop);
+  cadre::send(parent, child);
+  cadre::receive(cadre::match<Stop>([](const Stop&) {}));
+}
+CADRE_TASK(links_then_waits);
+
+void traps_exits(Pid parent, bool abnormal) {
+  cadre::trap_exits(true);
+  cadre::spawn_link(cadre::any, abnormal ? throws : returns);
+  cadre::receive(cadre::on_exit([&](const cadre::Exit& e) {
+    cadre::send(parent, std::make_pair(std::string(cadre::to_string(e.reason)), e.detail));
+  }));
+}
+CADRE_TASK(traps_exits);
+
+void watcher(Pid parent, Pid target) {
+  cadre::monitor(target);
+  cadre::receive(cadre::on_down([&](const cadre::Down& d) {
+    cadre::send(parent, std::string("watcher saw ") + std::string(cadre::to_string(d.reason)));
+  }));
+}
+CADRE_TASK(watcher);
+
+void adder(bool slow, bool die) {
+  cadre::receive_loop(1h, cadre::match<int>([&](int x) {
+                        if (die) throw std::logic_error("callee gives up");
+                        if (slow) {
+                          auto until = std::chrono::steady_clock::now() + 300ms;
+                          while (std::chrono::steady_clock::now() < until) cadre::yield();
+                        }
+                        cadre::reply(x + 1);
+                        return true;
+                      }),
+                      cadre::match<Stop>([](const Stop&) { return false; }));
+}
+CADRE_TASK(adder);
+
+void ring_member(Pid driver) {
+  Pid next = cadre::receive(cadre::match<Pid>([](const Pid& p) { return p; }));
+  cadre::receive_loop(1h, cadre::match<Token>([&](const Token& t) {
+                        if (t.left == 0)
+                          cadre::send(driver, t);
+                        else
+                          cadre::send(next, Token{t.left - 1});
+                        return true;
+                      }),
+                      cadre::match<Stop>([](const Stop&) { return false; }));
+}
+CADRE_TASK(ring_member);
+
+void reports_broadcast(Pid parent) {
+  cadre::receive(cadre::match<B>([&](const B& b) { cadre::send(parent, A{b.n}); }));
+}
+CADRE_TASK(reports_broadcast);
+
+int task_that_receives() {
+  cadre::try_receive(cadre::match<int>([](int) {}));
+  return 0;
+}
+CADRE_TASK(task_that_receives);
+
+cadre::Down expect_down(const cadre::MonitorRef& ref, std::chrono::milliseconds t = 10s) {
+  auto d = cadre::receive(t, cadre::on_down([](const cadre::Down& d) { return d; }));
+  EXPECT_TRUE(d.has_value()) << "no Down";
+  if (!d) return {};
+  EXPECT_EQ(d->ref.id, ref.id);
+  EXPECT_EQ(d->pid, ref.target);
+  return *d;
+}
+
+}  // namespace
+
+TEST(Processes, SelectiveReceiveKeepsOrder) {
+  for (auto n : cadre::nodes()) {
+    Pid p = cadre::spawn(n, selective, cadre::self());
+    cadre::send(p, A{1});
+    cadre::send(p, B{1});
+    cadre::send(p, A{2});
+    cadre::send(p, B{2});
+    auto got = cadre::receive(10s, cadre::match<std::vector<std::string>>(
+                                       [](const std::vector<std::string>& v) { return v; }));
+    ASSERT_TRUE(got);
+    EXPECT_EQ(*got, (std::vector<std::string>{"B1", "A1", "A2", "B2"})) << "on node " << n.value();
+  }
+}
+
+TEST(Processes, PerPairOrderUnderLoad) {
+  const long n = 100000;
+  auto ns = cadre::nodes();
+  cadre::NodeId a = ns.front(), b = ns.back();
+  Pid s = cadre::spawn(b, sink, cadre::self(), n);
+  cadre::spawn(a, source, s, n);
+  auto r = cadre::receive(
+      120s, cadre::match<std::pair<long, long>>([](const std::pair<long, long>& x) { return x; }));
+  ASSERT_TRUE(r) << "the sink did not finish";
+  EXPECT_EQ(r->first, 0) << "messages out of order";
+  EXPECT_EQ(r->second, n / 1000);
+}
+
+TEST(Processes, MessagesArriveBeforeTheDown) {
+  for (auto n : cadre::nodes()) {
+    auto [p, ref] = cadre::spawn_monitor(n, send_then_end, cadre::self(), 500);
+    int before = 0;
+    bool down = false;
+    while (!down) {
+      auto got = cadre::receive(10s, cadre::match<int>([&](int) { ++before; }),
+                                cadre::on_down([&](const cadre::Down& d) {
+                                  down = true;
+                                  EXPECT_EQ(d.reason, cadre::Reason::normal);
+                                }));
+      ASSERT_TRUE(got);
+    }
+    EXPECT_EQ(before, 500) << "node " << n.value();
+  }
+}
+
+TEST(Processes, DownReasons) {
+  auto n = last_node();
+  {
+    auto [p, ref] = cadre::spawn_monitor(n, returns);
+    EXPECT_EQ(expect_down(ref).reason, cadre::Reason::normal);
+  }
+  {
+    auto [p, ref] = cadre::spawn_monitor(n, throws);
+    auto d = expect_down(ref);
+    EXPECT_EQ(d.reason, cadre::Reason::exception);
+    EXPECT_NE(d.detail.find("std::runtime_error: boom"), std::string::npos) << d.detail;
+  }
+  {
+    auto ref = cadre::monitor(Pid{n, 987654321});
+    EXPECT_EQ(expect_down(ref, 2s).reason, cadre::Reason::no_process);
+  }
+  {
+    auto [p, ref] = cadre::spawn_monitor(n, uses_unknown_node);
+    auto d = expect_down(ref);
+    EXPECT_EQ(d.reason, cadre::Reason::unknown_node);
+    EXPECT_NE(d.detail.find("node 99"), std::string::npos) << d.detail;
+  }
+  {
+    auto [p, ref] = cadre::spawn_monitor(n, waits_for_stop);
+    cadre::kill(p, "enough");
+    auto d = expect_down(ref);
+    EXPECT_EQ(d.reason, cadre::Reason::killed);
+    EXPECT_EQ(d.detail, "enough");
+  }
+  {
+    // A linked process dies abnormally: its partner is killed with reason linked.
+    auto [p, ref] = cadre::spawn_monitor(n, links_then_waits, cadre::self());
+    auto child = cadre::receive(10s, cadre::match<Pid>([](const Pid& c) { return c; }));
+    ASSERT_TRUE(child);
+    cadre::kill(*child, "cut");
+    auto d = expect_down(ref);
+    EXPECT_EQ(d.reason, cadre::Reason::linked);
+    EXPECT_NE(d.detail.find("killed"), std::string::npos) << d.detail;
+  }
+}
+
+TEST(Processes, MultipleMonitorsEachFireOnce) {
+  Pid p = cadre::spawn(last_node(), waits_for_stop);
+  auto m1 = cadre::monitor(p);
+  auto m2 = cadre::monitor(p);
+  cadre::spawn(cadre::nodes().front(), watcher, cadre::self(), p);
+  std::this_thread::sleep_for(100ms);  // let the watcher's monitor land
+  cadre::send(p, Stop{});
+  std::set<std::uint64_t> ids;
+  int watcher_reports = 0;
+  for (int i = 0; i < 3; ++i) {
+    auto got =
+        cadre::receive(10s, cadre::on_down([&](const cadre::Down& d) { ids.insert(d.ref.id); }),
+                       cadre::match<std::string>([&](const std::string& s) {
+                         EXPECT_EQ(s, "watcher saw normal");
+                         ++watcher_reports;
+                       }));
+    ASSERT_TRUE(got);
+  }
+  EXPECT_EQ(ids, (std::set<std::uint64_t>{m1.id, m2.id}));
+  EXPECT_EQ(watcher_reports, 1);
+  EXPECT_FALSE(cadre::receive(200ms, cadre::on_down([](const cadre::Down&) {})))
+      << "a monitor fired twice";
+}
+
+TEST(Processes, UnmonitorDropsAQueuedDown) {
+  auto [p, ref] = cadre::spawn_monitor(last_node(), returns);
+  // Let the Down arrive and sit in the mailbox, behind nothing we would take.
+  EXPECT_FALSE(cadre::receive(300ms, cadre::match<Stop>([](const Stop&) {})));
+  cadre::unmonitor(ref);
+  EXPECT_FALSE(cadre::try_receive(cadre::on_down([](const cadre::Down&) {})));
+  // And a monitor removed before its process ends never fires.
+  Pid q = cadre::spawn(last_node(), waits_for_stop);
+  auto r2 = cadre::monitor(q);
+  cadre::unmonitor(r2);
+  cadre::send(q, Stop{});
+  EXPECT_FALSE(cadre::receive(300ms, cadre::on_down([](const cadre::Down&) {})));
+}
+
+TEST(Processes, TrappedExitsBecomeMessages) {
+  for (bool abnormal : {true, false}) {
+    cadre::spawn(last_node(), traps_exits, cadre::self(), abnormal);
+    auto got = cadre::receive(
+        10s, cadre::match<std::pair<std::string, std::string>>([](const auto& x) { return x; }));
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->first, abnormal ? "exception" : "normal");
+  }
+}
+
+TEST(Processes, RegisteredNames) {
+  Pid p = cadre::spawn(last_node(), waits_for_stop);
+  cadre::register_name("svc", p);
+  EXPECT_EQ(cadre::whereis("svc"), p);
+  EXPECT_EQ(cadre::whereis("nobody"), std::nullopt);
+  Pid q = cadre::spawn(last_node(), waits_for_stop);
+  EXPECT_THROW(cadre::register_name("svc", q), cadre::Error);
+  cadre::send(p, Stop{});
+  // The name goes with its process.
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (cadre::whereis("svc") && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(cadre::whereis("svc"), std::nullopt);
+  cadre::register_name("svc", q);
+  EXPECT_EQ(cadre::whereis("svc"), q);
+  cadre::send(q, Stop{});
+}
+
+TEST(Processes, SendAfter) {
+  auto t0 = std::chrono::steady_clock::now();
+  cadre::send_after(150ms, cadre::self(), A{7});
+  EXPECT_FALSE(cadre::receive(20ms, cadre::match<A>([](const A&) {})));
+  auto got = cadre::receive(5s, cadre::match<A>([](const A& a) { return a.n; }));
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, 7);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 150ms);
+}
+
+TEST(Processes, CallAndReply) {
+  Pid fast = cadre::spawn(last_node(), adder, false, false);
+  EXPECT_EQ(cadre::call<int>(fast, 41, 5s), 42);
+  Pid slow = cadre::spawn(last_node(), adder, true, false);
+  EXPECT_THROW(cadre::call<int>(slow, 1, 30ms), cadre::Timeout);
+  // The late reply to that call is dropped, never taken for the next one.
+  EXPECT_EQ(cadre::call<int>(slow, 100, 5s), 101);
+  Pid dies = cadre::spawn(last_node(), adder, false, true);
+  auto t0 = std::chrono::steady_clock::now();
+  try {
+    cadre::call<int>(dies, 1, 30s);
+    FAIL() << "no CallFailed";
+  } catch (const cadre::CallFailed& e) {
+    EXPECT_NE(std::string(e.what()).find("exception"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s) << "CallFailed must come at once";
+  EXPECT_THROW(cadre::call<int>(Pid{last_node(), 987654321}, 1, 30s), cadre::CallFailed);
+  cadre::send(fast, Stop{});
+  cadre::send(slow, Stop{});
+  EXPECT_FALSE(cadre::receive(100ms, cadre::match<int>([](int) {})))
+      << "a reply leaked into the mailbox as a message";
+}
+
+TEST(Processes, Broadcasts) {
+  auto n = last_node();
+  for (int i = 0; i < 3; ++i) cadre::spawn(n, reports_broadcast, cadre::self());
+  std::this_thread::sleep_for(100ms);
+  cadre::broadcast(n, B{5});
+  int reports = 0;
+  while (cadre::receive(2s, cadre::match<A>([&](const A& a) { reports += a.n == 5; }))) {
+    if (reports == 3) break;
+  }
+  EXPECT_EQ(reports, 3);
+  // broadcast_all reaches a process on every node, and the driver itself.
+  for (auto node : cadre::nodes()) cadre::spawn(node, reports_broadcast, cadre::self());
+  std::this_thread::sleep_for(100ms);
+  cadre::broadcast_all(B{9});
+  int got = 0;
+  bool self_got = false;
+  for (int i = 0; i < 50 && (got < int(cadre::nodes().size()) || !self_got); ++i) {
+    cadre::receive(2s, cadre::match<A>([&](const A& a) { got += a.n == 9; }),
+                   cadre::match<B>([&](const B& b) { self_got |= b.n == 9; }));
+  }
+  EXPECT_EQ(got, int(cadre::nodes().size()));
+  EXPECT_TRUE(self_got);
+}
+
+TEST(Processes, RingOfTenThousand) {
+  const int size = cadre::nodes().size() >= 5 ? 2000 : 10000;
+  const int rounds = cadre::nodes().size() >= 5 ? 3 : 10;
+  auto ns = cadre::nodes();
+  std::vector<Pid> ring;
+  ring.reserve(size);
+  for (int i = 0; i < size; ++i)
+    ring.push_back(cadre::spawn(ns[std::size_t(i) % ns.size()], ring_member, cadre::self()));
+  for (int i = 0; i < size; ++i) cadre::send(ring[i], ring[(i + 1) % size]);
+  auto t0 = std::chrono::steady_clock::now();
+  cadre::send(ring[0], Token{long(size) * rounds - 1});
+  auto t = cadre::receive(300s, cadre::match<Token>([](const Token& t) { return t.left; }));
+  ASSERT_TRUE(t) << "the token did not come back";
+  EXPECT_EQ(*t, 0);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("ring of %d processes, %d rounds: %.0f hops/s\n", size, rounds, size * rounds / secs);
+  cadre::broadcast_all(Stop{});
+  // Drain the driver's own copy.
+  cadre::receive(1s, cadre::match<Stop>([](const Stop&) {}));
+}
+
+TEST(Processes, BadUseIsAClearError) {
+  EXPECT_THROW(cadre::send(Pid{cadre::NodeId(99), 1}, A{}), cadre::InvalidNode);
+  EXPECT_THROW(cadre::monitor(Pid{cadre::NodeId(99), 1}), cadre::InvalidNode);
+  EXPECT_THROW(cadre::send(Pid{}, A{}), cadre::InvalidNode);
+  EXPECT_THROW(cadre::send(cadre::self(), Unregistered{}), cadre::NotRegistered);
+  EXPECT_THROW(cadre::receive(10ms), cadre::EmptyMatchers);
+  try {
+    cadre::run(cadre::any, task_that_receives).get();
+    FAIL();
+  } catch (const cadre::RemoteError& e) {
+    EXPECT_NE(std::string(e.what()).find("WrongRole"), std::string::npos) << e.what();
+  }
+  std::thread([] {
+    EXPECT_THROW(cadre::try_receive(cadre::match<int>([](int) {})), cadre::WrongRole);
+  }).join();
+  EXPECT_FALSE(cadre::try_receive(cadre::match<int>([](int) {})));
+}
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  cadre::Options o;
+  o.shutdown_timeout = 5s;
+  return cadre::launch(
+      argc, argv, [] { return RUN_ALL_TESTS(); }, o);
+}
