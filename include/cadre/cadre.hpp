@@ -6,6 +6,7 @@
 #include "cadre/detail/registry.hpp"
 #include "cadre/errors.hpp"
 #include "cadre/future.hpp"
+#include "cadre/hub.hpp"
 #include "cadre/ids.hpp"
 #include "cadre/options.hpp"
 #include "cadre/process.hpp"

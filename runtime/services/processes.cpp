@@ -48,6 +48,8 @@ namespace {
 
 // The master's name service watches named pids under this serial.
 constexpr std::uint64_t kNameService = UINT64_MAX - 1;
+// Futures that complete when a process ends (hubs) watch under this serial.
+constexpr std::uint64_t kFutureWatch = kFutureWatchSerial;
 
 template <class T>
 std::string encode_str(const T& v) {
@@ -193,13 +195,14 @@ void ProcessService::spawn(NodeId node, const detail::Entry* e, ByteBuffer args,
                            Pid requester, std::uint64_t monitor_id,
                            std::shared_ptr<detail::ResultState<std::uint64_t>> result) {
   Process* req = requester.node == core_.self_node() ? find(requester.serial) : nullptr;
-  if ((flags & 3) && !req) {
+  const bool system_watch = requester.serial == kFutureWatch;
+  if ((flags & 3) && !req && !system_watch) {
     result->set_all_errors(std::make_exception_ptr(WrongRole(
         "cadre::spawn_monitor/spawn_link: only a process or the driver can monitor or link")));
     result->complete();
     return;
   }
-  if (flags & 1) req->monitors.insert(monitor_id);
+  if ((flags & 1) && req) req->monitors.insert(monitor_id);
   if (node == core_.self_node()) {
     std::uint64_t serial = core_.next_serial();
     start_process(serial, e, std::move(args));
@@ -551,6 +554,19 @@ void ProcessService::on_envelope(NodeId src, const wire::Envelope& env, const ch
       demonitor(env.src, env.dst, env.corr);
       return;
     case Cls::down: {
+      if (env.dst.serial == kFutureWatch) {
+        auto it = future_watches_.find(env.corr);
+        if (it == future_watches_.end()) return;
+        auto st = std::move(it->second);
+        future_watches_.erase(it);
+        auto d = detail::decode_as<Down>(p, n);
+        if (d.reason != Reason::normal)
+          st->set_all_errors(std::make_exception_ptr(RemoteError(
+              fmt::format("cadre: process {} on {} ended ({}){}{}", d.pid, core_.describe(src),
+                          to_string(d.reason), d.detail.empty() ? "" : ": ", d.detail))));
+        st->complete();
+        return;
+      }
       if (env.dst.node == core_.self_node() && env.dst.serial == kNameService) {
         auto it = name_monitors_.find(env.corr);
         if (it == name_monitors_.end()) return;
@@ -708,6 +724,30 @@ std::pair<Pid, MonitorRef> spawn_process(const Placement& where, const Entry* e,
   std::uint64_t serial = wait_result(st);
   Pid pid{*node, serial};
   return {pid, MonitorRef{me, pid, mon}};
+}
+
+Pid spawn_watched(const Placement& where, const Entry* e, ByteBuffer&& args,
+                  std::shared_ptr<ResultState<void>> done) {
+  auto& c = core();
+  if (c.stopping()) throw NotRunning("cadre::spawn_hub: the runtime is shutting down");
+  if (where.kind == Placement::Kind::node) c.check_node(where.node, "cadre::spawn_hub");
+  Pid watcher{c.self_node(), services::kFutureWatchSerial};
+  std::uint64_t mon = global_id();
+  auto st = std::make_shared<ResultState<std::uint64_t>>(1);
+  auto node = std::make_shared<NodeId>();
+  c.execute([&c, where, e, args = std::move(args), watcher, mon, st, node, done]() mutable {
+    try {
+      *node = c.tasks().pick(where);
+    } catch (...) {
+      st->set_all_errors(std::current_exception());
+      st->complete();
+      return;
+    }
+    c.processes().future_watches_[mon] = done;
+    c.processes().spawn(*node, e, std::move(args), 1, watcher, mon, st);
+  });
+  std::uint64_t serial = wait_result(st);  // before reading *node, which it publishes
+  return Pid{*node, serial};
 }
 
 void send_encoded(Pid to, std::uint64_t type_id, ByteBuffer&& payload, bool is_call,

@@ -50,6 +50,9 @@ struct ProcessEnded {
   std::string detail;
 };
 
+/// The pid serial under which futures watch processes (hubs' `done`).
+inline constexpr std::uint64_t kFutureWatchSerial = UINT64_MAX - 2;
+
 struct Process {
   std::uint64_t serial = 0;
   sched::Fiber* fiber = nullptr;     // null for the driver
@@ -129,6 +132,10 @@ class ProcessService {
   // The name service (master only): name -> pid, and the monitors it holds on named pids.
   std::unordered_map<std::string, Pid> names_;
   std::unordered_map<std::uint64_t, Pid> name_monitors_;
+
+ public:
+  /// Futures completed by the end of a process (hubs), by monitor id.
+  std::unordered_map<std::uint64_t, std::shared_ptr<detail::ResultState<void>>> future_watches_;
 };
 
 }  // namespace cadre::services

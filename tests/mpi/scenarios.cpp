@@ -93,6 +93,31 @@ int master_limits(int argc, char** argv) {
   });
 }
 
+void sleeper() {
+  cadre::receive(cadre::match<int>([](int) {}));
+}
+CADRE_TASK(sleeper);
+
+void shutdown_watcher(cadre::Pid target) {
+  cadre::monitor(target);
+  cadre::receive(cadre::on_down([](const cadre::Down& d) {
+    std::printf("watcher saw %s\n", std::string(cadre::to_string(d.reason)).c_str());
+    std::fflush(stdout);
+  }));
+}
+CADRE_TASK(shutdown_watcher);
+
+int process_shutdown(int argc, char** argv) {
+  // Processes still running at shut-down end with reason shutdown; the master's own
+  // processes end last, so they see the workers' ones go.
+  return cadre::launch(argc, argv, [] {
+    for (auto n : cadre::nodes())
+      if (n.value() != 0) cadre::spawn(cadre::local, shutdown_watcher, cadre::spawn(n, sleeper));
+    std::this_thread::sleep_for(100ms);
+    return 0;
+  });
+}
+
 int single(int argc, char** argv) {
   return cadre::launch(argc, argv, [] {
     if (cadre::nodes().size() != 1) return fail("expected one node");
@@ -167,6 +192,7 @@ int main(int argc, char** argv) {
   if (s == "shutdown_waits") return shutdown_waits(argc, argv);
   if (s == "shutdown_overdue") return shutdown_overdue(argc, argv);
   if (s == "single") return single(argc, argv);
+  if (s == "process_shutdown") return process_shutdown(argc, argv);
   if (s == "master_limits") return master_limits(argc, argv);
   if (s == "explicit") return explicit_runtime(argc, argv);
   if (s == "user_mpi") return user_mpi(argc, argv);

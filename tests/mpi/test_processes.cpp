@@ -183,6 +183,37 @@ int task_that_receives() {
 }
 CADRE_TASK(task_that_receives);
 
+void chat_hub(cadre::Hub<std::string>& hub) {
+  int connects = 0, data = 0, disconnects = 0;
+  while (disconnects < 3) {
+    auto ev = hub.listen();
+    if (std::holds_alternative<cadre::Connect>(ev)) {
+      ++connects;
+    } else if (auto* d = std::get_if<cadre::Data<std::string>>(&ev)) {
+      hub.send(d->client, "echo:" + d->msg);
+      if (++data == 3) hub.send_to_all("broadcast");
+    } else {
+      ++disconnects;
+    }
+  }
+  if (connects != 4) throw std::runtime_error("connects: " + std::to_string(connects));
+}
+CADRE_TASK(chat_hub);
+
+void failing_hub(cadre::Hub<std::string>& hub) {
+  hub.listen();
+  throw std::runtime_error("hub gives up");
+}
+CADRE_TASK(failing_hub);
+
+void chat_client(cadre::Channel<std::string> ch, Pid parent, std::string name) {
+  ch.write(name);
+  std::string echo = ch.read();
+  std::string all = ch.read();
+  cadre::send(parent, std::make_pair(echo, all));
+}
+CADRE_TASK(chat_client);
+
 cadre::Down expect_down(const cadre::MonitorRef& ref, std::chrono::milliseconds t = 10s) {
   auto d = cadre::receive(t, cadre::on_down([](const cadre::Down& d) { return d; }));
   EXPECT_TRUE(d.has_value()) << "no Down";
@@ -421,6 +452,37 @@ TEST(Processes, RingOfTenThousand) {
   cadre::broadcast_all(Stop{});
   // Drain the driver's own copy.
   cadre::receive(1s, cadre::match<Stop>([](const Stop&) {}));
+}
+
+TEST(Processes, HubWithThreeClients) {
+  auto [ch, done] = cadre::spawn_hub<std::string>(last_node(), chat_hub);
+  auto ns = cadre::nodes();
+  std::set<std::string> names;
+  for (int i = 0; i < 3; ++i) {
+    std::string name = "c" + std::to_string(i);
+    names.insert("echo:" + name);
+    cadre::spawn(ns[std::size_t(i) % ns.size()], chat_client, ch, cadre::self(), name);
+  }
+  std::set<std::string> echoes;
+  for (int i = 0; i < 3; ++i) {
+    auto got = cadre::receive(
+        10s, cadre::match<std::pair<std::string, std::string>>([](const auto& p) { return p; }));
+    ASSERT_TRUE(got);
+    echoes.insert(got->first);
+    EXPECT_EQ(got->second, "broadcast") << "first: " << got->first;
+  }
+  EXPECT_EQ(echoes, names);
+  EXPECT_EQ(ch.read_for(5s), std::optional<std::string>("broadcast")) << "send_to_all";
+  EXPECT_NO_THROW(done.get_for(10s)) << "the hub ends after three disconnects";
+
+  auto [ch2, done2] = cadre::spawn_hub<std::string>(cadre::any, failing_hub);
+  ch2.write("x");
+  try {
+    done2.get_for(10s);
+    FAIL();
+  } catch (const cadre::RemoteError& e) {
+    EXPECT_NE(std::string(e.what()).find("hub gives up"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Processes, BadUseIsAClearError) {

@@ -69,6 +69,8 @@ template <class R, class... A>
 struct Signature<R (*)(A...)> {
   using result = R;
   using args = std::tuple<std::decay_t<A>...>;
+  template <std::size_t I>
+  using param = std::tuple_element_t<I, std::tuple<A...>>;
   static constexpr std::size_t arity = sizeof...(A);
 };
 
@@ -79,11 +81,15 @@ void invoke_task(InArchive& in, OutArchive& out, bool* decoded) {
   typename S::args args;
   std::apply([&](auto&... a) { ((in & a), ...); }, args);
   *decoded = true;
+  // By-value parameters get their argument moved in; reference parameters bind to it.
+  auto call = [&]<std::size_t... I>(std::index_sequence<I...>) -> decltype(auto) {
+    return F(static_cast<typename S::template param<I>&&>(std::get<I>(args))...);
+  };
   if constexpr (std::is_void_v<typename S::result>) {
-    std::apply([](auto&... a) { F(std::move(a)...); }, args);
+    call(std::make_index_sequence<S::arity>{});
   } else {
-    auto r = std::apply([](auto&... a) { return F(std::move(a)...); }, args);
-    out& r;
+    auto r = call(std::make_index_sequence<S::arity>{});
+    out << r;
   }
 }
 
