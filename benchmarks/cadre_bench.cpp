@@ -6,12 +6,14 @@
 ///          baseline; and batched, for reference).
 ///   idle   CPU used by an idle worker and the wake-up latency of an idle node, beside a
 ///          raw-MPI rank waiting in MPI_Recv.
+///   latency, msgrate, ring: processes and mailboxes (process_modes.cpp).
 /// Flags: -n TASKS, -w WINDOW, --chunk N, -r REPEAT, -i ITER, -x WARMUP, --json FILE.
 
 #include <mpi.h>
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <string>
 #include <cadre/cadre.hpp>
 #include <chrono>
 #include <cstdio>
@@ -20,6 +22,7 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "process_modes.hpp"
 #include "raw_mpi.hpp"
 
 namespace bench = cadre::bench;
@@ -183,10 +186,10 @@ void idle_mode(const bench::Flags& f, std::vector<bench::Row>& rows, double raw_
 
 int main(int argc, char** argv) {
   bench::Flags f = bench::parse_flags(argc, argv);
-  if (f.mode != "tasks" && f.mode != "idle") {
+  const std::vector<std::string> modes = {"tasks", "idle", "latency", "msgrate", "ring"};
+  if (std::find(modes.begin(), modes.end(), f.mode) == modes.end()) {
     std::fprintf(stderr,
-                 "cadre-bench: unknown mode '%s' (modes: tasks, idle; latency, msgrate, ring and "
-                 "bcast come with processes and relays)\n",
+                 "cadre-bench: unknown mode '%s' (modes: tasks, idle, latency, msgrate, ring)\n",
                  f.mode.c_str());
     return 2;
   }
@@ -194,27 +197,36 @@ int main(int argc, char** argv) {
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   // Raw-MPI baselines first, in this same job, so the ratios survive a noisy machine.
   nlohmann::json context = bench::base_context(MPI_COMM_WORLD);
-  double raw_a = 0, raw_b = 0;
+  std::vector<double> raw;
   if (f.mode == "tasks") {
-    raw_a = bench::median_of(f.repeat, [&] {
+    raw.push_back(bench::median_of(f.repeat, [&] {
       return bench::raw::farm_tasks_per_sec(MPI_COMM_WORLD, f.tasks, f.window, 1);
-    });
-    raw_b = bench::median_of(f.repeat, [&] {
+    }));
+    raw.push_back(bench::median_of(f.repeat, [&] {
       return bench::raw::farm_tasks_per_sec(MPI_COMM_WORLD, f.tasks, f.window,
                                             f.chunk > 0 ? f.chunk : 100);
-    });
+    }));
+  } else if (f.mode == "idle") {
+    raw.push_back(raw_idle_cpu(2.0));
+    raw.push_back(bench::raw::pingpong_latency_us(MPI_COMM_WORLD, 8, f.iterations, f.warmup));
   } else {
-    raw_a = raw_idle_cpu(2.0);
-    raw_b = bench::raw::pingpong_latency_us(MPI_COMM_WORLD, 8, f.iterations, f.warmup);
+    raw = bench::process_baselines(f);
   }
   std::vector<bench::Row> rows;
-  int st = cadre::launch(argc, argv, [&] {
-    if (f.mode == "tasks")
-      tasks_mode(f, rows, raw_a, raw_b);
-    else
-      idle_mode(f, rows, raw_a, raw_b);
-    return 0;
-  });
+  cadre::Options o;
+  if (f.mode == "ring") o.stack_size = 32 * 1024;  // ring members need little stack
+  int st = cadre::launch(
+      argc, argv,
+      [&] {
+        if (f.mode == "tasks")
+          tasks_mode(f, rows, raw[0], raw[1]);
+        else if (f.mode == "idle")
+          idle_mode(f, rows, raw[0], raw[1]);
+        else
+          bench::process_mode(f, raw, rows);
+        return 0;
+      },
+      o);
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   if (rank == 0 && st == 0) {

@@ -1,0 +1,246 @@
+/// \file process_modes.cpp
+/// The latency, msgrate and ring modes of cadre-bench (see process_modes.hpp).
+
+#include "process_modes.hpp"
+
+#include <mpi.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include <cadre/cadre.hpp>
+
+#include "raw_mpi.hpp"
+
+namespace cadre::bench {
+
+/// An 8-byte trivially copyable message, copied with one memcpy.
+struct Word {
+  std::uint64_t v = 0;
+};
+
+}  // namespace cadre::bench
+
+CADRE_BITWISE(cadre::bench::Word);
+
+namespace cadre::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Bytes = std::vector<char>;
+
+struct Stop {
+  template <class A>
+  void serialize(A&, unsigned) {}
+};
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::optional<double> ratio(double v, double raw) {
+  if (!(raw > 0)) return std::nullopt;
+  return v / raw;
+}
+
+}  // namespace
+}  // namespace cadre::bench
+
+namespace cb = cadre::bench;
+CADRE_MESSAGE(cb::Word);
+CADRE_MESSAGE(cb::Stop);
+
+namespace cadre::bench {
+namespace {
+
+// -- latency ----------------------------------------------------------------------------
+
+template <class T>
+void pong() {
+  receive_loop(std::chrono::hours(1), match<std::pair<Pid, T>>([](const std::pair<Pid, T>& m) {
+                 send(m.first, m.second);
+                 return true;
+               }),
+               match<Stop>([](const Stop&) { return false; }));
+}
+void pong_word() { pong<Word>(); }
+CADRE_TASK(pong_word);
+void pong_bytes() { pong<Bytes>(); }
+CADRE_TASK(pong_bytes);
+
+/// Runs in a process on node 0: `iters` round trips of `msg` to `peer`; returns µs one way.
+template <class T>
+double pingpong(Pid peer, T msg, int iters, int warmup) {
+  Pid me = self();
+  // The peer answers with the bare value: the request carries who to answer.
+  auto once = [&] {
+    send(peer, std::make_pair(me, msg));
+    receive(match<T>([](const T&) {}));
+  };
+  for (int i = 0; i < warmup; ++i) once();
+  auto t0 = Clock::now();
+  for (int i = 0; i < iters; ++i) once();
+  return seconds_since(t0) * 1e6 / (2.0 * iters);
+}
+
+double ping_word(Pid peer, int iters, int warmup) {
+  return pingpong(peer, Word{42}, iters, warmup);
+}
+CADRE_TASK(ping_word);
+double ping_bytes(Pid peer, std::size_t bytes, int iters, int warmup) {
+  return pingpong(peer, Bytes(bytes, 'x'), iters, warmup);
+}
+CADRE_TASK(ping_bytes);
+
+/// Runs `body` in a process on node 0 and returns what it sends back.
+template <class R, class... A>
+R in_process(void (*body)(Pid, A...), A... args) {
+  spawn(local, body, self(), args...);
+  return receive(match<R>([](const R& r) { return r; }));
+}
+
+void run_ping_word(Pid parent, Pid peer, int iters, int warmup) {
+  send(parent, ping_word(peer, iters, warmup));
+}
+CADRE_TASK(run_ping_word);
+void run_ping_bytes(Pid parent, Pid peer, std::size_t bytes, int iters, int warmup) {
+  send(parent, ping_bytes(peer, bytes, iters, warmup));
+}
+CADRE_TASK(run_ping_bytes);
+
+// -- msgrate ----------------------------------------------------------------------------
+
+void sink(Pid parent, long n) {
+  long got = 0;
+  while (got < n) receive(match<Word>([&](const Word&) { ++got; }));
+  send(parent, got);
+}
+CADRE_TASK(sink);
+
+void stream(Pid parent, Pid to, long n) {
+  auto t0 = Clock::now();
+  for (long i = 0; i < n; ++i) send(to, Word{static_cast<std::uint64_t>(i)});
+  // The sink tells the parent when all arrived; the parent times from the start signal.
+  send(parent, seconds_since(t0));
+}
+CADRE_TASK(stream);
+
+// -- ring -------------------------------------------------------------------------------
+
+void ring_member(Pid parent) {
+  Pid next = receive(match<Pid>([](const Pid& p) { return p; }));
+  receive_loop(std::chrono::hours(1), match<long>([&](long left) {
+                 if (left == 0)
+                   send(parent, left);
+                 else
+                   send(next, left - 1);
+                 return true;
+               }),
+               match<Stop>([](const Stop&) { return false; }));
+}
+CADRE_TASK(ring_member);
+
+long rss_kib() {
+  std::ifstream statm("/proc/self/statm");
+  long pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+CADRE_TASK(rss_kib);
+
+}  // namespace
+
+std::vector<double> process_baselines(const Flags& f) {
+  std::vector<double> raw;
+  if (f.mode == "latency") {
+    raw.push_back(raw::pingpong_latency_us(MPI_COMM_WORLD, 8, f.iterations, f.warmup));
+    for (std::size_t s : message_sizes(f))
+      raw.push_back(raw::pingpong_latency_us(MPI_COMM_WORLD, s, std::max(10, f.iterations / 10),
+                                             f.warmup / 10));
+  } else if (f.mode == "msgrate") {
+    raw.push_back(median_of(f.repeat, [&] {
+      return raw::message_rate(MPI_COMM_WORLD, 8, f.window, std::max(100000L, f.tasks));
+    }));
+  } else {
+    double us = raw::pingpong_latency_us(MPI_COMM_WORLD, 8, f.iterations, f.warmup);
+    raw.push_back(us > 0 ? 1e6 / us : 0);
+  }
+  return raw;
+}
+
+void process_mode(const Flags& f, const std::vector<double>& raw, std::vector<Row>& rows) {
+  auto ns = nodes();
+  if (ns.size() < 2) throw Error("cadre-bench " + f.mode + " needs at least 2 ranks");
+  const NodeId far = ns[1];
+  if (f.mode == "latency") {
+    Pid pw = spawn(far, pong_word);
+    double w = median_of(f.repeat, [&] {
+      spawn(local, run_ping_word, self(), pw, f.iterations, f.warmup);
+      return receive(match<double>([](double d) { return d; }));
+    });
+    send(pw, Stop{});
+    rows.push_back({"raw_latency_8B", raw[0], "us", 1.0, "MPI_Send/MPI_Recv ping-pong, one way"});
+    rows.push_back({"latency_8B", w, "us", ratio(w, raw[0]),
+                    "processes on nodes 0 and 1, an 8-byte bitwise message"});
+    Pid pb = spawn(far, pong_bytes);
+    auto sizes = message_sizes(f);
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+      int iters = std::max(10, f.iterations / 10);
+      double b = median_of(f.repeat, [&] {
+        spawn(local, run_ping_bytes, self(), pb, sizes[i], iters, f.warmup / 10);
+        return receive(match<double>([](double d) { return d; }));
+      });
+      rows.push_back({"latency_vec_" + std::to_string(sizes[i]) + "B", b, "us",
+                      ratio(b, raw[i + 1]),
+                      "std::vector<char>; raw: " + format_value(raw[i + 1]) + " us"});
+    }
+    send(pb, Stop{});
+  } else if (f.mode == "msgrate") {
+    const long n = std::max(100000L, f.tasks);
+    double rate = median_of(f.repeat, [&] {
+      Pid s = spawn(far, sink, self(), n);
+      auto t0 = Clock::now();
+      spawn(local, stream, self(), s, n);
+      receive(match<long>([](long) {}));  // the sink has them all
+      double secs = seconds_since(t0);
+      receive(match<double>([](double) {}));
+      return n / secs;
+    });
+    rows.push_back({"raw_msgrate_8B", raw[0], "msgs/s", 1.0,
+                    "raw MPI stream, window " + std::to_string(f.window)});
+    rows.push_back({"msgrate_8B", rate, "msgs/s", ratio(rate, raw[0]),
+                    "one process streams " + std::to_string(n) + " 8-byte messages to another"});
+  } else {
+    rows.push_back(
+        {"raw_pingpong_rate", raw[0], "msgs/s", 1.0, "raw MPI 8-byte one-way messages per second"});
+    for (int size : {1000, 50000}) {
+      std::vector<long> before;
+      for (auto n : ns) before.push_back(run(on(n), rss_kib).get());
+      std::vector<Pid> ring;
+      ring.reserve(static_cast<std::size_t>(size));
+      for (int i = 0; i < size; ++i)
+        ring.push_back(spawn(ns[static_cast<std::size_t>(i) % ns.size()], ring_member, self()));
+      long grown = 0;
+      for (std::size_t k = 0; k < ns.size(); ++k) grown += run(on(ns[k]), rss_kib).get() - before[k];
+      for (int i = 0; i < size; ++i)
+        send(ring[static_cast<std::size_t>(i)], ring[static_cast<std::size_t>((i + 1) % size)]);
+      const long hops = std::max<long>(f.tasks, 2L * size);
+      auto t0 = Clock::now();
+      send(ring[0], hops - 1);
+      receive(match<long>([](long) {}));
+      double rate = hops / seconds_since(t0);
+      broadcast_all(Stop{});
+      receive(std::chrono::seconds(1), match<Stop>([](const Stop&) {}));
+      rows.push_back({"ring_" + std::to_string(size), rate, "msgs/s", ratio(rate, raw[0]),
+                      std::to_string(hops) + " hops over " + std::to_string(ns.size()) +
+                          " nodes; " + format_value(1024.0 * grown / size) +
+                          " bytes resident per process"});
+    }
+  }
+}
+
+}  // namespace cadre::bench
