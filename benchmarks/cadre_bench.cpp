@@ -13,11 +13,11 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <string>
 #include <cadre/cadre.hpp>
 #include <chrono>
 #include <cstdio>
 #include <numeric>
+#include <string>
 #include <thread>
 #include <vector>
 

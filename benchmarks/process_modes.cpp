@@ -7,12 +7,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cadre/cadre.hpp>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <string>
-
-#include <cadre/cadre.hpp>
 
 #include "raw_mpi.hpp"
 
@@ -61,11 +60,10 @@ namespace {
 
 template <class T>
 void pong() {
-  receive_loop(std::chrono::hours(1), match<std::pair<Pid, T>>([](const std::pair<Pid, T>& m) {
-                 send(m.first, m.second);
-                 return true;
-               }),
-               match<Stop>([](const Stop&) { return false; }));
+  bool more = true;
+  while (more)
+    receive(match<std::pair<Pid, T>>([](const std::pair<Pid, T>& m) { send(m.first, m.second); }),
+            match<Stop>([&](const Stop&) { more = false; }));
 }
 void pong_word() { pong<Word>(); }
 CADRE_TASK(pong_word);
@@ -225,7 +223,8 @@ void process_mode(const Flags& f, const std::vector<double>& raw, std::vector<Ro
       for (int i = 0; i < size; ++i)
         ring.push_back(spawn(ns[static_cast<std::size_t>(i) % ns.size()], ring_member, self()));
       long grown = 0;
-      for (std::size_t k = 0; k < ns.size(); ++k) grown += run(on(ns[k]), rss_kib).get() - before[k];
+      for (std::size_t k = 0; k < ns.size(); ++k)
+        grown += run(on(ns[k]), rss_kib).get() - before[k];
       for (int i = 0; i < size; ++i)
         send(ring[static_cast<std::size_t>(i)], ring[static_cast<std::size_t>((i + 1) % size)]);
       const long hops = std::max<long>(f.tasks, 2L * size);

@@ -145,6 +145,8 @@ std::pair<Pid, MonitorRef> spawn_process(const Placement& where, const Entry* e,
 /// Sends an encoded message (any thread). Throws InvalidNode for a pid on an unknown node.
 void send_encoded(Pid to, std::uint64_t type_id, ByteBuffer&& payload, bool is_call,
                   std::uint64_t corr);
+/// send_encoded() from borrowed bytes (copied only when the message must be posted).
+void send_bytes(Pid to, std::uint64_t type_id, const char* p, std::size_t n);
 void send_encoded_after(std::chrono::nanoseconds delay, Pid to, std::uint64_t type_id,
                         ByteBuffer&& payload);
 void broadcast_encoded(NodeId node, std::uint64_t type_id, ByteBuffer&& payload);
@@ -406,7 +408,12 @@ Pid spawn_link(const W& where, R (*body)(P...), A&&... args) {
 /// for a node that never existed, NotRegistered for an unregistered user type. Any thread.
 template <class T>
 void send(Pid to, const T& msg) {
-  detail::send_encoded(to, detail::message_type_id<T>(), detail::encode_value(msg), false, 0);
+  // Encoded into a per-thread scratch buffer: no allocation per message.
+  thread_local detail::ByteBuffer scratch;
+  scratch.clear();
+  detail::OutArchive ar(scratch);
+  ar << msg;
+  detail::send_bytes(to, detail::message_type_id<T>(), scratch.data(), scratch.size());
 }
 /// Sends `msg` to `to` after `delay`.
 template <class Rep, class Per, class T>

@@ -69,7 +69,14 @@ class Core final : public transport::Sink {
   /// Queues `fn` to run on the loop. Any thread.
   void post(sched::Job fn);
   /// Runs `fn` on the loop now if called there, else posts it. Any thread.
-  void execute(sched::Job fn);
+  template <class F>
+  void execute(F&& fn) {
+    // On the loop the work runs at once, without wrapping it in a heap-allocated Job.
+    if (on_loop_thread())
+      fn();
+    else
+      post(sched::Job(std::forward<F>(fn)));
+  }
 
   // -- start-up and shut-down --------------------------------------------------------
   /// The handshake: workers say hello, the master checks every registry and welcomes them.
@@ -100,7 +107,9 @@ class Core final : public transport::Sink {
   void on_bad_frame(NodeId src, const std::string& why) override;
 
  private:
-  void idle(Clock::time_point last_work, std::optional<Clock::time_point> deadline);
+  /// Backs off for one pass; returns true when it slept.
+  bool idle(Clock::time_point now, Clock::time_point last_work,
+            std::optional<Clock::time_point> deadline);
   void close();
   void end_processes(Clock::time_point deadline);
   std::size_t drain_posted();
@@ -121,6 +130,8 @@ class Core final : public transport::Sink {
   std::unique_ptr<services::ProcessService> processes_;
   std::thread::id loop_thread_;
 
+  std::atomic<std::uint32_t> known_nodes_{0};  // nodes 0..n-1 are known and up
+  unsigned passes_ = 0;
   mutable std::mutex table_mu_;
   std::shared_ptr<const NodeTable> table_;
 

@@ -773,6 +773,26 @@ void send_encoded(Pid to, std::uint64_t type_id, ByteBuffer&& payload, bool is_c
   });
 }
 
+void send_bytes(Pid to, std::uint64_t type_id, const char* p, std::size_t n) {
+  auto& c = core();
+  if (!c.on_loop_thread()) {
+    ByteBuffer b;
+    b.append(p, n);
+    send_encoded(to, type_id, std::move(b), false, 0);
+    return;
+  }
+  check_pid(to, "cadre::send");
+  if (n > c.options().payload_cap)
+    throw PayloadTooLarge(fmt::format("cadre::send to {}: {} bytes, above the payload cap of {}",
+                                      to, n, c.options().payload_cap));
+  wire::Envelope env{};
+  env.cls = static_cast<std::uint8_t>(node::Cls::message);
+  env.type_id = type_id;
+  env.src = self();
+  env.dst = to;
+  c.processes().route(env, p, n);
+}
+
 void send_encoded_after(std::chrono::nanoseconds delay, Pid to, std::uint64_t type_id,
                         ByteBuffer&& payload) {
   check_pid(to, "cadre::send_after");

@@ -1,18 +1,23 @@
 // The MPI transport: one ordered link per node pair over cadre's own duplicate of
-// MPI_COMM_WORLD. Every call is nonblocking and polled by the node loop: receives are
-// MPI_Improbe + MPI_Imrecv, sends MPI_Isend of whole coalesced frames, so no call ever waits
-// inside MPI on one peer.
+// MPI_COMM_WORLD. Every call is nonblocking and polled by the node loop, so no call ever
+// waits inside MPI on one peer:
+//  - frames up to kSlotBytes (nearly all: the coalescing buffer is smaller) travel on the
+//    small tag into receives posted in advance (one MPI_Testsome finds them, and the data
+//    lands in place: no unexpected-queue copy, no probe);
+//  - larger frames travel on the large tag and are found with MPI_Improbe + MPI_Imrecv;
+//  - sends are MPI_Isend of whole coalesced frames.
 //
 // Invariants:
-//  - Each link carries frames with consecutive sequence numbers starting at 1; the receiver
-//    delivers a source's frames strictly in matching order (MPI's non-overtaking rule plus a
-//    per-source FIFO of posted receives), and reports any gap.
+//  - Each link carries frames with consecutive sequence numbers starting at 1. Frames of one
+//    link can complete out of order (two tags, several slots), so the receiver keeps those
+//    that arrive early and delivers strictly by sequence number.
 //  - A frame's buffer stays alive until its MPI_Isend completes (ob1 cannot cancel sends).
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <deque>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -23,8 +28,15 @@
 namespace cadre::transport {
 namespace {
 
-constexpr int kDataTag = 7301;
-constexpr int kMaxProbesPerPoll = 64;
+constexpr int kSmallTag = 7301;
+constexpr int kLargeTag = 7302;
+constexpr int kMaxProbesPerPoll = 16;
+// A fixed size, the same on every node whatever its options: a frame that fits is sent on
+// the small tag, and every posted receive can hold it.
+constexpr std::size_t kSlotBytes = 72 * 1024;
+constexpr int kSlots = 8;
+// Early frames kept per link before a missing one is declared lost.
+constexpr std::size_t kMaxEarlyFrames = 1024;
 
 class MpiTransport final : public Transport {
  public:
@@ -34,11 +46,26 @@ class MpiTransport final : public Transport {
     CADRE_MPI(MPI_Comm_size(comm_, &size_));
     links_.reserve(static_cast<std::size_t>(size_));
     for (int i = 0; i < size_; ++i) links_.push_back(std::make_unique<Link>());
+    slot_bufs_.resize(kSlots);
+    slot_reqs_.assign(kSlots, MPI_REQUEST_NULL);
+    slot_statuses_.resize(kSlots);
+    slot_done_.resize(kSlots);
+    for (int i = 0; i < kSlots; ++i) post_slot(i);
   }
 
   ~MpiTransport() override {
-    // Sends still in flight (a peer that never received) cannot be cancelled: their buffers
-    // are deliberately leaked so that MPI never writes or reads freed memory.
+    // Posted receives are cancelled (a local operation); one that cannot be completed, like
+    // a send still in flight to a peer that never took it, keeps its buffer: leaked on
+    // purpose, so that MPI never writes or reads freed memory.
+    bool leak_slots = false;
+    for (auto& r : slot_reqs_) {
+      if (r == MPI_REQUEST_NULL) continue;
+      MPI_Cancel(&r);
+      int done = 0;
+      for (int i = 0; i < 1000 && !done; ++i) MPI_Test(&r, &done, MPI_STATUS_IGNORE);
+      if (!done) leak_slots = true;
+    }
+    if (leak_slots) new std::vector<detail::ByteBuffer>(std::move(slot_bufs_));
     if (!send_reqs_.empty()) new std::vector<detail::ByteBuffer>(std::move(send_bufs_));
     for (auto& l : links_)
       if (!l->recvs.empty()) new std::deque<Recv>(std::move(l->recvs));
@@ -81,6 +108,8 @@ class MpiTransport final : public Transport {
       }
     }
     dirty_.clear();
+    for (int i : repost_) post_slot(i);
+    repost_.clear();
     return work + progress_sends();
   }
 
@@ -99,26 +128,41 @@ class MpiTransport final : public Transport {
         ++frames;
       }
     }
-    for (int k = 0, misses = 0; k < kMaxProbesPerPoll; ++k) {
-      int flag = 0;
-      MPI_Message msg;
-      MPI_Status st;
-      CADRE_MPI(MPI_Improbe(MPI_ANY_SOURCE, kDataTag, comm_, &flag, &msg, &st));
-      if (!flag) {
-        // ob1's MPI_Improbe matches only what an earlier progress call queued: a message
-        // that its own progress call just pulled in is seen by the next probe. One more probe
-        // (~60 ns) saves a whole idle sleep.
-        if (++misses == 2) break;
-        continue;
-      }
+    // Small frames: the posted slots.
+    int outcount = 0;
+    CADRE_MPI(MPI_Testsome(kSlots, slot_reqs_.data(), &outcount, slot_done_.data(),
+                           slot_statuses_.data()));
+    for (int k = 0; k < outcount; ++k) {
+      const int i = slot_done_[k];
+      const MPI_Status& st = slot_statuses_[k];
       int count = 0;
       CADRE_MPI(MPI_Get_count(&st, MPI_BYTE, &count));
-      Link& l = *links_[static_cast<std::size_t>(st.MPI_SOURCE)];
-      Recv& r = l.recvs.emplace_back();
-      r.buf = take_buffer(static_cast<std::size_t>(count));
-      r.buf.resize(static_cast<std::size_t>(count));
-      CADRE_MPI(MPI_Imrecv(r.buf.data(), count, MPI_BYTE, &msg, &r.req));
-      if (l.recvs.size() == 1) receiving_.push_back(st.MPI_SOURCE);
+      detail::ByteBuffer& b = slot_bufs_[static_cast<std::size_t>(i)];
+      b.resize(static_cast<std::size_t>(count));
+      arrived(st.MPI_SOURCE, b, sink);
+      // Re-posted at the end of the pass, after the loop has answered what arrived: the
+      // other slots take the traffic meanwhile.
+      repost_.push_back(i);
+      ++frames;
+    }
+    // Large frames: probed for now and then, since they are rare.
+    if (outcount > 0 || (++large_polls_ & 15) == 0 || large_pending_ > 0) {
+      for (int k = 0; k < kMaxProbesPerPoll; ++k) {
+        int flag = 0;
+        MPI_Message msg;
+        MPI_Status st;
+        CADRE_MPI(MPI_Improbe(MPI_ANY_SOURCE, kLargeTag, comm_, &flag, &msg, &st));
+        if (!flag) break;
+        int count = 0;
+        CADRE_MPI(MPI_Get_count(&st, MPI_BYTE, &count));
+        Link& l = *links_[static_cast<std::size_t>(st.MPI_SOURCE)];
+        Recv& r = l.recvs.emplace_back();
+        r.buf = take_buffer(static_cast<std::size_t>(count));
+        r.buf.resize(static_cast<std::size_t>(count));
+        CADRE_MPI(MPI_Imrecv(r.buf.data(), count, MPI_BYTE, &msg, &r.req));
+        if (l.recvs.size() == 1) receiving_.push_back(st.MPI_SOURCE);
+        ++large_pending_;
+      }
     }
     for (std::size_t i = 0; i < receiving_.size();) {
       int src = receiving_[i];
@@ -129,7 +173,8 @@ class MpiTransport final : public Transport {
         if (!done) break;
         detail::ByteBuffer b = std::move(l.recvs.front().buf);
         l.recvs.pop_front();
-        deliver(src, b.data(), b.size(), sink);
+        --large_pending_;
+        arrived(src, b, sink);
         recycle(std::move(b));
         ++frames;
       }
@@ -153,8 +198,36 @@ class MpiTransport final : public Transport {
     wire::FrameWriter writer{buf};
     std::uint64_t seq_out = 1, seq_in = 1;
     bool dirty = false;
-    std::deque<Recv> recvs;
+    std::deque<Recv> recvs;                             // large frames being received
+    std::map<std::uint64_t, detail::ByteBuffer> early;  // frames ahead of seq_in
   };
+
+  void post_slot(int i) {
+    detail::ByteBuffer& b = slot_bufs_[static_cast<std::size_t>(i)];
+    if (b.capacity() < kSlotBytes) b.reserve(kSlotBytes);
+    CADRE_MPI(MPI_Irecv(b.data(), static_cast<int>(kSlotBytes), MPI_BYTE, MPI_ANY_SOURCE, kSmallTag,
+                        comm_, &slot_reqs_[static_cast<std::size_t>(i)]));
+  }
+
+  /// A whole frame from `src` is in `b`: delivers it if it is the next of its link (then the
+  /// early ones that follow), else keeps it (taking `b`'s storage) until its turn.
+  void arrived(int src, detail::ByteBuffer& b, Sink& sink) {
+    Link& l = *links_[static_cast<std::size_t>(src)];
+    std::uint64_t seq = b.size() >= wire::kFrameHeaderSize
+                            ? wire::decode_frame_header(b.data()).seq
+                            : l.seq_in;  // too short to say: deliver() reports it
+    if (seq > l.seq_in && seq - l.seq_in <= kMaxEarlyFrames && l.early.size() < kMaxEarlyFrames) {
+      l.early.emplace(seq, std::move(b));
+      b = take_buffer(kSlotBytes);
+      return;
+    }
+    deliver(src, b.data(), b.size(), sink);
+    while (!l.early.empty() && l.early.begin()->first <= l.seq_in) {
+      auto node = l.early.extract(l.early.begin());
+      deliver(src, node.mapped().data(), node.mapped().size(), sink);
+      recycle(std::move(node.mapped()));
+    }
+  }
 
   void ship(std::uint32_t d) {
     Link& l = *links_[d];
@@ -168,8 +241,9 @@ class MpiTransport final : public Transport {
       return;
     }
     MPI_Request req;
+    const int tag = frame.size() <= kSlotBytes ? kSmallTag : kLargeTag;
     CADRE_MPI(MPI_Isend(frame.data(), static_cast<int>(frame.size()), MPI_BYTE, static_cast<int>(d),
-                        kDataTag, comm_, &req));
+                        tag, comm_, &req));
     send_reqs_.push_back(req);
     send_bufs_.push_back(std::move(frame));
   }
@@ -207,6 +281,7 @@ class MpiTransport final : public Transport {
       view = wire::parse_frame(p, n, cap_ + coalesce_ + 4096);
     } catch (const DecodeError& e) {
       sink.on_bad_frame(from, e.what());
+      ++links_[static_cast<std::size_t>(src)]->seq_in;  // the frame due is gone
       return;
     }
     Link& l = *links_[static_cast<std::size_t>(src)];
@@ -258,6 +333,13 @@ class MpiTransport final : public Transport {
   std::vector<int> indices_;
   std::deque<detail::ByteBuffer> loopback_;
   std::vector<detail::ByteBuffer> pool_;
+  std::vector<detail::ByteBuffer> slot_bufs_;
+  std::vector<MPI_Request> slot_reqs_;
+  std::vector<MPI_Status> slot_statuses_;
+  std::vector<int> slot_done_;
+  std::vector<int> repost_;
+  unsigned large_polls_ = 0;
+  std::size_t large_pending_ = 0;
 };
 
 }  // namespace

@@ -59,6 +59,17 @@ std::uint32_t fnv1a32(const char* p, std::size_t n) {
   return h;
 }
 
+std::uint32_t header_checksum(const char* p) {
+  std::uint32_t h = 0x811c9dc5u;
+  for (std::size_t i = 0; i < kChecksumOffset; i += 4) {
+    std::uint32_t w;
+    std::memcpy(&w, p + i, 4);
+    h ^= w;
+    h *= 0x01000193u;
+  }
+  return h;
+}
+
 void encode_frame_header(char* out, const FrameHeader& h) {
   char* o = out;
   put(o, h.magic);
@@ -68,7 +79,7 @@ void encode_frame_header(char* out, const FrameHeader& h) {
   put(o, h.count);
   put(o, h.seq);
   put(o, h.epoch);
-  put(o, fnv1a32(out, kChecksumOffset));
+  put(o, header_checksum(out));
 }
 
 FrameHeader decode_frame_header(const char* in) {
@@ -216,7 +227,7 @@ FrameView parse_frame(const char* p, std::size_t n, std::size_t payload_cap) {
     throw DecodeError(fmt::format(
         "frame: bad magic {:#010x}, expected {:#010x} (not a cadre frame)", h.magic, kFrameMagic));
   }
-  std::uint32_t sum = fnv1a32(p, kChecksumOffset);
+  std::uint32_t sum = header_checksum(p);
   if (h.version != kProtocolVersion) {
     throw DecodeError(fmt::format(
         "frame: protocol version {}, expected {}{}: the peer runs a different cadre", h.version,

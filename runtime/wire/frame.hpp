@@ -7,7 +7,7 @@
 /// Frame header (32 bytes):   magic u32 | version u16 | flags u16 | length u32 | count u32 |
 ///                            seq u64 | epoch u32 | checksum u32
 ///   length = bytes after the header, count = number of envelopes,
-///   checksum = FNV-1a-32 over the first 28 bytes.
+///   checksum = header_checksum(): FNV-1a-32 over the first 28 bytes as seven 32-bit words.
 /// Envelope header (48 bytes): cls u8 | flags u8 | aux u16 | length u32 | type_id u64 |
 ///                            corr u64 | src.node u32 | src.serial u64 | dst.node u32 |
 ///                            dst.serial u64
@@ -60,6 +60,11 @@ struct Envelope {
 
 /// FNV-1a-32 of `n` bytes.
 std::uint32_t fnv1a32(const char* p, std::size_t n);
+
+/// The frame header's checksum: FNV-1a over the first 28 bytes taken as seven 32-bit
+/// little-endian words (four times fewer multiplications than bytewise: it is on every
+/// message's path, twice).
+std::uint32_t header_checksum(const char* p);
 
 /// Writes `h` as 32 bytes at `out`, with the checksum computed over the first 28 (the
 /// `checksum` field of `h` is ignored).

@@ -106,7 +106,7 @@ TEST(Frame, HeaderAndEnvelopeLayout) {
   EXPECT_EQ(out[24], 0x24);
   std::uint32_t sum;
   std::memcpy(&sum, out + 28, 4);
-  EXPECT_EQ(sum, fnv1a32(out, 28));
+  EXPECT_EQ(sum, header_checksum(out));
   FrameHeader back = decode_frame_header(out);
   h.checksum = sum;
   EXPECT_EQ(back, h);
