@@ -186,6 +186,7 @@ void ProcessService::finish(Process& p, Reason reason, const std::string& detail
   // the same links, ahead of these notices.
   auto watchers = std::move(p.watchers);
   auto links = std::move(p.links);
+  if (last_ == &p) last_ = nullptr;
   procs_.erase(p.serial);
   for (auto& [id, w] : watchers) send_down(w, me, id, reason, detail);
   for (auto& l : links) send_exit(l, me, reason, detail);
@@ -254,7 +255,10 @@ void ProcessService::route(const wire::Envelope& env, const char* p, std::size_t
 }
 
 void ProcessService::deliver_local(const wire::Envelope& env, const char* p, std::size_t n) {
-  Process* proc = find(env.dst.serial);
+  // Streams go to one process: remember the last one found.
+  Process* proc = last_ && last_serial_ == env.dst.serial ? last_ : find(env.dst.serial);
+  last_ = proc;
+  last_serial_ = env.dst.serial;
   if (!proc) {
     ++dropped_;  // its process has ended (or never existed): counted, never a failure
     return;
@@ -850,7 +854,10 @@ Mail MailboxCursor::take() {
   auto& p = *static_cast<services::Process*>(proc_);
   --index_;
   Mail m = std::move(p.mailbox[index_]);
-  p.mailbox.erase(p.mailbox.begin() + static_cast<std::ptrdiff_t>(index_));
+  if (index_ == 0)
+    p.mailbox.pop_front();  // the common case: the oldest message matched
+  else
+    p.mailbox.erase(p.mailbox.begin() + static_cast<std::ptrdiff_t>(index_));
   return m;
 }
 

@@ -124,6 +124,8 @@ class ProcessService {
   node::Core& core_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Process>> procs_;
   Process* driver_ = nullptr;
+  Process* last_ = nullptr;  // the process deliver_local found last
+  std::uint64_t last_serial_ = 0;
   std::uint64_t next_id_ = 1;
   std::uint64_t dropped_ = 0;
   std::unordered_map<std::uint64_t, std::shared_ptr<detail::ResultState<std::uint64_t>>> spawns_;
