@@ -94,13 +94,6 @@ double ping_bytes(Pid peer, std::size_t bytes, int iters, int warmup) {
 }
 CADRE_TASK(ping_bytes);
 
-/// Runs `body` in a process on node 0 and returns what it sends back.
-template <class R, class... A>
-R in_process(void (*body)(Pid, A...), A... args) {
-  spawn(local, body, self(), args...);
-  return receive(match<R>([](const R& r) { return r; }));
-}
-
 void run_ping_word(Pid parent, Pid peer, int iters, int warmup) {
   send(parent, ping_word(peer, iters, warmup));
 }
