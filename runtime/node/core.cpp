@@ -229,11 +229,13 @@ std::size_t Core::step() {
 }
 
 bool Core::run_until(const std::function<bool()>& done, std::optional<Clock::time_point> deadline) {
-  auto last_work = Clock::now();
-  unsigned quiet = 0;  // passes without work since the last work
+  Clock::time_point last_work{};
+  bool timing = false;  // the quiet period's start is known
+  unsigned quiet = 0;   // passes without work since the last work
   while (!done()) {
     if (step() > 0) {
       quiet = 0;
+      timing = false;
       continue;
     }
     if (done()) break;
@@ -241,7 +243,10 @@ bool Core::run_until(const std::function<bool()>& done, std::optional<Clock::tim
     // few microseconds away.
     if (++quiet < kQuickPasses) continue;
     auto now = Clock::now();
-    if (quiet == kQuickPasses) last_work = now;
+    if (!timing) {
+      timing = true;
+      last_work = now;
+    }
     if (deadline && now >= *deadline) return done();
     // After a sleep, poll a few times again before the next one (a single probe can miss
     // what arrived during the sleep).
