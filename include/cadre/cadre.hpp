@@ -4,6 +4,7 @@
 
 #include "cadre/detail/archive.hpp"
 #include "cadre/detail/registry.hpp"
+#include "cadre/control.hpp"
 #include "cadre/errors.hpp"
 #include "cadre/future.hpp"
 #include "cadre/hub.hpp"

@@ -12,6 +12,7 @@
 #include "cadre/detail/archive.hpp"
 #include "cadre/detail/registry.hpp"
 #include "cadre/errors.hpp"
+#include "services/output.hpp"
 #include "services/processes.hpp"
 #include "services/tasks.hpp"
 #include "wire/registry_internal.hpp"
@@ -115,7 +116,8 @@ Core::Core(std::unique_ptr<transport::Transport> transport, Options options, std
       host_(std::move(host)),
       sched_(options_.stack_size),
       tasks_(std::make_unique<services::TaskService>(*this)),
-      processes_(std::make_unique<services::ProcessService>(*this)) {
+      processes_(std::make_unique<services::ProcessService>(*this)),
+      output_(std::make_unique<services::OutputService>(*this)) {
   if (is_master()) processes_->add_driver();
   check_limits(options_);
   NodeTable t;
@@ -174,8 +176,12 @@ void Core::check_node(NodeId n, const char* what) const {
   // Fast path without the table's lock: every node below the count is up.
   if (n.value() < known_nodes_.load(std::memory_order_acquire)) return;
   auto t = table();
-  for (auto& i : *t)
-    if (i.id == n && i.state != NodeState::down) return;
+  for (auto& i : *t) {
+    if (i.id != n) continue;
+    if (i.state != NodeState::down) return;
+    throw NodeDown(fmt::format("{}: node {} ({} on host {}) was lost", what, n.value(), i.name,
+                               i.host));
+  }
   std::string live;
   for (auto& i : *t)
     if (i.state != NodeState::down)
@@ -321,8 +327,18 @@ void Core::on_envelope(NodeId src, const wire::Envelope& env, const char* payloa
       if (src.value() < acks_.size())
         acks_[src.value()] = decode_payload<ShutdownAck>(payload, len, "shut-down ack");
       return;
-    case Cls::final_status:
-      final_status_ = decode_payload<std::int32_t>(payload, len, "final status");
+    case Cls::final_status: {
+      auto fin = decode_payload<FinalStatus>(payload, len, "final status");
+      final_status_ = fin.status;
+      finalize_safe_ = fin.finalize;
+      return;
+    }
+    case Cls::node_down:
+      node_down(NodeId(decode_payload<std::uint32_t>(payload, len, "node-down notice")),
+                "the master declared it lost");
+      return;
+    case Cls::terminate:
+      terminate_requested_.store(true);
       return;
     case Cls::message:
     case Cls::reply:
@@ -340,6 +356,13 @@ void Core::on_envelope(NodeId src, const wire::Envelope& env, const char* payloa
     case Cls::name_lookup:
     case Cls::name_reply:
       processes_->on_envelope(src, env, payload, len);
+      return;
+    case Cls::log:
+    case Cls::stat:
+    case Cls::progress:
+    case Cls::relay:
+    case Cls::relay_request:
+      output_->on_envelope(src, env, payload, len);
       return;
   }
   log_local(Level::warn, fmt::format("dropped an envelope of unknown class {} from {}",
@@ -384,6 +407,7 @@ void Core::on_welcome(const char* p, std::size_t n) {
   for (auto& r : w.nodes)
     t.push_back(NodeInfo{NodeId(r.id), r.name, r.host, r.rank, NodeState::up});
   publish(std::move(t));
+  output_->load_history(std::move(w.relays));  // before anything else reaches this node
   welcomed_ = true;
 }
 
@@ -439,6 +463,7 @@ void Core::start() {
     }
     Welcome w;
     w.options = to_wire(options_);
+    w.relays = output_->relay_history();
     std::sort(hellos_.begin(), hellos_.end(), [](auto& a, auto& b) { return a.first < b.first; });
     NodeTable t;
     for (auto& [id, h] : hellos_) {
@@ -451,6 +476,7 @@ void Core::start() {
     for (std::uint32_t r = 1; r < size; ++r) send_control(NodeId(r), Cls::welcome, payload);
     transport_->flush();
     hellos_.clear();
+    start_heartbeats();
     return;
   }
   send_control(NodeId(0), Cls::hello, encode_payload(make_hello()));
@@ -461,6 +487,7 @@ void Core::start() {
   if (!welcomed_)
     throw Error(fmt::format("cadre start-up: node {} got no answer from the master within {} ms",
                             self_.value(), 2 * options_.ready_timeout.count() + 5000));
+  start_heartbeats();
 }
 
 // -- shut-down --------------------------------------------------------------------------
@@ -468,6 +495,7 @@ void Core::start() {
 void Core::on_shutdown_request(const char* p, std::size_t n) {
   auto timeout_ms = decode_payload<std::int64_t>(p, n, "shut-down request");
   stopping_ = true;
+  terminate_requested_.store(true);  // check_termination() tells long tasks to finish
   tasks_->stop_accepting();
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   // Acknowledge from a fiber once local tasks finish or the deadline passes; the loop goes on
@@ -523,6 +551,7 @@ int Core::shutdown(int driver_status) {
   // Work the driver posted before it returned goes out ahead of the shut-down notice.
   drain_posted();
   stopping_ = true;
+  terminate_requested_.store(true);
   const auto t0 = Clock::now();
   // Requests already made (and map chunks already queued) were made before shut-down: they
   // finish first, within the shut-down timeout, before any node stops accepting work.
@@ -537,7 +566,8 @@ int Core::shutdown(int driver_status) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t0 + options_.shutdown_timeout -
                                                                     Clock::now());
   auto req = encode_payload(static_cast<std::int64_t>(std::max<std::int64_t>(0, left.count())));
-  for (std::uint32_t r = 1; r < size; ++r) send_control(NodeId(r), Cls::shutdown, req);
+  for (std::uint32_t r = 1; r < size; ++r)
+    if (is_up(NodeId(r))) send_control(NodeId(r), Cls::shutdown, req);
   run_until([&] { return tasks_->running() == 0; }, t0 + options_.shutdown_timeout);
   bool clean = tasks_->running() == 0 && abandoned == 0;
   if (abandoned)
@@ -553,7 +583,7 @@ int Core::shutdown(int driver_status) {
   run_until(
       [&] {
         for (std::uint32_t r = 1; r < size; ++r)
-          if (!acks_[r]) return false;
+          if (!acks_[r] && is_up(NodeId(r))) return false;
         return true;
       },
       ack_deadline);
@@ -568,6 +598,7 @@ int Core::shutdown(int driver_status) {
   }
   std::uint64_t dropped = dropped_ + processes_->dropped();
   for (std::uint32_t r = 1; r < size; ++r) {
+    if (!is_up(NodeId(r))) continue;  // lost: reported when it was declared down
     if (!acks_[r]) {
       clean = false;
       finalize_safe_ = false;
@@ -587,12 +618,21 @@ int Core::shutdown(int driver_status) {
     log_local(Level::info,
               fmt::format("shutdown: {} message(s) were dropped (destination ended or malformed)",
                           dropped));
+  if (!lost_.empty()) {
+    clean = false;
+    // MPI_Finalize would wait for the lost node for ever: every node ends with _exit.
+    finalize_safe_ = false;
+  }
   int status = driver_status != 0 ? driver_status : (clean ? 0 : 1);
-  auto fin = encode_payload(static_cast<std::int32_t>(status));
+  FinalStatus fin{static_cast<std::int32_t>(status), finalize_safe_};
+  auto payload = encode_payload(fin);
   // Every worker gets it, late ones too: a worker that acknowledges after the deadline must
   // not wait for ever.
-  for (std::uint32_t r = 1; r < size; ++r) send_control(NodeId(r), Cls::final_status, fin);
+  for (std::uint32_t r = 1; r < size; ++r)
+    if (is_up(NodeId(r))) send_control(NodeId(r), Cls::final_status, payload);
   run_until([&] { return !transport_->busy(); }, Clock::now() + std::chrono::seconds(5));
+  output_->finish();
+  report_status(status, driver_status);
   close();
   return status;
 }

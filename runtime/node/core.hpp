@@ -14,8 +14,10 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
+#include "cadre/detail/future_state.hpp"
 #include "cadre/options.hpp"
 #include "cadre/runtime.hpp"
 #include "node/protocol.hpp"
@@ -25,6 +27,7 @@
 namespace cadre::services {
 class TaskService;
 class ProcessService;
+class OutputService;
 }  // namespace cadre::services
 
 namespace cadre::node {
@@ -95,6 +98,7 @@ class Core final : public transport::Sink {
   sched::Scheduler& scheduler() { return sched_; }
   services::TaskService& tasks() { return *tasks_; }
   services::ProcessService& processes() { return *processes_; }
+  services::OutputService& output() { return *output_; }
   std::uint64_t next_serial() { return next_serial_++; }
   /// The payload cap in force on the links (the master's).
   std::size_t payload_cap() const { return transport_->payload_cap(); }
@@ -105,6 +109,24 @@ class Core final : public transport::Sink {
   void on_envelope(NodeId src, const wire::Envelope& env, const char* payload,
                    std::size_t len) override;
   void on_bad_frame(NodeId src, const std::string& why) override;
+  void on_control(NodeId src, const char* p, std::size_t n) override;
+  void on_alive(NodeId src) override;
+
+  // -- liveness (node/liveness.cpp) ------------------------------------------------------
+  /// Starts the heartbeats (after start()).
+  void start_heartbeats();
+  /// `n` is lost: its work fails or moves, its processes are down, its messages ignored.
+  /// The master also tells the other nodes and calls Options::on_node_down.
+  void node_down(NodeId n, const std::string& why);
+  bool is_up(NodeId n) const;
+  const std::vector<NodeId>& lost_nodes() const { return lost_; }
+  /// Round trip to `n` over the control channel; the caller waits on `result`.
+  void ping(NodeId n, std::shared_ptr<detail::ResultState<std::int64_t>> result);
+  /// True once terminate() reached this node (or it shuts down). Any thread.
+  bool termination_requested() const { return terminate_requested_.load(); }
+  void request_termination() { terminate_requested_.store(true); }
+  /// The final status line, and $CADRE_STATUS_FILE (master).
+  void report_status(int status, int driver_status);
 
  private:
   /// Backs off for one pass; returns true when it slept.
@@ -128,6 +150,7 @@ class Core final : public transport::Sink {
   sched::Scheduler sched_;
   std::unique_ptr<services::TaskService> tasks_;
   std::unique_ptr<services::ProcessService> processes_;
+  std::unique_ptr<services::OutputService> output_;
   std::thread::id loop_thread_;
 
   std::atomic<std::uint32_t> known_nodes_{0};  // nodes 0..n-1 are known and up
@@ -152,6 +175,18 @@ class Core final : public transport::Sink {
   std::vector<std::optional<ShutdownAck>> acks_;
   std::optional<int> final_status_;
   bool finalize_safe_ = true;
+  // liveness
+  std::vector<Clock::time_point> last_heard_;
+  std::vector<char> heard_;  // something arrived since the last heartbeat tick
+  std::vector<NodeId> lost_;
+  std::vector<std::string> lost_why_;
+  std::atomic<bool> terminate_requested_{false};
+  std::uint64_t next_ping_ = 1;
+  Clock::time_point last_beat_{};
+  std::unordered_map<std::uint64_t,
+                     std::pair<Clock::time_point, std::shared_ptr<detail::ResultState<std::int64_t>>>>
+      pings_;
+  void heartbeat_tick();
   std::uint64_t dropped_ = 0;
   std::uint64_t next_serial_ = 1;
 };

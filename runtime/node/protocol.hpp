@@ -19,7 +19,9 @@ enum class Cls : std::uint8_t {
   abort_start = 3,   // master -> worker: start-up refused (registry mismatch, ...)
   shutdown = 4,      // master -> worker: stop new work, finish, acknowledge
   shutdown_ack = 5,  // worker -> master
-  final_status = 6,  // master -> worker: the job's status; finalize now
+  final_status = 6,  // master -> worker: the job's status; finalize (or _exit) now
+  node_down = 7,     // master -> worker: a node was lost
+  terminate = 8,     // any -> node: check_termination() turns true there
   task_request = 10,
   task_result = 11,
   message = 20,  // processes: see services/processes.hpp
@@ -37,6 +39,11 @@ enum class Cls : std::uint8_t {
   name_register = 32,
   name_lookup = 33,
   name_reply = 34,
+  log = 40,  // output: see services/output.hpp
+  stat = 41,
+  progress = 42,
+  relay = 43,
+  relay_request = 44,
 };
 
 struct RegistryRecord {
@@ -83,12 +90,33 @@ struct NodeRecordWire {
   }
 };
 
+struct RelayWire {
+  std::uint64_t seq = 0;
+  std::uint64_t type_id = 0;
+  std::string payload;
+  template <class A>
+  void serialize(A& ar, unsigned) {
+    ar & seq & type_id & payload;
+  }
+};
+
 struct Welcome {
   WireOptions options;
   std::vector<NodeRecordWire> nodes;
+  /// The relays so far: a node that joins receives the history before anything else.
+  std::vector<RelayWire> relays;
   template <class A>
   void serialize(A& ar, unsigned) {
-    ar& options& nodes;
+    ar & options & nodes & relays;
+  }
+};
+
+struct FinalStatus {
+  std::int32_t status = 0;
+  bool finalize = true;  // false after a lost node: end with _exit, not MPI_Finalize
+  template <class A>
+  void serialize(A& ar, unsigned) {
+    ar & status & finalize;
   }
 };
 

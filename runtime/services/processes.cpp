@@ -203,7 +203,7 @@ void ProcessService::spawn(NodeId node, const detail::Entry* e, ByteBuffer args,
     result->complete();
     return;
   }
-  if ((flags & 1) && req) req->monitors.insert(monitor_id);
+  if ((flags & 1) && req) req->monitors.emplace(monitor_id, Pid{node, 0});
   if (node == core_.self_node()) {
     std::uint64_t serial = core_.next_serial();
     start_process(serial, e, std::move(args));
@@ -218,7 +218,7 @@ void ProcessService::spawn(NodeId node, const detail::Entry* e, ByteBuffer args,
     return;
   }
   std::uint64_t corr = next_id_++;
-  spawns_[corr] = result;
+  spawns_[corr] = PendingSpawn{result, node, monitor_id};
   wire::Envelope env{};
   env.cls = static_cast<std::uint8_t>(Cls::spawn);
   env.flags = flags;
@@ -333,7 +333,7 @@ void ProcessService::on_exit_signal(Process& p, Pid from, Reason r, const std::s
 
 void ProcessService::monitor(Pid watcher, Pid target, std::uint64_t id) {
   if (watcher.node == core_.self_node())
-    if (Process* w = find(watcher.serial)) w->monitors.insert(id);
+    if (Process* w = find(watcher.serial)) w->monitors.emplace(id, target);
   if (target.node != core_.self_node()) {
     wire::Envelope env{};
     env.cls = static_cast<std::uint8_t>(Cls::monitor);
@@ -529,21 +529,25 @@ void ProcessService::on_envelope(NodeId src, const wire::Envelope& env, const ch
     case Cls::spawn_reply: {
       auto it = spawns_.find(env.corr);
       if (it == spawns_.end()) return;
-      auto result = std::move(it->second);
+      auto pending = std::move(it->second);
+      auto& result = pending.result;
       spawns_.erase(it);
       auto a = detail::decode_as<SpawnAnswer>(p, n);
       const detail::Entry* e = detail::find_id(env.type_id);
       std::string name = e ? e->name : fmt::format("{:#x}", env.type_id);
       if (a.ok) {
         result->set_value(0, a.serial);
-        if (env.flags & 2)
-          if (Process* req = find(env.dst.serial)) req->links.insert(Pid{src, a.serial});
+        if (Process* req = find(env.dst.serial)) {
+          if (env.flags & 2) req->links.insert(Pid{src, a.serial});
+          if (auto m = req->monitors.find(pending.monitor_id); (env.flags & 1) && m != req->monitors.end())
+            m->second = Pid{src, a.serial};
+        }
       } else if (a.error_kind == 1) {
         result->set_all_errors(std::make_exception_ptr(NotRegistered(fmt::format(
             "cadre::spawn: '{}' is not registered on {} (its program lacks CADRE_TASK({}))", name,
             core_.describe(src), name))));
         if (env.flags & 1)
-          if (Process* req = find(env.dst.serial)) req->monitors.clear();
+          if (Process* req = find(env.dst.serial)) req->monitors.erase(pending.monitor_id);
       } else {
         result->set_all_errors(std::make_exception_ptr(
             SpawnError(fmt::format("cadre::spawn of '{}': {}", name, a.error))));
@@ -563,6 +567,7 @@ void ProcessService::on_envelope(NodeId src, const wire::Envelope& env, const ch
         if (it == future_watches_.end()) return;
         auto st = std::move(it->second);
         future_watches_.erase(it);
+        future_watch_nodes_.erase(env.corr);
         auto d = detail::decode_as<Down>(p, n);
         if (d.reason != Reason::normal)
           st->set_all_errors(std::make_exception_ptr(RemoteError(
@@ -661,6 +666,57 @@ void ProcessService::on_envelope(NodeId src, const wire::Envelope& env, const ch
   }
 }
 
+void ProcessService::node_down(NodeId n) {
+  const std::string why = fmt::format("{} was lost", core_.describe(n));
+  std::vector<std::pair<Process*, Pid>> broken_links;
+  for (auto& [serial, owned] : procs_) {
+    Process& p = *owned;
+    for (auto it = p.monitors.begin(); it != p.monitors.end();) {
+      if (it->second.node != n) {
+        ++it;
+        continue;
+      }
+      Down d{it->second, Reason::node_down, why, MonitorRef{pid_of(p), it->second, it->first}};
+      Mail m;
+      m.kind = MailKind::down;
+      m.from = it->second;
+      m.corr = it->first;
+      m.payload = encode_str(d);
+      it = p.monitors.erase(it);
+      deliver(p, std::move(m));
+    }
+    for (auto& l : p.links)
+      if (l.node == n) broken_links.emplace_back(&p, l);
+    std::erase_if(p.watchers, [&](const auto& kv) { return kv.second.node == n; });
+  }
+  for (auto& [p, l] : broken_links) on_exit_signal(*p, l, Reason::node_down, why);
+  for (auto it = spawns_.begin(); it != spawns_.end();) {
+    if (it->second.node != n) {
+      ++it;
+      continue;
+    }
+    it->second.result->set_all_errors(
+        std::make_exception_ptr(NodeDown(fmt::format("cadre::spawn: {}", why))));
+    it->second.result->complete();
+    it = spawns_.erase(it);
+  }
+  std::erase_if(names_, [&](const auto& kv) { return kv.second.node == n; });
+  std::erase_if(name_monitors_, [&](const auto& kv) { return kv.second.node == n; });
+  for (auto it = future_watch_nodes_.begin(); it != future_watch_nodes_.end();) {
+    if (it->second != n) {
+      ++it;
+      continue;
+    }
+    if (auto w = future_watches_.find(it->first); w != future_watches_.end()) {
+      w->second->set_all_errors(
+          std::make_exception_ptr(NodeDown(fmt::format("cadre: a hub's process: {}", why))));
+      w->second->complete();
+      future_watches_.erase(w);
+    }
+    it = future_watch_nodes_.erase(it);
+  }
+}
+
 }  // namespace cadre::services
 
 // -- the public API -------------------------------------------------------------------------
@@ -748,6 +804,7 @@ Pid spawn_watched(const Placement& where, const Entry* e, ByteBuffer&& args,
       return;
     }
     c.processes().future_watches_[mon] = done;
+    c.processes().future_watch_nodes_[mon] = *node;
     c.processes().spawn(*node, e, std::move(args), 1, watcher, mon, st);
   });
   std::uint64_t serial = wait_result(st);  // before reading *node, which it publishes
@@ -970,7 +1027,7 @@ MonitorRef monitor(Pid p) {
   std::uint64_t id = global_id();
   services::Process* pp = &proc;
   c.execute([&c, me, p, id, pp] {
-    pp->monitors.insert(id);
+    pp->monitors.emplace(id, p);
     c.processes().monitor(me, p, id);
   });
   return MonitorRef{me, p, id};

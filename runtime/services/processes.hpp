@@ -65,7 +65,7 @@ struct Process {
   bool trap = false;
   std::optional<ProcessEnded> kill;
   std::unordered_map<std::uint64_t, Pid> watchers;  // monitor id -> watcher
-  std::unordered_set<std::uint64_t> monitors;       // ids of monitors this process holds
+  std::unordered_map<std::uint64_t, Pid> monitors;  // monitors this process holds: id -> target
   std::unordered_set<std::uint64_t> calls;          // call ids this process waits for
   std::unordered_set<Pid> links;
   std::optional<std::pair<Pid, std::uint64_t>> call;  // the call to answer (owner's)
@@ -128,7 +128,12 @@ class ProcessService {
   std::uint64_t last_serial_ = 0;
   std::uint64_t next_id_ = 1;
   std::uint64_t dropped_ = 0;
-  std::unordered_map<std::uint64_t, std::shared_ptr<detail::ResultState<std::uint64_t>>> spawns_;
+  struct PendingSpawn {
+    std::shared_ptr<detail::ResultState<std::uint64_t>> result;
+    NodeId node;
+    std::uint64_t monitor_id;
+  };
+  std::unordered_map<std::uint64_t, PendingSpawn> spawns_;
   std::unordered_map<std::uint64_t, std::shared_ptr<detail::ResultState<std::optional<Pid>>>>
       name_waits_;
   // The name service (master only): name -> pid, and the monitors it holds on named pids.
@@ -136,7 +141,11 @@ class ProcessService {
   std::unordered_map<std::uint64_t, Pid> name_monitors_;
 
  public:
-  /// Futures completed by the end of a process (hubs), by monitor id.
+  /// `n` is lost: monitors of its processes fire (node_down), links to them break, names
+  /// and pending spawns there fail.
+  void node_down(NodeId n);
+  /// Futures completed by the end of a process (hubs), by monitor id, with its node.
+  std::unordered_map<std::uint64_t, NodeId> future_watch_nodes_;
   std::unordered_map<std::uint64_t, std::shared_ptr<detail::ResultState<void>>> future_watches_;
 };
 

@@ -6,6 +6,7 @@
 
 #include "cadre/errors.hpp"
 #include "node/core.hpp"
+#include "services/output.hpp"
 
 namespace cadre::services {
 
@@ -126,11 +127,35 @@ void TaskService::send_request(NodeId node, const detail::Entry* e, std::uint8_t
   pending_.emplace(corr, std::move(pending));
 }
 
+void TaskService::node_down(NodeId n) {
+  if (n.value() < load_.size()) load_[n.value()] = 0;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (it->second.node != n) {
+      ++it;
+      continue;
+    }
+    Pending p = std::move(it->second);
+    it = pending_.erase(it);
+    if (MapJob* job = p.job) {
+      --job->inflight[n.value()];
+      --job->outstanding;
+      job->queue.push_front(std::move(p.chunk));  // sent again, elsewhere
+      continue;
+    }
+    p.state->set_all_errors(std::make_exception_ptr(
+        NodeDown(fmt::format("cadre: {} was lost while running {}", core_.describe(n),
+                             task_label(p.entry)))));
+    p.state->complete();
+  }
+  for (auto& job : jobs_) pump(job);
+  jobs_.remove_if([](const MapJob& j) { return j.queue.empty() && j.outstanding == 0; });
+}
+
 void TaskService::submit(const Placement& where, const detail::Entry* e, ByteBuffer args,
                          std::shared_ptr<detail::StateBase> state) {
   try {
     NodeId n = pick(where);
-    send_request(n, e, kSingle, args.data(), args.size(), Pending{state, e, n, 1, nullptr});
+    send_request(n, e, kSingle, args.data(), args.size(), Pending{state, e, n, 1, nullptr, {}});
   } catch (...) {
     state->set_all_errors(std::current_exception());
     state->complete();
@@ -138,12 +163,17 @@ void TaskService::submit(const Placement& where, const detail::Entry* e, ByteBuf
 }
 
 void TaskService::submit_map(const Placement& where, const detail::Entry* e,
-                             std::vector<detail::ChunkSpec> chunks, const MapOptions&) {
+                             std::vector<detail::ChunkSpec> chunks, const MapOptions& opts) {
   MapJob& job = jobs_.emplace_back();
   job.where = where;
   job.entry = e;
   job.window = std::max(1, core_.options().map_window);
-  for (auto& c : chunks) job.queue.push_back(std::move(c));
+  job.progress = opts.progress;
+  for (auto& c : chunks) {
+    job.total += c.count;
+    job.queue.push_back(std::move(c));
+  }
+  if (job.progress) core_.output().send_progress(0, job.total);
   pump(job);
   if (job.queue.empty() && job.outstanding == 0) jobs_.pop_back();
 }
@@ -186,14 +216,18 @@ void TaskService::pump(MapJob& job) {
     if (!found) break;
     detail::ChunkSpec chunk = std::move(job.queue.front());
     job.queue.pop_front();
+    auto state = chunk.state;
     try {
-      send_request(best, job.entry, kChunk, chunk.inputs.data(), chunk.inputs.size(),
-                   Pending{chunk.state, job.entry, best, chunk.count, &job});
+      // The pending entry keeps the inputs (their bytes do not move with the buffer).
+      const char* p = chunk.inputs.data();
+      const std::size_t n = chunk.inputs.size();
+      Pending pend{chunk.state, job.entry, best, chunk.count, &job, std::move(chunk)};
+      send_request(best, job.entry, kChunk, p, n, std::move(pend));
       ++job.inflight[best.value()];
       ++job.outstanding;
     } catch (...) {
-      chunk.state->set_all_errors(std::current_exception());
-      chunk.state->complete();
+      state->set_all_errors(std::current_exception());
+      state->complete();
     }
   }
 }
@@ -265,6 +299,8 @@ void TaskService::on_result(NodeId src, const wire::Envelope& env, const char* p
   if (MapJob* job = pend.job) {
     --job->inflight[pend.node.value()];
     --job->outstanding;
+    job->done += pend.count;
+    if (job->progress) core_.output().send_progress(job->done, job->total);
     pump(*job);
     if (job->queue.empty() && job->outstanding == 0)
       jobs_.remove_if([job](const MapJob& j) { return &j == job; });

@@ -56,6 +56,9 @@ class TaskService {
   std::size_t outstanding() const;
   /// Fails every map chunk not yet sent (shut-down); returns how many inputs that was.
   std::size_t abandon_queued(const std::string& why);
+  /// `n` is lost: its unfinished map chunks go to other nodes (each input still gets one
+  /// result), its single requests fail with NodeDown.
+  void node_down(NodeId n);
   /// Chunk size for a map over `inputs` on the nodes `where` allows.
   std::size_t default_chunk(const Placement& where, std::size_t inputs) const;
 
@@ -70,6 +73,7 @@ class TaskService {
     NodeId node;
     std::uint32_t count;
     MapJob* job;
+    detail::ChunkSpec chunk;  // a map chunk's inputs, kept to send again if `node` is lost
   };
   struct MapJob {
     Placement where;
@@ -78,6 +82,8 @@ class TaskService {
     std::vector<int> inflight;  // per node
     int window;
     std::size_t outstanding = 0;
+    bool progress = false;  // report done/total on the master's progress line
+    std::uint64_t done = 0, total = 0;
   };
 
   /// Nodes `where` may use (throws InvalidNode).

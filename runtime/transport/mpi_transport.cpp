@@ -30,6 +30,8 @@ namespace {
 
 constexpr int kSmallTag = 7301;
 constexpr int kLargeTag = 7302;
+constexpr int kControlTag = 7303;
+constexpr int kControlSlots = 4;
 constexpr int kMaxProbesPerPoll = 16;
 // A fixed size, the same on every node whatever its options: a frame that fits is sent on
 // the small tag, and every posted receive can hold it.
@@ -46,11 +48,15 @@ class MpiTransport final : public Transport {
     CADRE_MPI(MPI_Comm_size(comm_, &size_));
     links_.reserve(static_cast<std::size_t>(size_));
     for (int i = 0; i < size_; ++i) links_.push_back(std::make_unique<Link>());
-    slot_bufs_.resize(kSlots);
-    slot_reqs_.assign(kSlots, MPI_REQUEST_NULL);
-    slot_statuses_.resize(kSlots);
-    slot_done_.resize(kSlots);
-    for (int i = 0; i < kSlots; ++i) post_slot(i);
+    // Slots 0 .. kSlots-1 take small frames, the last kControlSlots control messages: one
+    // MPI_Testsome watches them all.
+    const int all = kSlots + kControlSlots;
+    slot_bufs_.resize(all);
+    slot_reqs_.assign(all, MPI_REQUEST_NULL);
+    slot_statuses_.resize(all);
+    slot_done_.resize(all);
+    dead_.assign(static_cast<std::size_t>(size_), false);
+    for (int i = 0; i < all; ++i) post_slot(i);
   }
 
   ~MpiTransport() override {
@@ -67,6 +73,7 @@ class MpiTransport final : public Transport {
     }
     if (leak_slots) new std::vector<detail::ByteBuffer>(std::move(slot_bufs_));
     if (!send_reqs_.empty()) new std::vector<detail::ByteBuffer>(std::move(send_bufs_));
+    if (!abandoned_.empty()) new std::vector<detail::ByteBuffer>(std::move(abandoned_));
     for (auto& l : links_)
       if (!l->recvs.empty()) new std::deque<Recv>(std::move(l->recvs));
     MPI_Comm_free(&comm_);
@@ -89,6 +96,7 @@ class MpiTransport final : public Transport {
     if (dst.value() >= links_.size())
       throw InvalidNode(
           fmt::format("cadre: no link to node {} (the job has {} nodes)", dst.value(), size_));
+    if (dead_[dst.value()]) return;  // a lost node: nothing reaches it any more
     Link& l = *links_[dst.value()];
     if (!l.writer.in_frame()) l.writer.begin_frame();
     l.writer.append_envelope(env, p, n);
@@ -130,8 +138,8 @@ class MpiTransport final : public Transport {
     }
     // Small frames: the posted slots.
     int outcount = 0;
-    CADRE_MPI(MPI_Testsome(kSlots, slot_reqs_.data(), &outcount, slot_done_.data(),
-                           slot_statuses_.data()));
+    CADRE_MPI(MPI_Testsome(kSlots + kControlSlots, slot_reqs_.data(), &outcount,
+                           slot_done_.data(), slot_statuses_.data()));
     for (int k = 0; k < outcount; ++k) {
       const int i = slot_done_[k];
       const MPI_Status& st = slot_statuses_[k];
@@ -139,6 +147,15 @@ class MpiTransport final : public Transport {
       CADRE_MPI(MPI_Get_count(&st, MPI_BYTE, &count));
       detail::ByteBuffer& b = slot_bufs_[static_cast<std::size_t>(i)];
       b.resize(static_cast<std::size_t>(count));
+      if (i >= kSlots) {
+        if (!dead_[static_cast<std::size_t>(st.MPI_SOURCE)]) {
+          NodeId from(static_cast<std::uint32_t>(st.MPI_SOURCE));
+          sink.on_alive(from);
+          sink.on_control(from, b.data(), b.size());
+        }
+        post_slot(i);
+        continue;
+      }
       arrived(st.MPI_SOURCE, b, sink);
       // Re-posted at the end of the pass, after the loop has answered what arrived: the
       // other slots take the traffic meanwhile.
@@ -204,14 +221,19 @@ class MpiTransport final : public Transport {
 
   void post_slot(int i) {
     detail::ByteBuffer& b = slot_bufs_[static_cast<std::size_t>(i)];
-    if (b.capacity() < kSlotBytes) b.reserve(kSlotBytes);
-    CADRE_MPI(MPI_Irecv(b.data(), static_cast<int>(kSlotBytes), MPI_BYTE, MPI_ANY_SOURCE, kSmallTag,
-                        comm_, &slot_reqs_[static_cast<std::size_t>(i)]));
+    const bool control = i >= kSlots;
+    const std::size_t size = control ? kMaxControlBytes : kSlotBytes;
+    if (b.capacity() < size) b.reserve(size);
+    CADRE_MPI(MPI_Irecv(b.data(), static_cast<int>(size), MPI_BYTE, MPI_ANY_SOURCE,
+                        control ? kControlTag : kSmallTag, comm_,
+                        &slot_reqs_[static_cast<std::size_t>(i)]));
   }
 
   /// A whole frame from `src` is in `b`: delivers it if it is the next of its link (then the
   /// early ones that follow), else keeps it (taking `b`'s storage) until its turn.
   void arrived(int src, detail::ByteBuffer& b, Sink& sink) {
+    if (dead_[static_cast<std::size_t>(src)]) return;  // late frames of a lost node
+    sink.on_alive(NodeId(static_cast<std::uint32_t>(src)));
     Link& l = *links_[static_cast<std::size_t>(src)];
     std::uint64_t seq = b.size() >= wire::kFrameHeaderSize
                             ? wire::decode_frame_header(b.data()).seq
@@ -246,7 +268,48 @@ class MpiTransport final : public Transport {
                         tag, comm_, &req));
     send_reqs_.push_back(req);
     send_bufs_.push_back(std::move(frame));
+    send_dst_.push_back(static_cast<int>(d));
   }
+
+ public:
+  void send_control(NodeId dst, const char* p, std::size_t n) override {
+    if (n > kMaxControlBytes || dst.value() >= dead_.size() || dead_[dst.value()]) return;
+    if (static_cast<int>(dst.value()) == rank_) return;  // the caller handles itself
+    detail::ByteBuffer b = take_buffer(n);
+    b.append(p, n);
+    MPI_Request req;
+    CADRE_MPI(MPI_Isend(b.data(), static_cast<int>(n), MPI_BYTE, static_cast<int>(dst.value()),
+                        kControlTag, comm_, &req));
+    send_reqs_.push_back(req);
+    send_bufs_.push_back(std::move(b));
+    send_dst_.push_back(static_cast<int>(dst.value()));
+  }
+
+  void forget(NodeId n) override {
+    if (n.value() >= dead_.size() || dead_[n.value()]) return;
+    dead_[n.value()] = true;
+    Link& l = *links_[n.value()];
+    l.early.clear();
+    l.dirty = false;
+    // Sends to it may never complete: set them aside (buffers kept alive), so that the
+    // oldest-first progress test is not stuck behind them.
+    std::size_t w = 0;
+    for (std::size_t i = 0; i < send_reqs_.size(); ++i) {
+      if (send_dst_[i] == static_cast<int>(n.value())) {
+        abandoned_.push_back(std::move(send_bufs_[i]));
+        continue;
+      }
+      send_reqs_[w] = send_reqs_[i];
+      send_bufs_[w] = std::move(send_bufs_[i]);
+      send_dst_[w] = send_dst_[i];
+      ++w;
+    }
+    send_reqs_.resize(w);
+    send_bufs_.resize(w);
+    send_dst_.resize(w);
+  }
+
+ private:
 
   std::size_t progress_sends() {
     if (send_reqs_.empty()) return 0;
@@ -267,11 +330,13 @@ class MpiTransport final : public Transport {
       if (w != i) {
         send_reqs_[w] = send_reqs_[i];
         send_bufs_[w] = std::move(send_bufs_[i]);
+        send_dst_[w] = send_dst_[i];
       }
       ++w;
     }
     send_reqs_.resize(w);
     send_bufs_.resize(w);
+    send_dst_.resize(w);
     return static_cast<std::size_t>(outcount);
   }
 
@@ -340,6 +405,9 @@ class MpiTransport final : public Transport {
   std::vector<MPI_Status> slot_statuses_;
   std::vector<int> slot_done_;
   std::vector<int> repost_;
+  std::vector<int> send_dst_;                  // destination of each send in flight
+  std::vector<bool> dead_;                     // nodes forgotten (lost)
+  std::vector<detail::ByteBuffer> abandoned_;  // buffers of sends to lost nodes
   unsigned large_polls_ = 0;
   std::size_t large_pending_ = 0;
 };

@@ -24,7 +24,14 @@ class Sink {
                            std::size_t len) = 0;
   /// A frame from `src` failed its checks and was discarded whole.
   virtual void on_bad_frame(NodeId src, const std::string& why) = 0;
+  /// A control message (heartbeat, ping) from `src`; it overtakes the link's frames.
+  virtual void on_control(NodeId src, const char* p, std::size_t n) = 0;
+  /// Something (a frame or a control message) arrived from `src`.
+  virtual void on_alive(NodeId src) = 0;
 };
+
+/// Largest control message.
+inline constexpr std::size_t kMaxControlBytes = 64;
 
 class Transport {
  public:
@@ -46,6 +53,11 @@ class Transport {
   virtual std::size_t payload_cap() const = 0;
   /// Adopts the master's limits (called once, at start-up, before any payload traffic).
   virtual void set_limits(std::size_t payload_cap, std::size_t coalesce_bytes) = 0;
+  /// Sends a control message of at most kMaxControlBytes at once, outside the link's order.
+  virtual void send_control(NodeId dst, const char* p, std::size_t n) = 0;
+  /// `n` is lost: what it sends from now on is discarded, what is sent to it is dropped, and
+  /// sends in flight to it are abandoned (their buffers kept: MPI cannot cancel them).
+  virtual void forget(NodeId n) = 0;
 };
 
 }  // namespace cadre::transport

@@ -1,0 +1,223 @@
+// Liveness: heartbeats over the control channel, lost nodes, ping, the final status.
+//
+// Open MPI 4.1 never reports a dead peer (no ULFM): under `mpirun --enable-recovery` the
+// survivors must find out themselves. The master and each worker send each other a
+// heartbeat every heartbeat_interval on the control tag, which overtakes the data links; any
+// frame counts as a sign of life too. A worker silent for heartbeat_timeout is declared lost
+// by the master, which tells everybody; a worker whose master is silent for three timeouts
+// stops itself.
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "cadre/errors.hpp"
+#include "node/core.hpp"
+#include "services/processes.hpp"
+#include "services/tasks.hpp"
+
+namespace cadre::node {
+namespace {
+
+enum class Ctl : std::uint8_t { heartbeat = 1, ping = 2, pong = 3 };
+
+struct ControlMsg {
+  Ctl kind;
+  std::uint64_t id;
+};
+
+void encode(char* out, const ControlMsg& m) {
+  out[0] = static_cast<char>(m.kind);
+  std::memcpy(out + 1, &m.id, sizeof m.id);
+}
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20)
+          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+        else
+          out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+bool Core::is_up(NodeId n) const {
+  if (n.value() < known_nodes_.load(std::memory_order_acquire)) return true;
+  auto t = table();
+  for (auto& i : *t)
+    if (i.id == n) return i.state == NodeState::up;
+  return false;
+}
+
+void Core::start_heartbeats() {
+  const std::uint32_t size = transport_->size();
+  last_heard_.assign(size, Clock::now());
+  heard_.assign(size, 0);
+  if (size < 2) return;
+  // Ticks come at least four times per timeout, so that detection is not late by more than a
+  // quarter of it.
+  auto period = std::min(options_.heartbeat_interval, options_.heartbeat_timeout / 4);
+  if (period < std::chrono::milliseconds(1)) period = std::chrono::milliseconds(1);
+  struct Ticker {
+    Core* core;
+    std::chrono::milliseconds period;
+    void operator()() const {
+      core->heartbeat_tick();
+      core->sched_.add_timer(Clock::now() + period, Ticker{core, period});
+    }
+  };
+  sched_.add_timer(Clock::now() + period, Ticker{this, period});
+}
+
+void Core::heartbeat_tick() {
+  const auto now = Clock::now();
+  char msg[16];
+  encode(msg, ControlMsg{Ctl::heartbeat, 0});
+  const bool send_now = now - last_beat_ >= options_.heartbeat_interval;
+  if (send_now) last_beat_ = now;
+  for (std::uint32_t r = 0; r < last_heard_.size(); ++r) {
+    NodeId n(r);
+    if (n == self_ || (!is_master() && r != 0) || !is_up(n)) continue;
+    if (heard_[r]) {
+      heard_[r] = 0;
+      last_heard_[r] = now;
+    }
+    if (send_now) transport_->send_control(n, msg, sizeof msg);
+    const auto silent = now - last_heard_[r];
+    if (is_master()) {
+      if (silent > options_.heartbeat_timeout)
+        node_down(n, fmt::format("silent for {} ms (heartbeat_timeout {} ms)",
+                                 std::chrono::duration_cast<std::chrono::milliseconds>(silent).count(),
+                                 options_.heartbeat_timeout.count()));
+    } else if (silent > 3 * options_.heartbeat_timeout && !final_status_) {
+      log_local(Level::error,
+                fmt::format("the master has been silent for {} ms (3 x heartbeat_timeout): this "
+                            "node stops itself",
+                            std::chrono::duration_cast<std::chrono::milliseconds>(silent).count()));
+      std::fflush(nullptr);
+      std::_Exit(1);
+    }
+  }
+}
+
+void Core::on_alive(NodeId src) {
+  if (src.value() < heard_.size()) heard_[src.value()] = 1;
+}
+
+void Core::on_control(NodeId src, const char* p, std::size_t n) {
+  if (n < 9) return;
+  ControlMsg m{static_cast<Ctl>(p[0]), 0};
+  std::memcpy(&m.id, p + 1, sizeof m.id);
+  switch (m.kind) {
+    case Ctl::heartbeat:
+      return;  // on_alive did what it takes
+    case Ctl::ping: {
+      char out[16];
+      encode(out, ControlMsg{Ctl::pong, m.id});
+      transport_->send_control(src, out, sizeof out);
+      return;
+    }
+    case Ctl::pong: {
+      auto it = pings_.find(m.id);
+      if (it == pings_.end()) return;  // a late pong: its ping timed out
+      auto [t0, result] = std::move(it->second);
+      pings_.erase(it);
+      result->set_value(0, std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0)
+                               .count());
+      result->complete();
+      return;
+    }
+  }
+}
+
+void Core::ping(NodeId n, std::shared_ptr<detail::ResultState<std::int64_t>> result) {
+  if (n == self_) {
+    result->set_value(0, 0);
+    result->complete();
+    return;
+  }
+  std::uint64_t id = next_ping_++;
+  pings_.emplace(id, std::make_pair(Clock::now(), result));
+  char out[16];
+  encode(out, ControlMsg{Ctl::ping, id});
+  transport_->send_control(n, out, sizeof out);
+}
+
+void Core::node_down(NodeId n, const std::string& why) {
+  if (n == self_ || !is_up(n)) return;
+  NodeTable t = *table();
+  std::string name = fmt::format("node {}", n.value());
+  for (auto& i : t)
+    if (i.id == n) {
+      i.state = NodeState::down;
+      name = fmt::format("node {} ({} on host {})", n.value(), i.name, i.host);
+    }
+  publish(std::move(t));
+  lost_.push_back(n);
+  lost_why_.push_back(fmt::format("{}: {}", name, why));
+  transport_->forget(n);
+  log_local(Level::error, fmt::format("{} is lost: {}", name, why));
+  tasks_->node_down(n);
+  processes_->node_down(n);
+  if (!is_master()) return;
+  auto payload = detail::ByteBuffer();
+  {
+    detail::OutArchive ar(payload);
+    ar & n.value();
+  }
+  for (std::uint32_t r = 1; r < transport_->size(); ++r)
+    if (NodeId(r) != n && is_up(NodeId(r))) send_control(NodeId(r), Cls::node_down, payload);
+  if (options_.on_node_down) {
+    try {
+      options_.on_node_down(n);
+    } catch (const std::exception& e) {
+      log_local(Level::error, fmt::format("on_node_down threw: {}", e.what()));
+    }
+  }
+}
+
+void Core::report_status(int status, int driver_status) {
+  std::string message;
+  if (!lost_.empty()) {
+    message = fmt::format("{} node(s) lost:", lost_.size());
+    for (auto& w : lost_why_) message += " " + w + ";";
+    message.pop_back();
+  } else if (driver_status != 0) {
+    message = fmt::format("the driver returned {}", driver_status);
+  } else if (status != 0) {
+    message = "a node did not finish cleanly (see above)";
+  } else {
+    message = "clean";
+  }
+  std::string line = fmt::format("cadre: job finished with status {}: {}\n", status, message);
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  if (const char* path = std::getenv("CADRE_STATUS_FILE"); path && *path) {
+    std::string ids;
+    for (auto n : lost_) ids += fmt::format("{}{}", ids.empty() ? "" : ", ", n.value());
+    std::string json = fmt::format("{{\"status\": {}, \"lost_nodes\": [{}], \"message\": \"{}\"}}\n",
+                                   status, ids, json_escape(message));
+    if (std::FILE* f = std::fopen(path, "w")) {
+      std::fwrite(json.data(), 1, json.size(), f);
+      std::fclose(f);
+    } else {
+      log_local(Level::error, fmt::format("cannot write CADRE_STATUS_FILE {}", path));
+    }
+  }
+  std::fflush(nullptr);
+}
+
+}  // namespace cadre::node
