@@ -3,14 +3,14 @@
 /// Talking to the master (Kind2's messaging): log lines, statistics and progress printed
 /// once, by the master; ping, termination requests and relays to every node.
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "cadre/ids.hpp"
 #include "cadre/options.hpp"

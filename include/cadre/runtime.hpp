@@ -70,6 +70,7 @@ struct NodeInfo {
   std::string host;
   int rank = 0;  // rank in the job that started it
   NodeState state = NodeState::up;
+  int pid = 0;  // its operating-system process id
 };
 
 /// Live nodes, in id order. Any thread. Throws NotRunning before start-up.

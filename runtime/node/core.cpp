@@ -122,7 +122,8 @@ Core::Core(std::unique_ptr<transport::Transport> transport, Options options, std
   check_limits(options_);
   NodeTable t;
   t.push_back(NodeInfo{self_, fmt::format("{}:{}", host_, self_.value()), host_,
-                       static_cast<int>(self_.value()), NodeState::up});
+                       static_cast<int>(self_.value()), NodeState::up,
+                       static_cast<int>(::getpid())});
   publish(std::move(t));
   {
     std::lock_guard lock(g_log_mu);
@@ -179,8 +180,8 @@ void Core::check_node(NodeId n, const char* what) const {
   for (auto& i : *t) {
     if (i.id != n) continue;
     if (i.state != NodeState::down) return;
-    throw NodeDown(fmt::format("{}: node {} ({} on host {}) was lost", what, n.value(), i.name,
-                               i.host));
+    throw NodeDown(
+        fmt::format("{}: node {} ({} on host {}) was lost", what, n.value(), i.name, i.host));
   }
   std::string live;
   for (auto& i : *t)
@@ -405,7 +406,7 @@ void Core::on_welcome(const char* p, std::size_t n) {
   sched_.set_stack_size(options_.stack_size);
   NodeTable t;
   for (auto& r : w.nodes)
-    t.push_back(NodeInfo{NodeId(r.id), r.name, r.host, r.rank, NodeState::up});
+    t.push_back(NodeInfo{NodeId(r.id), r.name, r.host, r.rank, NodeState::up, r.os_pid});
   publish(std::move(t));
   output_->load_history(std::move(w.relays));  // before anything else reaches this node
   welcomed_ = true;
@@ -467,9 +468,10 @@ void Core::start() {
     std::sort(hellos_.begin(), hellos_.end(), [](auto& a, auto& b) { return a.first < b.first; });
     NodeTable t;
     for (auto& [id, h] : hellos_) {
-      w.nodes.push_back(
-          NodeRecordWire{id.value(), h.name, h.host, static_cast<std::int32_t>(id.value())});
-      t.push_back(NodeInfo{id, h.name, h.host, static_cast<int>(id.value()), NodeState::up});
+      w.nodes.push_back(NodeRecordWire{id.value(), h.name, h.host,
+                                       static_cast<std::int32_t>(id.value()), h.os_pid});
+      t.push_back(
+          NodeInfo{id, h.name, h.host, static_cast<int>(id.value()), NodeState::up, h.os_pid});
     }
     publish(std::move(t));
     auto payload = encode_payload(w);

@@ -183,8 +183,8 @@ class Core final : public transport::Sink {
   std::atomic<bool> terminate_requested_{false};
   std::uint64_t next_ping_ = 1;
   Clock::time_point last_beat_{};
-  std::unordered_map<std::uint64_t,
-                     std::pair<Clock::time_point, std::shared_ptr<detail::ResultState<std::int64_t>>>>
+  std::unordered_map<std::uint64_t, std::pair<Clock::time_point,
+                                              std::shared_ptr<detail::ResultState<std::int64_t>>>>
       pings_;
   void heartbeat_tick();
   std::uint64_t dropped_ = 0;

@@ -7,13 +7,12 @@
 // by the master, which tells everybody; a worker whose master is silent for three timeouts
 // stops itself.
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "cadre/errors.hpp"
 #include "node/core.hpp"
@@ -39,10 +38,18 @@ std::string json_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20)
           out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
@@ -100,9 +107,10 @@ void Core::heartbeat_tick() {
     const auto silent = now - last_heard_[r];
     if (is_master()) {
       if (silent > options_.heartbeat_timeout)
-        node_down(n, fmt::format("silent for {} ms (heartbeat_timeout {} ms)",
-                                 std::chrono::duration_cast<std::chrono::milliseconds>(silent).count(),
-                                 options_.heartbeat_timeout.count()));
+        node_down(n,
+                  fmt::format("silent for {} ms (heartbeat_timeout {} ms)",
+                              std::chrono::duration_cast<std::chrono::milliseconds>(silent).count(),
+                              options_.heartbeat_timeout.count()));
     } else if (silent > 3 * options_.heartbeat_timeout && !final_status_) {
       log_local(Level::error,
                 fmt::format("the master has been silent for {} ms (3 x heartbeat_timeout): this "
@@ -136,8 +144,8 @@ void Core::on_control(NodeId src, const char* p, std::size_t n) {
       if (it == pings_.end()) return;  // a late pong: its ping timed out
       auto [t0, result] = std::move(it->second);
       pings_.erase(it);
-      result->set_value(0, std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0)
-                               .count());
+      result->set_value(
+          0, std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
       result->complete();
       return;
     }
@@ -177,7 +185,7 @@ void Core::node_down(NodeId n, const std::string& why) {
   auto payload = detail::ByteBuffer();
   {
     detail::OutArchive ar(payload);
-    ar & n.value();
+    ar& n.value();
   }
   for (std::uint32_t r = 1; r < transport_->size(); ++r)
     if (NodeId(r) != n && is_up(NodeId(r))) send_control(NodeId(r), Cls::node_down, payload);
@@ -208,8 +216,9 @@ void Core::report_status(int status, int driver_status) {
   if (const char* path = std::getenv("CADRE_STATUS_FILE"); path && *path) {
     std::string ids;
     for (auto n : lost_) ids += fmt::format("{}{}", ids.empty() ? "" : ", ", n.value());
-    std::string json = fmt::format("{{\"status\": {}, \"lost_nodes\": [{}], \"message\": \"{}\"}}\n",
-                                   status, ids, json_escape(message));
+    std::string json =
+        fmt::format("{{\"status\": {}, \"lost_nodes\": [{}], \"message\": \"{}\"}}\n", status, ids,
+                    json_escape(message));
     if (std::FILE* f = std::fopen(path, "w")) {
       std::fwrite(json.data(), 1, json.size(), f);
       std::fclose(f);

@@ -84,9 +84,10 @@ struct NodeRecordWire {
   std::uint32_t id = 0;
   std::string name, host;
   std::int32_t rank = 0;
+  std::int32_t os_pid = 0;
   template <class A>
   void serialize(A& ar, unsigned) {
-    ar& id& name& host& rank;
+    ar & id & name & host & rank & os_pid;
   }
 };
 

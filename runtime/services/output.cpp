@@ -1,9 +1,9 @@
 #include "services/output.hpp"
 
+#include <fmt/format.h>
+
 #include <cstdlib>
 #include <ctime>
-
-#include <fmt/format.h>
 
 #include "cadre/control.hpp"
 #include "cadre/errors.hpp"
@@ -24,7 +24,7 @@ struct LogRecord {
   std::string text;
   template <class A>
   void serialize(A& ar, unsigned) {
-    ar & level & unix_ns & pid & text;
+    ar& level& unix_ns& pid& text;
   }
 };
 
@@ -32,7 +32,7 @@ template <class T>
 std::string encode_str(const T& v) {
   detail::ByteBuffer b;
   detail::OutArchive ar(b);
-  ar & v;
+  ar& v;
   return std::string(b.data(), b.size());
 }
 
@@ -48,9 +48,8 @@ std::string clock_text(std::int64_t unix_ns) {
   std::time_t secs = static_cast<std::time_t>(unix_ns / 1000000000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     (unix_ns / 1000000) % 1000);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unix_ns / 1000000) % 1000);
 }
 
 std::string duration_text(double secs) {
@@ -80,8 +79,8 @@ void OutputService::print_line(Level level, std::int64_t unix_ns, NodeId node, P
   auto t = core_.table();
   for (auto& i : *t)
     if (i.id == node) name = i.name;
-  std::string line = fmt::format("{} {} {} {}: {}\n", clock_text(unix_ns), name, pid,
-                                 to_string(level), text);
+  std::string line =
+      fmt::format("{} {} {} {}: {}\n", clock_text(unix_ns), name, pid, to_string(level), text);
   clear_progress_line();
   std::fwrite(line.data(), 1, line.size(), stderr);
   if (mode_ == ProgressMode::live && shown_.total) draw_progress();
@@ -351,7 +350,8 @@ void subscribe_relay_id(std::uint64_t type_id) {
 
 void stat(std::string_view key, double value) {
   auto& c = core();
-  c.execute([&c, k = std::string(key), value]() mutable { c.output().send_stat(std::move(k), value); });
+  c.execute(
+      [&c, k = std::string(key), value]() mutable { c.output().send_stat(std::move(k), value); });
 }
 
 std::map<std::string, double> stats() {

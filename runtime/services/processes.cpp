@@ -539,7 +539,8 @@ void ProcessService::on_envelope(NodeId src, const wire::Envelope& env, const ch
         result->set_value(0, a.serial);
         if (Process* req = find(env.dst.serial)) {
           if (env.flags & 2) req->links.insert(Pid{src, a.serial});
-          if (auto m = req->monitors.find(pending.monitor_id); (env.flags & 1) && m != req->monitors.end())
+          if (auto m = req->monitors.find(pending.monitor_id);
+              (env.flags & 1) && m != req->monitors.end())
             m->second = Pid{src, a.serial};
         }
       } else if (a.error_kind == 1) {

@@ -142,9 +142,8 @@ void TaskService::node_down(NodeId n) {
       job->queue.push_front(std::move(p.chunk));  // sent again, elsewhere
       continue;
     }
-    p.state->set_all_errors(std::make_exception_ptr(
-        NodeDown(fmt::format("cadre: {} was lost while running {}", core_.describe(n),
-                             task_label(p.entry)))));
+    p.state->set_all_errors(std::make_exception_ptr(NodeDown(fmt::format(
+        "cadre: {} was lost while running {}", core_.describe(n), task_label(p.entry)))));
     p.state->complete();
   }
   for (auto& job : jobs_) pump(job);

@@ -138,8 +138,8 @@ class MpiTransport final : public Transport {
     }
     // Small frames: the posted slots.
     int outcount = 0;
-    CADRE_MPI(MPI_Testsome(kSlots + kControlSlots, slot_reqs_.data(), &outcount,
-                           slot_done_.data(), slot_statuses_.data()));
+    CADRE_MPI(MPI_Testsome(kSlots + kControlSlots, slot_reqs_.data(), &outcount, slot_done_.data(),
+                           slot_statuses_.data()));
     for (int k = 0; k < outcount; ++k) {
       const int i = slot_done_[k];
       const MPI_Status& st = slot_statuses_[k];
@@ -310,7 +310,6 @@ class MpiTransport final : public Transport {
   }
 
  private:
-
   std::size_t progress_sends() {
     if (send_reqs_.empty()) return 0;
     int outcount = 0;

@@ -4,10 +4,14 @@
 //                  single | explicit | user_mpi
 
 #include <mpi.h>
+#include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cadre/cadre.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -118,6 +122,132 @@ int process_shutdown(int argc, char** argv) {
   });
 }
 
+// -- output ------------------------------------------------------------------------------
+
+void chatter(int lines) {
+  for (int i = 0; i < lines; ++i) {
+    cadre::log(cadre::Level::info, "seq {} of {}", i, cadre::self());
+    cadre::log(cadre::Level::debug, "hidden debug line {}", i);  // below the threshold
+    cadre::stat("lines", 1);
+    if (i % 10 == 0) cadre::yield();
+  }
+}
+CADRE_TASK(chatter);
+
+int output(int argc, char** argv) {
+  return cadre::launch(argc, argv, [] {
+    const int lines = 50;
+    std::vector<cadre::Future<void>> fs;
+    for (auto n : cadre::nodes())
+      if (n.value() != 0) fs.push_back(cadre::run(cadre::on(n), chatter, lines));
+    cadre::stat("driver", 2.5);
+    for (int i = 0; i <= 1000; ++i) cadre::progress(i, 1000);
+    cadre::when_all(fs);
+    // Statistics travel ahead of results on the same links: they are all in by now.
+    const double expect = lines * double(fs.size());
+    auto s = cadre::stats();
+    if (s["lines"] != expect || s["driver"] != 2.5) return fail("stats do not add up");
+    std::printf("stats ok: %g lines\n", s["lines"]);
+    return 0;
+  });
+}
+
+// -- lost nodes ----------------------------------------------------------------------------
+
+std::string g_how;
+
+// The job's last node (lost or not), from node_info, which knows lost nodes too.
+cadre::NodeId last_node_of_job() {
+  std::uint32_t k = 0;
+  try {
+    for (;; ++k) cadre::node_info(cadre::NodeId(k + 1));
+  } catch (const cadre::InvalidNode&) {
+  }
+  return cadre::NodeId(k);
+}
+
+// The job's last node dies (as argv[2] says) at its first multiple of 100; all ranks share
+// argv.
+long maybe_die(long x) {
+  if (x % 100 == 0 && cadre::self_node() == last_node_of_job()) {
+    if (g_how == "kill") raise(SIGKILL);
+    if (g_how == "abort") std::abort();
+    if (g_how.rfind("stop", 0) == 0) raise(SIGSTOP);
+  }
+  auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(500);
+  while (std::chrono::steady_clock::now() < until) cadre::yield();
+  return x * x;
+}
+CADRE_TASK(maybe_die);
+
+void wait_forever() {
+  cadre::receive(cadre::match<int>([](int) {}));
+}
+CADRE_TASK(wait_forever);
+
+long slow_square(long x) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < until) cadre::yield();
+  return x * x;
+}
+CADRE_TASK(slow_square);
+
+int lost(int argc, char** argv) {
+  g_how = argc > 2 ? argv[2] : "kill";
+  static std::atomic<int> downs{0};
+  cadre::Options o;
+  o.heartbeat_interval = 100ms;
+  o.heartbeat_timeout = 1000ms;
+  o.shutdown_timeout = 2s;
+  o.on_node_down = [](cadre::NodeId n) {
+    ++downs;
+    std::printf("on_node_down: node %u\n", n.value());
+    std::fflush(stdout);
+  };
+  return cadre::launch(
+      argc, argv,
+      [] {
+        auto vnode = last_node_of_job();
+        const int victim_pid = cadre::node_info(vnode).pid;
+        auto [waiter, ref] = cadre::spawn_monitor(vnode, wait_forever);
+        auto stuck = cadre::run(cadre::on(vnode), slow_square, 3L);
+        std::vector<long> xs(2000);
+        for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = static_cast<long>(i);
+        auto t0 = std::chrono::steady_clock::now();
+        auto fs = cadre::map(cadre::any, maybe_die, xs, {.chunk = 10});
+        (void)t0;
+        long bad = 0;
+        for (std::size_t i = 0; i < xs.size(); ++i) bad += fs[i].get() != xs[i] * xs[i];
+        if (bad) return fail("map results");
+        std::printf("map complete: ok (%zu results)\n", xs.size());
+        // The victim is lost by now (its chunk had to move): everything tied to it failed.
+        auto d = cadre::receive(10s, cadre::on_down([](const cadre::Down& d) { return d; }));
+        if (!d || d->reason != cadre::Reason::node_down) return fail("no Down node_down");
+        std::printf("down: %s\n", std::string(cadre::to_string(d->reason)).c_str());
+        try {
+          stuck.get_for(10s);
+          return fail("the task on the lost node did not fail");
+        } catch (const cadre::NodeDown& e) {
+          std::printf("NodeDown: ok\n");
+        }
+        if (downs.load() != 1) return fail("on_node_down");
+        if (g_how == "stop-kill") kill(victim_pid, SIGKILL);
+        if (g_how == "stop-cont") kill(victim_pid, SIGCONT);
+        return 0;
+      },
+      o);
+}
+
+int die_default(int argc, char** argv) {
+  g_how = "abort";
+  return cadre::launch(argc, argv, [] {
+    std::vector<long> xs(2000);
+    for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = static_cast<long>(i);
+    for (auto& f : cadre::map(cadre::any, maybe_die, xs, {.chunk = 10})) f.get();
+    return 0;
+  });
+}
+
 int single(int argc, char** argv) {
   return cadre::launch(argc, argv, [] {
     if (cadre::nodes().size() != 1) return fail("expected one node");
@@ -192,6 +322,9 @@ int main(int argc, char** argv) {
   if (s == "shutdown_waits") return shutdown_waits(argc, argv);
   if (s == "shutdown_overdue") return shutdown_overdue(argc, argv);
   if (s == "single") return single(argc, argv);
+  if (s == "output") return output(argc, argv);
+  if (s == "lost") return lost(argc, argv);
+  if (s == "die_default") return die_default(argc, argv);
   if (s == "process_shutdown") return process_shutdown(argc, argv);
   if (s == "master_limits") return master_limits(argc, argv);
   if (s == "explicit") return explicit_runtime(argc, argv);
