@@ -186,11 +186,12 @@ void idle_mode(const bench::Flags& f, std::vector<bench::Row>& rows, double raw_
 
 int main(int argc, char** argv) {
   bench::Flags f = bench::parse_flags(argc, argv);
-  const std::vector<std::string> modes = {"tasks", "idle", "latency", "msgrate", "ring"};
+  const std::vector<std::string> modes = {"tasks", "idle", "latency", "msgrate", "ring", "bcast"};
   if (std::find(modes.begin(), modes.end(), f.mode) == modes.end()) {
-    std::fprintf(stderr,
-                 "cadre-bench: unknown mode '%s' (modes: tasks, idle, latency, msgrate, ring)\n",
-                 f.mode.c_str());
+    std::fprintf(
+        stderr,
+        "cadre-bench: unknown mode '%s' (modes: tasks, idle, latency, msgrate, ring, bcast)\n",
+        f.mode.c_str());
     return 2;
   }
   int provided = 0;

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "raw_mpi.hpp"
 
@@ -120,6 +121,50 @@ void stream(Pid parent, Pid to, long n) {
 }
 CADRE_TASK(stream);
 
+// -- bcast ------------------------------------------------------------------------------
+
+struct Ack {
+  template <class A>
+  void serialize(A&, unsigned) {}
+};
+
+}  // namespace
+}  // namespace cadre::bench
+CADRE_MESSAGE(cb::Ack);
+namespace cadre::bench {
+namespace {
+
+// What is broadcast or relayed: who to acknowledge, and an 8-byte word.
+using Shout = std::pair<Pid, Word>;
+
+void acker(bool relayed) {
+  if (relayed) subscribe_relay<Shout>();
+  receive_loop(std::chrono::hours(1), match<Shout>([&](const Shout& s) {
+                 send(s.first, Ack{});
+                 return true;
+               }),
+               match<Stop>([](const Stop&) { return false; }));
+}
+CADRE_TASK(acker);
+
+// Rounds of broadcast_all (or relay) to `nodes` acknowledging processes; reports µs a round.
+void broadcaster(Pid parent, int nodes, int iters, bool relayed) {
+  const Shout shout{self(), Word{1}};
+  auto once = [&] {
+    if (relayed)
+      relay(shout);
+    else
+      broadcast_all(shout);
+    for (int k = 0; k < nodes; ++k) receive(match<Ack>([](const Ack&) {}));
+    if (!relayed) receive(match<Shout>([](const Shout&) {}));  // its own copy
+  };
+  for (int i = 0; i < iters / 10 + 1; ++i) once();
+  auto t0 = Clock::now();
+  for (int i = 0; i < iters; ++i) once();
+  send(parent, seconds_since(t0) * 1e6 / iters);
+}
+CADRE_TASK(broadcaster);
+
 // -- ring -------------------------------------------------------------------------------
 
 void ring_member(Pid parent) {
@@ -152,6 +197,8 @@ std::vector<double> process_baselines(const Flags& f) {
     for (std::size_t s : message_sizes(f))
       raw.push_back(raw::pingpong_latency_us(MPI_COMM_WORLD, s, std::max(10, f.iterations / 10),
                                              f.warmup / 10));
+  } else if (f.mode == "bcast") {
+    raw.push_back(raw::tree_bcast_us(MPI_COMM_WORLD, 8, std::max(10, f.iterations)));
   } else if (f.mode == "msgrate") {
     raw.push_back(median_of(f.repeat, [&] {
       return raw::message_rate(MPI_COMM_WORLD, 8, f.window, std::max(100000L, f.tasks));
@@ -165,6 +212,31 @@ std::vector<double> process_baselines(const Flags& f) {
 
 void process_mode(const Flags& f, const std::vector<double>& raw, std::vector<Row>& rows) {
   auto ns = nodes();
+  if (f.mode == "bcast") {
+    // One acknowledging process per node; a round ends when every node has answered. The
+    // rounds run in a process on node 0 (not on the driver's thread).
+    const int iters = std::max(10, f.iterations / 10);
+    auto measure = [&](bool relayed) {
+      std::vector<Pid> ackers;
+      for (auto n : ns) ackers.push_back(spawn(n, acker, relayed));
+      double us = median_of(f.repeat, [&] {
+        spawn(local, broadcaster, self(), static_cast<int>(ns.size()), iters, relayed);
+        return receive(match<double>([](double d) { return d; }));
+      });
+      for (auto a : ackers) send(a, Stop{});
+      return us;
+    };
+    double b = measure(false);
+    double r = measure(true);
+    const std::string nodes_note = std::to_string(ns.size()) + " nodes";
+    rows.push_back({"raw_tree_bcast_8B", raw[0], "us", 1.0,
+                    "binomial tree of MPI_Send + acknowledgement, " + nodes_note});
+    rows.push_back({"broadcast_all_8B", b, "us", ratio(b, raw[0]),
+                    "to a process on every node, acknowledged, " + nodes_note});
+    rows.push_back({"relay_8B", r, "us", ratio(r, raw[0]),
+                    "relay to a subscriber on every node, acknowledged, " + nodes_note});
+    return;
+  }
   if (ns.size() < 2) throw Error("cadre-bench " + f.mode + " needs at least 2 ranks");
   const NodeId far = ns[1];
   if (f.mode == "latency") {
