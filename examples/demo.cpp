@@ -20,6 +20,7 @@ CADRE_TASK(where_am_i);
 
 // Counts primes below n, the slow way.
 int count_primes(int lo, int hi) {
+  cadre::stat("numbers tested", hi - lo);
   int n = 0;
   for (int k = std::max(lo, 2); k < hi; ++k) {
     bool prime = true;
@@ -30,6 +31,8 @@ int count_primes(int lo, int hi) {
       }
     n += prime;
   }
+  cadre::stat("primes found", n);
+  if (lo == 0) cadre::log(cadre::Level::info, "the first slice has {} primes", n);
   return n;
 }
 CADRE_TASK(count_primes);
@@ -57,10 +60,10 @@ int main(int argc, char** argv) {
       std::printf("asked node %u, it says it is %s\n", n.value(),
                   cadre::run(cadre::on(n), where_am_i).get().c_str());
 
-    // A map over 100 000 inputs, chunked and spread over the workers.
+    // A map over 100 000 inputs, chunked and spread over the workers, with a progress line.
     std::vector<long> xs(100000);
     std::iota(xs.begin(), xs.end(), 0L);
-    auto fs = cadre::map(cadre::any, square, xs);
+    auto fs = cadre::map(cadre::any, square, xs, {.progress = true});
     long sum = 0;
     for (auto& r : fs) sum += r.get();
     std::printf("sum of squares below 100000 = %ld\n", sum);
@@ -72,6 +75,8 @@ int main(int argc, char** argv) {
     int primes = 0;
     for (auto& s : cadre::as_completed(slices)) primes += s.get();
     std::printf("primes below 2000000: %d\n", primes);
+    std::printf("round trip to the last node: %.1f us\n",
+                cadre::ping(cadre::nodes().back(), std::chrono::seconds(1)).count() / 1e3);
 
     // A remote exception comes back as RemoteError naming the type, message and node.
     try {

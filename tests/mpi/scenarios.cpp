@@ -209,6 +209,15 @@ int lost(int argc, char** argv) {
       [] {
         auto vnode = last_node_of_job();
         const int victim_pid = cadre::node_info(vnode).pid;
+        // Whatever happens below, a stopped victim must not be left stopped (mpirun would
+        // wait for it for ever).
+        struct Release {
+          int pid;
+          ~Release() {
+            if (g_how == "stop-kill") kill(pid, SIGKILL);
+            if (g_how == "stop-cont") kill(pid, SIGCONT);
+          }
+        } release{victim_pid};
         auto [waiter, ref] = cadre::spawn_monitor(vnode, wait_forever);
         auto stuck = cadre::run(cadre::on(vnode), slow_square, 3L);
         std::vector<long> xs(2000);
@@ -216,6 +225,15 @@ int lost(int argc, char** argv) {
         auto t0 = std::chrono::steady_clock::now();
         auto fs = cadre::map(cadre::any, maybe_die, xs, {.chunk = 10});
         (void)t0;
+        // A call to a process on the victim fails when the node is lost, not at its timeout.
+        try {
+          cadre::call<int>(waiter, std::string("never answered"), 60s);
+          return fail("a call to a process on the lost node returned");
+        } catch (const cadre::CallFailed& e) {
+          if (std::string(e.what()).find("node_down") == std::string::npos)
+            return fail((std::string("CallFailed without node_down: ") + e.what()).c_str());
+          std::printf("CallFailed: node_down\n");
+        }
         long bad = 0;
         for (std::size_t i = 0; i < xs.size(); ++i) bad += fs[i].get() != xs[i] * xs[i];
         if (bad) return fail("map results");
@@ -231,8 +249,6 @@ int lost(int argc, char** argv) {
           std::printf("NodeDown: ok\n");
         }
         if (downs.load() != 1) return fail("on_node_down");
-        if (g_how == "stop-kill") kill(victim_pid, SIGKILL);
-        if (g_how == "stop-cont") kill(victim_pid, SIGCONT);
         return 0;
       },
       o);
