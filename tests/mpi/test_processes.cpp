@@ -139,6 +139,7 @@ CADRE_TASK(traps_exits);
 
 void watcher(Pid parent, Pid target) {
   cadre::monitor(target);
+  cadre::send(parent, std::string("watching"));
   cadre::receive(cadre::on_down([&](const cadre::Down& d) {
     cadre::send(parent, std::string("watcher saw ") + std::string(cadre::to_string(d.reason)));
   }));
@@ -315,7 +316,11 @@ TEST(Processes, MultipleMonitorsEachFireOnce) {
   auto m1 = cadre::monitor(p);
   auto m2 = cadre::monitor(p);
   cadre::spawn(cadre::nodes().front(), watcher, cadre::self(), p);
-  std::this_thread::sleep_for(100ms);  // let the watcher's monitor land
+  // The watcher's monitor request left node 0 before its "watching" did, and the Stop below
+  // leaves node 0 after it: on the one ordered link, the monitor lands first.
+  ASSERT_TRUE(cadre::receive(
+      10s, cadre::match<std::string>([](const std::string& s) { return s == "watching"; },
+                                     [](const std::string&) {})));
   cadre::send(p, Stop{});
   std::set<std::uint64_t> ids;
   int watcher_reports = 0;
