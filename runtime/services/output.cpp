@@ -133,9 +133,9 @@ void OutputService::show_progress(std::uint64_t done, std::uint64_t total, bool 
   const auto every = mode_ == ProgressMode::live ? std::chrono::milliseconds(100)
                                                  : std::chrono::milliseconds(1000);
   if (force || done >= total || now - shown_.last_draw >= every) draw_progress();
-  if (done >= total && mode_ == ProgressMode::live && shown_.visible) {
-    std::fputs("\n", stderr);
-    shown_.visible = false;
+  if (done >= total) {
+    if (mode_ == ProgressMode::live && shown_.visible) std::fputs("\n", stderr);
+    shown_ = Shown{};  // finished: log lines no longer redraw it
   }
 }
 
