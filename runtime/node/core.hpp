@@ -100,6 +100,10 @@ class Core final : public transport::Sink {
   services::ProcessService& processes() { return *processes_; }
   services::OutputService& output() { return *output_; }
   std::uint64_t next_serial() { return next_serial_++; }
+  /// True while the link to `dst` has as many frames in flight as it may: a process that
+  /// sends to `dst` waits (its node goes on) until MPI has taken some.
+  bool congested(NodeId dst) const { return transport_->in_flight(dst) >= kMaxFramesInFlight; }
+  static constexpr std::size_t kMaxFramesInFlight = 16;
   /// The payload cap in force on the links (the master's).
   std::size_t payload_cap() const { return transport_->payload_cap(); }
   /// Counts a message dropped because its destination had ended.

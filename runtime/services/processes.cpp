@@ -835,6 +835,17 @@ void send_encoded(Pid to, std::uint64_t type_id, ByteBuffer&& payload, bool is_c
   });
 }
 
+void await_link(Pid to) {
+  auto* c = node::Core::try_get();
+  if (!c || !c->on_loop_thread() || !sched::Scheduler::current()) return;
+  // Backpressure: a process that streams faster than MPI drains the link waits here, and
+  // only it: the node loop goes on (and makes the progress it waits for).
+  while (to.node != c->self_node() && c->congested(to.node) && c->is_up(to.node)) {
+    c->scheduler().yield();
+    c->processes().check_killed(c->processes().current());
+  }
+}
+
 void send_bytes(Pid to, std::uint64_t type_id, const char* p, std::size_t n) {
   auto& c = core();
   if (!c.on_loop_thread()) {

@@ -56,6 +56,7 @@ class MpiTransport final : public Transport {
     slot_statuses_.resize(all);
     slot_done_.resize(all);
     dead_.assign(static_cast<std::size_t>(size_), false);
+    inflight_.assign(static_cast<std::size_t>(size_), 0);
     for (int i = 0; i < all; ++i) post_slot(i);
   }
 
@@ -269,6 +270,7 @@ class MpiTransport final : public Transport {
     send_reqs_.push_back(req);
     send_bufs_.push_back(std::move(frame));
     send_dst_.push_back(static_cast<int>(d));
+    ++inflight_[d];
   }
 
  public:
@@ -285,9 +287,14 @@ class MpiTransport final : public Transport {
     send_dst_.push_back(static_cast<int>(dst.value()));
   }
 
+  std::size_t in_flight(NodeId dst) const override {
+    return dst.value() < inflight_.size() ? inflight_[dst.value()] : 0;
+  }
+
   void forget(NodeId n) override {
     if (n.value() >= dead_.size() || dead_[n.value()]) return;
     dead_[n.value()] = true;
+    inflight_[n.value()] = 0;
     Link& l = *links_[n.value()];
     l.early.clear();
     l.dirty = false;
@@ -324,6 +331,8 @@ class MpiTransport final : public Transport {
     for (std::size_t i = 0; i < send_reqs_.size(); ++i) {
       if (send_reqs_[i] == MPI_REQUEST_NULL) {
         recycle(std::move(send_bufs_[i]));
+        auto& f = inflight_[static_cast<std::size_t>(send_dst_[i])];
+        if (f > 0) --f;
         continue;
       }
       if (w != i) {
@@ -406,6 +415,7 @@ class MpiTransport final : public Transport {
   std::vector<int> repost_;
   std::vector<int> send_dst_;                  // destination of each send in flight
   std::vector<bool> dead_;                     // nodes forgotten (lost)
+  std::vector<std::size_t> inflight_;          // frames in flight, per destination
   std::vector<detail::ByteBuffer> abandoned_;  // buffers of sends to lost nodes
   unsigned large_polls_ = 0;
   std::size_t large_pending_ = 0;

@@ -58,6 +58,8 @@ class Transport {
   /// `n` is lost: what it sends from now on is discarded, what is sent to it is dropped, and
   /// sends in flight to it are abandoned (their buffers kept: MPI cannot cancel them).
   virtual void forget(NodeId n) = 0;
+  /// Frames sent to `dst` whose MPI send has not completed yet.
+  virtual std::size_t in_flight(NodeId dst) const = 0;
 };
 
 }  // namespace cadre::transport

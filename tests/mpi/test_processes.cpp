@@ -253,6 +253,20 @@ TEST(Processes, PerPairOrderUnderLoad) {
   EXPECT_EQ(r->second, n / 1000);
 }
 
+TEST(Processes, AStreamingSenderWaitsButItsNodeServes) {
+  // 300 000 messages from a process on one node to one on another: the sender is held back
+  // while its link is full, but its node answers pings and runs tasks meanwhile.
+  const long n = 300000;
+  auto ns = cadre::nodes();
+  Pid s = cadre::spawn(ns.back(), sink, cadre::self(), n);
+  cadre::spawn(ns.front(), source, s, n);
+  for (int i = 0; i < 5; ++i) EXPECT_LT(cadre::ping(ns.front(), 5s), 1s);
+  auto r = cadre::receive(
+      120s, cadre::match<std::pair<long, long>>([](const std::pair<long, long>& x) { return x; }));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->first, 0);
+}
+
 TEST(Processes, MessagesArriveBeforeTheDown) {
   for (auto n : cadre::nodes()) {
     auto [p, ref] = cadre::spawn_monitor(n, send_then_end, cadre::self(), 500);

@@ -29,6 +29,7 @@ class FakeTransport final : public transport::Transport {
     controls.push_back(Sent{dst, {}, std::vector<char>(p, p + n)});
   }
   void forget(NodeId n) override { forgotten.push_back(n); }
+  std::size_t in_flight(NodeId) const override { return 0; }
   std::vector<Sent> controls;
   std::vector<NodeId> forgotten;
   void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) override {
