@@ -28,14 +28,6 @@ struct LogRecord {
   }
 };
 
-template <class T>
-std::string encode_str(const T& v) {
-  detail::ByteBuffer b;
-  detail::OutArchive ar(b);
-  ar& v;
-  return std::string(b.data(), b.size());
-}
-
 ProgressMode mode_from_env() {
   const char* v = std::getenv("CADRE_PROGRESS");
   std::string s = v ? v : "";
@@ -158,8 +150,8 @@ void OutputService::send_log(Level level, std::int64_t unix_ns, Pid pid, std::st
     print_line(level, unix_ns, core_.self_node(), pid, text);
     return;
   }
-  std::string payload =
-      encode_str(LogRecord{static_cast<std::uint8_t>(level), unix_ns, pid, std::move(text)});
+  std::string payload = detail::encode_string(
+      LogRecord{static_cast<std::uint8_t>(level), unix_ns, pid, std::move(text)});
   wire::Envelope env{};
   env.cls = static_cast<std::uint8_t>(Cls::log);
   env.src = pid;
@@ -172,7 +164,7 @@ void OutputService::send_stat(std::string key, double value) {
     add_stat(key, value);
     return;
   }
-  std::string payload = encode_str(std::make_pair(std::move(key), value));
+  std::string payload = detail::encode_string(std::make_pair(std::move(key), value));
   wire::Envelope env{};
   env.cls = static_cast<std::uint8_t>(Cls::stat);
   env.dst = Pid{NodeId(0), 0};
@@ -188,7 +180,7 @@ void OutputService::send_progress(std::uint64_t done, std::uint64_t total) {
     show_progress(done, total, false);
     return;
   }
-  std::string payload = encode_str(std::make_pair(done, total));
+  std::string payload = detail::encode_string(std::make_pair(done, total));
   wire::Envelope env{};
   env.cls = static_cast<std::uint8_t>(Cls::progress);
   env.dst = Pid{NodeId(0), 0};
@@ -209,7 +201,7 @@ void OutputService::relay(std::uint64_t type_id, std::string payload) {
 
 void OutputService::publish_relay(std::uint64_t type_id, std::string payload) {
   RelayRecord r{next_seq_++, type_id, std::move(payload)};
-  std::string wire_payload = encode_str(r);
+  std::string wire_payload = detail::encode_string(r);
   for (auto n : *core_.table()) {
     if (n.id == core_.self_node() || n.state != NodeState::up) continue;
     wire::Envelope env{};

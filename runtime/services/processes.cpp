@@ -51,14 +51,6 @@ constexpr std::uint64_t kNameService = UINT64_MAX - 1;
 // Futures that complete when a process ends (hubs) watch under this serial.
 constexpr std::uint64_t kFutureWatch = kFutureWatchSerial;
 
-template <class T>
-std::string encode_str(const T& v) {
-  ByteBuffer b;
-  detail::OutArchive ar(b);
-  ar& v;
-  return std::string(b.data(), b.size());
-}
-
 struct SpawnAnswer {
   bool ok = false;
   std::uint64_t serial = 0;
@@ -280,7 +272,7 @@ void ProcessService::deliver_local(const wire::Envelope& env, const char* p, std
 void ProcessService::send_down(Pid watcher, Pid target, std::uint64_t id, Reason r,
                                const std::string& d) {
   Down down{target, r, d, MonitorRef{watcher, target, id}};
-  std::string payload = encode_str(down);
+  std::string payload = detail::encode_string(down);
   wire::Envelope env{};
   env.cls = static_cast<std::uint8_t>(Cls::down);
   env.corr = id;
@@ -298,7 +290,7 @@ void ProcessService::send_exit(Pid to, Pid from, Reason r, const std::string& d)
   env.cls = static_cast<std::uint8_t>(Cls::exit_signal);
   env.src = from;
   env.dst = to;
-  std::string payload = encode_str(ExitSignal{r, d});
+  std::string payload = detail::encode_string(ExitSignal{r, d});
   if (to.node == core_.self_node()) {
     on_envelope(core_.self_node(), env, payload.data(), payload.size());
   } else {
@@ -312,7 +304,7 @@ void ProcessService::on_exit_signal(Process& p, Pid from, Reason r, const std::s
     Mail m;
     m.kind = MailKind::exit;
     m.from = from;
-    m.payload = encode_str(Exit{from, r, d});
+    m.payload = detail::encode_string(Exit{from, r, d});
     deliver(p, std::move(m));
     return;
   }
@@ -402,7 +394,7 @@ void ProcessService::kill(Pid target, const std::string& d) {
     wire::Envelope env{};
     env.cls = static_cast<std::uint8_t>(Cls::kill);
     env.dst = target;
-    std::string payload = encode_str(d);
+    std::string payload = detail::encode_string(d);
     send_env(target.node, env, payload.data(), payload.size());
     return;
   }
@@ -442,7 +434,7 @@ void ProcessService::name_request(Cls cls, Pid requester, std::string name, Pid 
                                   std::shared_ptr<detail::ResultState<std::optional<Pid>>> result) {
   std::uint64_t corr = next_id_++;
   name_waits_[corr] = std::move(result);
-  std::string payload = encode_str(std::make_pair(name, pid));
+  std::string payload = detail::encode_string(std::make_pair(name, pid));
   if (core_.is_master()) {
     name_service(cls, requester, corr, payload.data(), payload.size());
     return;
@@ -472,7 +464,7 @@ void ProcessService::name_service(Cls cls, Pid requester, std::uint64_t corr, co
     name_monitors_[id] = pid;
     monitor(Pid{NodeId(0), kNameService}, pid, id);
   }
-  std::string payload = encode_str(a);
+  std::string payload = detail::encode_string(a);
   wire::Envelope env{};
   env.cls = static_cast<std::uint8_t>(Cls::name_reply);
   env.corr = corr;
@@ -515,7 +507,7 @@ void ProcessService::on_envelope(NodeId src, const wire::Envelope& env, const ch
         a.ok = true;
         a.serial = serial;
       }
-      std::string payload = encode_str(a);
+      std::string payload = detail::encode_string(a);
       wire::Envelope r{};
       r.cls = static_cast<std::uint8_t>(Cls::spawn_reply);
       r.flags = env.flags;
@@ -682,7 +674,7 @@ void ProcessService::node_down(NodeId n) {
       m.kind = MailKind::down;
       m.from = it->second;
       m.corr = it->first;
-      m.payload = encode_str(d);
+      m.payload = detail::encode_string(d);
       it = p.monitors.erase(it);
       deliver(p, std::move(m));
     }

@@ -300,20 +300,8 @@ class MpiTransport final : public Transport {
     l.dirty = false;
     // Sends to it may never complete: set them aside (buffers kept alive), so that the
     // oldest-first progress test is not stuck behind them.
-    std::size_t w = 0;
-    for (std::size_t i = 0; i < send_reqs_.size(); ++i) {
-      if (send_dst_[i] == static_cast<int>(n.value())) {
-        abandoned_.push_back(std::move(send_bufs_[i]));
-        continue;
-      }
-      send_reqs_[w] = send_reqs_[i];
-      send_bufs_[w] = std::move(send_bufs_[i]);
-      send_dst_[w] = send_dst_[i];
-      ++w;
-    }
-    send_reqs_.resize(w);
-    send_bufs_.resize(w);
-    send_dst_.resize(w);
+    remove_sends([&](std::size_t i) { return send_dst_[i] == static_cast<int>(n.value()); },
+                 [&](std::size_t i) { abandoned_.push_back(std::move(send_bufs_[i])); });
   }
 
  private:
@@ -327,12 +315,23 @@ class MpiTransport final : public Transport {
     CADRE_MPI(MPI_Testsome(n, send_reqs_.data(), &outcount, indices_.data(), MPI_STATUSES_IGNORE));
     if (outcount <= 0) return 0;
     // Completed requests are MPI_REQUEST_NULL now: recycle their buffers and compact.
+    remove_sends([&](std::size_t i) { return send_reqs_[i] == MPI_REQUEST_NULL; },
+                 [&](std::size_t i) {
+                   recycle(std::move(send_bufs_[i]));
+                   auto& f = inflight_[static_cast<std::size_t>(send_dst_[i])];
+                   if (f > 0) --f;
+                 });
+    return static_cast<std::size_t>(outcount);
+  }
+
+  /// Removes the sends in flight for which `which(i)` holds, after `take(i)`, keeping the
+  /// order of the others (the parallel vectors stay aligned).
+  template <class Which, class Take>
+  void remove_sends(Which which, Take take) {
     std::size_t w = 0;
     for (std::size_t i = 0; i < send_reqs_.size(); ++i) {
-      if (send_reqs_[i] == MPI_REQUEST_NULL) {
-        recycle(std::move(send_bufs_[i]));
-        auto& f = inflight_[static_cast<std::size_t>(send_dst_[i])];
-        if (f > 0) --f;
+      if (which(i)) {
+        take(i);
         continue;
       }
       if (w != i) {
@@ -345,7 +344,6 @@ class MpiTransport final : public Transport {
     send_reqs_.resize(w);
     send_bufs_.resize(w);
     send_dst_.resize(w);
-    return static_cast<std::size_t>(outcount);
   }
 
   void deliver(int src, const char* p, std::size_t n, Sink& sink) {

@@ -822,6 +822,14 @@ void decode_into(T& v, const char* p, std::size_t n) {
   ar.expect_end();
 }
 
+/// Encodes `v` into a string (small payloads stay inline in it).
+template <class T>
+std::string encode_string(const T& v) {
+  ByteBuffer b;
+  encode(b, v);
+  return std::string(b.data(), b.size());
+}
+
 /// Decodes the `n` bytes at `p` as one T; DecodeError if they are malformed or not all used.
 template <class T>
 T decode_as(const char* p, std::size_t n) {
