@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <deque>
 #include <map>
 #include <memory>
@@ -119,7 +120,9 @@ class MpiTransport final : public Transport {
     dirty_.clear();
     for (int i : repost_) post_slot(i);
     repost_.clear();
-    return work + progress_sends();
+    work += progress_sends();
+    probe_large();
+    return work;
   }
 
   bool busy() const override {
@@ -137,49 +140,48 @@ class MpiTransport final : public Transport {
         ++frames;
       }
     }
-    // Small frames: the posted slots.
-    int outcount = 0;
-    CADRE_MPI(MPI_Testsome(kSlots + kControlSlots, slot_reqs_.data(), &outcount, slot_done_.data(),
-                           slot_statuses_.data()));
-    for (int k = 0; k < outcount; ++k) {
-      const int i = slot_done_[k];
-      const MPI_Status& st = slot_statuses_[k];
-      int count = 0;
-      CADRE_MPI(MPI_Get_count(&st, MPI_BYTE, &count));
-      detail::ByteBuffer& b = slot_bufs_[static_cast<std::size_t>(i)];
-      b.resize(static_cast<std::size_t>(count));
-      if (i >= kSlots) {
+    // Small frames: the posted slots. Receives with the same source and tag match in the
+    // order they were posted, so the oldest posted slot is the next to fill: one MPI_Test on
+    // it (which progresses and checks again) finds a frame in the pass it lands, where a
+    // Testsome over every slot would report it a pass later.
+    if (posted_ > 0) {
+      const int i = order_[head_];
+      int done = 0;
+      MPI_Status st;
+      CADRE_MPI(MPI_Test(&slot_reqs_[static_cast<std::size_t>(i)], &done, &st));
+      if (done) {
+        head_ = (head_ + 1) % kSlots;
+        --posted_;
+        int count = 0;
+        CADRE_MPI(MPI_Get_count(&st, MPI_BYTE, &count));
+        detail::ByteBuffer& b = slot_bufs_[static_cast<std::size_t>(i)];
+        b.resize(static_cast<std::size_t>(count));
+        arrived(st.MPI_SOURCE, b, sink);
+        // Re-posted at the end of the pass, after the loop has answered what arrived: the
+        // other slots take the traffic meanwhile.
+        repost_.push_back(i);
+        probe_due_ = true;
+        ++frames;
+      }
+    }
+    // Control messages (heartbeats, pings) are few: their slots are looked at every few passes.
+    if ((++control_polls_ & 3) == 0) {
+      int outcount = 0;
+      CADRE_MPI(MPI_Testsome(kControlSlots, slot_reqs_.data() + kSlots, &outcount,
+                             slot_done_.data(), slot_statuses_.data()));
+      for (int k = 0; k < outcount; ++k) {
+        const int i = kSlots + slot_done_[static_cast<std::size_t>(k)];
+        const MPI_Status& st = slot_statuses_[static_cast<std::size_t>(k)];
+        int count = 0;
+        CADRE_MPI(MPI_Get_count(&st, MPI_BYTE, &count));
+        detail::ByteBuffer& b = slot_bufs_[static_cast<std::size_t>(i)];
+        b.resize(static_cast<std::size_t>(count));
         if (!dead_[static_cast<std::size_t>(st.MPI_SOURCE)]) {
           NodeId from(static_cast<std::uint32_t>(st.MPI_SOURCE));
           sink.on_alive(from);
           sink.on_control(from, b.data(), b.size());
         }
         post_slot(i);
-        continue;
-      }
-      arrived(st.MPI_SOURCE, b, sink);
-      // Re-posted at the end of the pass, after the loop has answered what arrived: the
-      // other slots take the traffic meanwhile.
-      repost_.push_back(i);
-      ++frames;
-    }
-    // Large frames: probed for now and then, since they are rare.
-    if (outcount > 0 || (++large_polls_ & 15) == 0 || large_pending_ > 0) {
-      for (int k = 0; k < kMaxProbesPerPoll; ++k) {
-        int flag = 0;
-        MPI_Message msg;
-        MPI_Status st;
-        CADRE_MPI(MPI_Improbe(MPI_ANY_SOURCE, kLargeTag, comm_, &flag, &msg, &st));
-        if (!flag) break;
-        int count = 0;
-        CADRE_MPI(MPI_Get_count(&st, MPI_BYTE, &count));
-        Link& l = *links_[static_cast<std::size_t>(st.MPI_SOURCE)];
-        Recv& r = l.recvs.emplace_back();
-        r.buf = take_buffer(static_cast<std::size_t>(count));
-        r.buf.resize(static_cast<std::size_t>(count));
-        CADRE_MPI(MPI_Imrecv(r.buf.data(), count, MPI_BYTE, &msg, &r.req));
-        if (l.recvs.size() == 1) receiving_.push_back(st.MPI_SOURCE);
-        ++large_pending_;
       }
     }
     for (std::size_t i = 0; i < receiving_.size();) {
@@ -220,6 +222,31 @@ class MpiTransport final : public Transport {
     std::map<std::uint64_t, detail::ByteBuffer> early;  // frames ahead of seq_in
   };
 
+  /// Large frames are rare: probed for after the pass's sends have left (off the path from a
+  /// small frame's arrival to its answer), when small frames came (one of theirs may be
+  /// due), and every few passes otherwise.
+  void probe_large() {
+    if (probe_due_ || (++large_polls_ & 15) == 0 || large_pending_ > 0) {
+      probe_due_ = false;
+      for (int k = 0; k < kMaxProbesPerPoll; ++k) {
+        int flag = 0;
+        MPI_Message msg;
+        MPI_Status st;
+        CADRE_MPI(MPI_Improbe(MPI_ANY_SOURCE, kLargeTag, comm_, &flag, &msg, &st));
+        if (!flag) break;
+        int count = 0;
+        CADRE_MPI(MPI_Get_count(&st, MPI_BYTE, &count));
+        Link& l = *links_[static_cast<std::size_t>(st.MPI_SOURCE)];
+        Recv& r = l.recvs.emplace_back();
+        r.buf = take_buffer(static_cast<std::size_t>(count));
+        r.buf.resize(static_cast<std::size_t>(count));
+        CADRE_MPI(MPI_Imrecv(r.buf.data(), count, MPI_BYTE, &msg, &r.req));
+        if (l.recvs.size() == 1) receiving_.push_back(st.MPI_SOURCE);
+        ++large_pending_;
+      }
+    }
+  }
+
   void post_slot(int i) {
     detail::ByteBuffer& b = slot_bufs_[static_cast<std::size_t>(i)];
     const bool control = i >= kSlots;
@@ -228,6 +255,10 @@ class MpiTransport final : public Transport {
     CADRE_MPI(MPI_Irecv(b.data(), static_cast<int>(size), MPI_BYTE, MPI_ANY_SOURCE,
                         control ? kControlTag : kSmallTag, comm_,
                         &slot_reqs_[static_cast<std::size_t>(i)]));
+    if (!control) {
+      order_[(head_ + posted_) % kSlots] = i;
+      ++posted_;
+    }
   }
 
   /// A whole frame from `src` is in `b`: delivers it if it is the next of its link (then the
@@ -257,19 +288,20 @@ class MpiTransport final : public Transport {
     l.dirty = false;
     if (!l.writer.in_frame() || l.writer.empty()) return;
     l.writer.finish(l.seq_out++, 0);
-    detail::ByteBuffer frame = std::move(l.buf);
-    l.buf = take_buffer(coalesce_);
     if (static_cast<int>(d) == rank_) {
-      loopback_.push_back(std::move(frame));
+      loopback_.push_back(std::move(l.buf));
+      l.buf = take_buffer(coalesce_);
       return;
     }
     MPI_Request req;
-    const int tag = frame.size() <= kSlotBytes ? kSmallTag : kLargeTag;
-    CADRE_MPI(MPI_Isend(frame.data(), static_cast<int>(frame.size()), MPI_BYTE, static_cast<int>(d),
+    const int tag = l.buf.size() <= kSlotBytes ? kSmallTag : kLargeTag;
+    CADRE_MPI(MPI_Isend(l.buf.data(), static_cast<int>(l.buf.size()), MPI_BYTE, static_cast<int>(d),
                         tag, comm_, &req));
+    // The next frame's buffer is found after the send has left.
     send_reqs_.push_back(req);
-    send_bufs_.push_back(std::move(frame));
+    send_bufs_.push_back(std::move(l.buf));
     send_dst_.push_back(static_cast<int>(d));
+    l.buf = take_buffer(coalesce_);
     ++inflight_[d];
   }
 
@@ -416,6 +448,11 @@ class MpiTransport final : public Transport {
   std::vector<std::size_t> inflight_;          // frames in flight, per destination
   std::vector<detail::ByteBuffer> abandoned_;  // buffers of sends to lost nodes
   unsigned large_polls_ = 0;
+  bool probe_due_ = false;
+  unsigned control_polls_ = 0;
+  // The small slots in the order they were posted: order_[head_] is the next to fill.
+  std::array<int, kSlots> order_{};
+  int head_ = 0, posted_ = 0;
   std::size_t large_pending_ = 0;
 };
 
