@@ -59,11 +59,14 @@ namespace {
 
 // -- latency ----------------------------------------------------------------------------
 
+/// Bounces every T back to the process that last introduced itself with its Pid.
 template <class T>
 void pong() {
+  Pid peer;
   bool more = true;
   while (more)
-    receive(match<std::pair<Pid, T>>([](const std::pair<Pid, T>& m) { send(m.first, m.second); }),
+    receive(match<Pid>([&](Pid p) { peer = p; }),
+            match<T>([&](const T& m) { send(peer, m); }),
             match<Stop>([&](const Stop&) { more = false; }));
 }
 void pong_word() { pong<Word>(); }
@@ -72,12 +75,13 @@ void pong_bytes() { pong<Bytes>(); }
 CADRE_TASK(pong_bytes);
 
 /// Runs in a process on node 0: `iters` round trips of `msg` to `peer`; returns µs one way.
+/// The same message travels both ways, as in the raw ping-pong: the peer learns once whom
+/// to answer.
 template <class T>
 double pingpong(Pid peer, T msg, int iters, int warmup) {
-  Pid me = self();
-  // The peer answers with the bare value: the request carries who to answer.
+  send(peer, self());
   auto once = [&] {
-    send(peer, std::make_pair(me, msg));
+    send(peer, msg);
     receive(match<T>([](const T&) {}));
   };
   for (int i = 0; i < warmup; ++i) once();

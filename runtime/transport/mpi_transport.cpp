@@ -141,37 +141,35 @@ class MpiTransport final : public Transport {
       }
     }
     // Small frames: the posted slots. Receives with the same source and tag match in the
-    // order they were posted, so the oldest posted slot is the next to fill: one MPI_Test on
-    // it (which progresses and checks again) finds a frame in the pass it lands, where a
-    // Testsome over every slot would report it a pass later.
-    if (posted_ > 0) {
-      const int i = order_[head_];
+    // order they were posted, so the oldest posted slot is nearly always the next to fill:
+    // one MPI_Test on it (which progresses, then checks again) finds a frame in the pass it
+    // lands, where a Testsome over every slot reports it a pass later. One frame per pass:
+    // the loop answers it before it looks for the next.
+    if (head_ >= 0) {
+      const int i = head_;
       int done = 0;
       MPI_Status st;
       CADRE_MPI(MPI_Test(&slot_reqs_[static_cast<std::size_t>(i)], &done, &st));
       if (done) {
-        head_ = (head_ + 1) % kSlots;
-        --posted_;
-        int count = 0;
-        CADRE_MPI(MPI_Get_count(&st, MPI_BYTE, &count));
-        detail::ByteBuffer& b = slot_bufs_[static_cast<std::size_t>(i)];
-        b.resize(static_cast<std::size_t>(count));
-        arrived(st.MPI_SOURCE, b, sink);
-        // Re-posted at the end of the pass, after the loop has answered what arrived: the
-        // other slots take the traffic meanwhile.
-        repost_.push_back(i);
-        probe_due_ = true;
+        small_frame(i, st, sink);
         ++frames;
       }
     }
-    // Control messages (heartbeats, pings) are few: their slots are looked at every few passes.
-    if ((++control_polls_ & 3) == 0) {
+    // Every few passes, every slot: control messages (heartbeats, pings), and frames that
+    // completed out of posting order (an eager frame overtakes a rendezvous one matched
+    // before it, or the older one's sender was lost).
+    if ((++sweeps_ & 15) == 8) {
       int outcount = 0;
-      CADRE_MPI(MPI_Testsome(kControlSlots, slot_reqs_.data() + kSlots, &outcount,
+      CADRE_MPI(MPI_Testsome(kSlots + kControlSlots, slot_reqs_.data(), &outcount,
                              slot_done_.data(), slot_statuses_.data()));
       for (int k = 0; k < outcount; ++k) {
-        const int i = kSlots + slot_done_[static_cast<std::size_t>(k)];
+        const int i = slot_done_[static_cast<std::size_t>(k)];
         const MPI_Status& st = slot_statuses_[static_cast<std::size_t>(k)];
+        if (i < kSlots) {
+          small_frame(i, st, sink);
+          ++frames;
+          continue;
+        }
         int count = 0;
         CADRE_MPI(MPI_Get_count(&st, MPI_BYTE, &count));
         detail::ByteBuffer& b = slot_bufs_[static_cast<std::size_t>(i)];
@@ -247,6 +245,27 @@ class MpiTransport final : public Transport {
     }
   }
 
+  /// Small slot `i` completed with `st`: its frame goes to its link; the slot is re-posted
+  /// at the end of the pass, after the loop has answered what arrived (the other slots take
+  /// the traffic meanwhile).
+  void small_frame(int i, const MPI_Status& st, Sink& sink) {
+    posted_at_[static_cast<std::size_t>(i)] = 0;
+    if (i == head_) {
+      head_ = -1;
+      for (int k = 0; k < kSlots; ++k) {
+        const std::uint64_t at = posted_at_[static_cast<std::size_t>(k)];
+        if (at != 0 && (head_ < 0 || at < posted_at_[static_cast<std::size_t>(head_)])) head_ = k;
+      }
+    }
+    int count = 0;
+    CADRE_MPI(MPI_Get_count(&st, MPI_BYTE, &count));
+    detail::ByteBuffer& b = slot_bufs_[static_cast<std::size_t>(i)];
+    b.resize(static_cast<std::size_t>(count));
+    arrived(st.MPI_SOURCE, b, sink);
+    repost_.push_back(i);
+    probe_due_ = true;
+  }
+
   void post_slot(int i) {
     detail::ByteBuffer& b = slot_bufs_[static_cast<std::size_t>(i)];
     const bool control = i >= kSlots;
@@ -256,8 +275,8 @@ class MpiTransport final : public Transport {
                         control ? kControlTag : kSmallTag, comm_,
                         &slot_reqs_[static_cast<std::size_t>(i)]));
     if (!control) {
-      order_[(head_ + posted_) % kSlots] = i;
-      ++posted_;
+      posted_at_[static_cast<std::size_t>(i)] = ++posts_;
+      if (head_ < 0) head_ = i;  // else the head is older
     }
   }
 
@@ -449,10 +468,11 @@ class MpiTransport final : public Transport {
   std::vector<detail::ByteBuffer> abandoned_;  // buffers of sends to lost nodes
   unsigned large_polls_ = 0;
   bool probe_due_ = false;
-  unsigned control_polls_ = 0;
-  // The small slots in the order they were posted: order_[head_] is the next to fill.
-  std::array<int, kSlots> order_{};
-  int head_ = 0, posted_ = 0;
+  unsigned sweeps_ = 0;
+  // When each small slot was posted (0: it is not), and the oldest posted: the next to fill.
+  std::array<std::uint64_t, kSlots> posted_at_{};
+  std::uint64_t posts_ = 0;
+  int head_ = -1;
   std::size_t large_pending_ = 0;
 };
 
