@@ -102,6 +102,12 @@ class Core final : public transport::Sink {
   std::uint64_t next_serial() { return next_serial_++; }
   /// True while the link to `dst` has as many frames in flight as it may: a process that
   /// sends to `dst` waits (its node goes on) until MPI has taken some.
+  /// Called by a fiber about to suspend: when no other fiber is ready, nothing more will be
+  /// sent in this pass, so the links are flushed now, before the switch back to the loop
+  /// (a reply leaves a switch and a loop pass sooner; coalescing is unchanged).
+  void flush_if_last() {
+    if (!sched_.has_ready()) transport_->flush();
+  }
   bool congested(NodeId dst) const { return transport_->in_flight(dst) >= kMaxFramesInFlight; }
   static constexpr std::size_t kMaxFramesInFlight = 16;
   /// The payload cap in force on the links (the master's).

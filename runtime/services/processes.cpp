@@ -853,7 +853,9 @@ void send_bytes(Pid to, std::uint64_t type_id, const char* p, std::size_t n) {
   wire::Envelope env{};
   env.cls = static_cast<std::uint8_t>(node::Cls::message);
   env.type_id = type_id;
-  env.src = self();
+  // self(), for the loop thread: a process, or nobody (posted work, timers).
+  auto* f = sched::Scheduler::current();
+  env.src = f ? Pid{c.self_node(), f->serial()} : null_pid;
   env.dst = to;
   c.processes().route(env, p, n);
 }
@@ -947,6 +949,7 @@ bool MailboxCursor::wait() {
   std::uint64_t timer = 0;
   if (deadline_) timer = s.add_timer(*deadline_, [&s, f = p.fiber] { s.wake(f); });
   p.waiting = true;
+  c.flush_if_last();
   s.suspend();
   p.waiting = false;
   if (deadline_) s.cancel_timer(timer);

@@ -145,6 +145,13 @@ class MpiTransport final : public Transport {
     // one MPI_Test on it (which progresses, then checks again) finds a frame in the pass it
     // lands, where a Testsome over every slot reports it a pass later. One frame per pass:
     // the loop answers it before it looks for the next.
+    if (head_ == kHeadUnknown) {
+      head_ = -1;
+      for (int k = 0; k < kSlots; ++k) {
+        const std::uint64_t at = posted_at_[static_cast<std::size_t>(k)];
+        if (at != 0 && (head_ < 0 || at < posted_at_[static_cast<std::size_t>(head_)])) head_ = k;
+      }
+    }
     if (head_ >= 0) {
       const int i = head_;
       int done = 0;
@@ -250,13 +257,7 @@ class MpiTransport final : public Transport {
   /// the traffic meanwhile).
   void small_frame(int i, const MPI_Status& st, Sink& sink) {
     posted_at_[static_cast<std::size_t>(i)] = 0;
-    if (i == head_) {
-      head_ = -1;
-      for (int k = 0; k < kSlots; ++k) {
-        const std::uint64_t at = posted_at_[static_cast<std::size_t>(k)];
-        if (at != 0 && (head_ < 0 || at < posted_at_[static_cast<std::size_t>(head_)])) head_ = k;
-      }
-    }
+    if (i == head_) head_ = kHeadUnknown;  // found at the next poll, off this frame's path
     int count = 0;
     CADRE_MPI(MPI_Get_count(&st, MPI_BYTE, &count));
     detail::ByteBuffer& b = slot_bufs_[static_cast<std::size_t>(i)];
@@ -276,7 +277,7 @@ class MpiTransport final : public Transport {
                         &slot_reqs_[static_cast<std::size_t>(i)]));
     if (!control) {
       posted_at_[static_cast<std::size_t>(i)] = ++posts_;
-      if (head_ < 0) head_ = i;  // else the head is older
+      if (head_ == -1) head_ = i;  // else the head is older, or about to be looked for
     }
   }
 
@@ -287,7 +288,7 @@ class MpiTransport final : public Transport {
     sink.on_alive(NodeId(static_cast<std::uint32_t>(src)));
     Link& l = *links_[static_cast<std::size_t>(src)];
     std::uint64_t seq = b.size() >= wire::kFrameHeaderSize
-                            ? wire::decode_frame_header(b.data()).seq
+                            ? wire::frame_seq(b.data())
                             : l.seq_in;  // too short to say: deliver() reports it
     if (seq > l.seq_in && seq - l.seq_in <= kMaxEarlyFrames && l.early.size() < kMaxEarlyFrames) {
       l.early.emplace(seq, std::move(b));
@@ -472,7 +473,8 @@ class MpiTransport final : public Transport {
   // When each small slot was posted (0: it is not), and the oldest posted: the next to fill.
   std::array<std::uint64_t, kSlots> posted_at_{};
   std::uint64_t posts_ = 0;
-  int head_ = -1;
+  int head_ = -1;  // -1: no slot posted
+  static constexpr int kHeadUnknown = -2;
   std::size_t large_pending_ = 0;
 };
 

@@ -36,15 +36,29 @@ constexpr std::size_t kChecksumOffset = 28;
 constexpr std::size_t kEnvelopeLengthOffset = 4;
 constexpr std::uint32_t kMaxLength = std::numeric_limits<std::uint32_t>::max();
 
-// Checks that exactly `count` envelopes fill [p, p + n); throws DecodeError otherwise.
+// Checks that exactly `count` envelopes fill [p, p + n); throws DecodeError otherwise (the
+// messages are EnvelopeReader's). Only the length fields are read: this runs on every frame.
 void check_envelopes(const char* p, std::size_t n, std::uint32_t count) {
-  FrameView v{};
-  v.header.count = count;
-  v.body = p;
-  v.body_len = n;
-  EnvelopeReader r(v);
-  EnvelopeRef e;
-  while (r.next(e)) {
+  std::size_t at = 0;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const std::size_t left = n - at;
+    if (left < kEnvelopeHeaderSize) {
+      throw DecodeError(fmt::format(
+          "frame: envelope {} of {}: its {}-byte header does not fit in the {} bytes left", i,
+          count, kEnvelopeHeaderSize, left));
+    }
+    std::uint32_t len;
+    std::memcpy(&len, p + at + kEnvelopeLengthOffset, sizeof len);
+    if (len > left - kEnvelopeHeaderSize) {
+      throw DecodeError(fmt::format("frame: envelope {} of {}: payload length {} exceeds the {} "
+                                    "bytes left",
+                                    i, count, len, left - kEnvelopeHeaderSize));
+    }
+    at += kEnvelopeHeaderSize + len;
+  }
+  if (at != n) {
+    throw DecodeError(
+        fmt::format("frame: {} trailing bytes after the {} envelopes it counts", n - at, count));
   }
 }
 

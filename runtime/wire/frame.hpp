@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "cadre/detail/buffer.hpp"
 #include "cadre/ids.hpp"
@@ -69,6 +70,13 @@ std::uint32_t header_checksum(const char* p);
 /// Writes `h` as 32 bytes at `out`, with the checksum computed over the first 28 (the
 /// `checksum` field of `h` is ignored).
 void encode_frame_header(char* out, const FrameHeader& h);
+
+/// The sequence number of the frame header at `in`, unchecked (parse_frame does the checks).
+inline std::uint64_t frame_seq(const char* in) {
+  std::uint64_t seq;
+  std::memcpy(&seq, in + 16, sizeof seq);  // after magic, version, flags, length, count
+  return seq;
+}
 
 /// Reads 32 bytes at `in` as a FrameHeader, unchecked (parse_frame does the checks).
 FrameHeader decode_frame_header(const char* in);

@@ -110,6 +110,7 @@ TEST(Frame, HeaderAndEnvelopeLayout) {
   FrameHeader back = decode_frame_header(out);
   h.checksum = sum;
   EXPECT_EQ(back, h);
+  EXPECT_EQ(frame_seq(out), h.seq);
 
   EXPECT_EQ(fnv1a32("", 0), 0x811c9dc5u);
   EXPECT_EQ(fnv1a32("a", 1), 0xe40c292cu);
