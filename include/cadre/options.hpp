@@ -51,6 +51,10 @@ struct Options {
   std::size_t stack_size = 128 * 1024;
   /// Chunks of one map() kept in flight per node (CADRE_MAP_WINDOW).
   int map_window = 4;
+  /// Bytes a node may have on its way to another before the receiver has taken them off the
+  /// link (CADRE_LINK_CREDIT). A process that sends while its link is out of credit waits,
+  /// yielding, until the receiver grants more; its node goes on serving.
+  std::size_t link_credit = std::size_t(4) << 20;
 };
 
 }  // namespace cadre

@@ -54,7 +54,8 @@ WireOptions to_wire(const Options& o) {
                      o.coalesce_bytes,
                      o.payload_cap,
                      o.stack_size,
-                     o.map_window};
+                     o.map_window,
+                     o.link_credit};
 }
 
 void from_wire(const WireOptions& w, Options& o) {
@@ -71,6 +72,7 @@ void from_wire(const WireOptions& w, Options& o) {
   o.payload_cap = w.payload_cap;
   o.stack_size = w.stack_size;
   o.map_window = w.map_window;
+  o.link_credit = w.link_credit;
 }
 
 // One MPI message carries at most INT_MAX bytes: a frame is a payload, the coalescing
@@ -87,6 +89,9 @@ void check_limits(const Options& o) {
         o.payload_cap, kMaxFrame - o.coalesce_bytes));
   if (o.map_window < 1 || o.map_window > (1 << 20))
     throw Error(fmt::format("cadre: map_window = {} is not between 1 and 2^20", o.map_window));
+  if (o.link_credit < 4096 || o.link_credit > (std::size_t(1) << 40))
+    throw Error(
+        fmt::format("cadre: link_credit = {} bytes is not between 4 KiB and 1 TiB", o.link_credit));
 }
 
 constexpr unsigned kQuickPasses = 256;
@@ -402,7 +407,7 @@ void Core::on_welcome(const char* p, std::size_t n) {
   check_limits(o);
   options_ = std::move(o);
   // The master's limits hold on every link, in both directions.
-  transport_->set_limits(options_.payload_cap, options_.coalesce_bytes);
+  transport_->set_limits(options_.payload_cap, options_.coalesce_bytes, options_.link_credit);
   sched_.set_stack_size(options_.stack_size);
   NodeTable t;
   for (auto& r : w.nodes)

@@ -108,7 +108,11 @@ class Core final : public transport::Sink {
   void flush_if_last() {
     if (!sched_.has_ready()) transport_->flush();
   }
-  bool congested(NodeId dst) const { return transport_->in_flight(dst) >= kMaxFramesInFlight; }
+  /// A process sending to `dst` waits while this holds: the link is out of credit, or MPI has
+  /// not yet taken kMaxFramesInFlight of its frames.
+  bool congested(NodeId dst) const {
+    return transport_->credit(dst) <= 0 || transport_->in_flight(dst) >= kMaxFramesInFlight;
+  }
   static constexpr std::size_t kMaxFramesInFlight = 16;
   /// The payload cap in force on the links (the master's).
   std::size_t payload_cap() const { return transport_->payload_cap(); }

@@ -74,6 +74,8 @@ void apply_environment(Options& o) {
     o.payload_cap = static_cast<std::size_t>(env_int("CADRE_PAYLOAD_CAP", 1024));
   if (env("CADRE_STACK_SIZE"))
     o.stack_size = static_cast<std::size_t>(env_int("CADRE_STACK_SIZE", 16384));
+  if (env("CADRE_LINK_CREDIT"))
+    o.link_credit = static_cast<std::size_t>(env_int("CADRE_LINK_CREDIT", 4096));
   if (env("CADRE_MAP_WINDOW")) o.map_window = static_cast<int>(env_int("CADRE_MAP_WINDOW", 1));
 }
 

@@ -73,10 +73,12 @@ struct WireOptions {
   std::uint8_t log_level;
   std::uint64_t coalesce_bytes, payload_cap, stack_size;
   std::int32_t map_window;
+  std::uint64_t link_credit;
   template <class A>
   void serialize(A& ar, unsigned) {
     ar& heartbeat_interval_ms& heartbeat_timeout_ms& ready_timeout_ms& shutdown_timeout_ms&
-        idle_spin_us& idle_sleep_us& log_level& coalesce_bytes& payload_cap& stack_size& map_window;
+        idle_spin_us& idle_sleep_us& log_level& coalesce_bytes& payload_cap& stack_size& map_window&
+            link_credit;
   }
 };
 
@@ -87,7 +89,7 @@ struct NodeRecordWire {
   std::int32_t os_pid = 0;
   template <class A>
   void serialize(A& ar, unsigned) {
-    ar & id & name & host & rank & os_pid;
+    ar& id& name& host& rank& os_pid;
   }
 };
 
@@ -97,7 +99,7 @@ struct RelayWire {
   std::string payload;
   template <class A>
   void serialize(A& ar, unsigned) {
-    ar & seq & type_id & payload;
+    ar& seq& type_id& payload;
   }
 };
 
@@ -108,7 +110,7 @@ struct Welcome {
   std::vector<RelayWire> relays;
   template <class A>
   void serialize(A& ar, unsigned) {
-    ar & options & nodes & relays;
+    ar& options& nodes& relays;
   }
 };
 
@@ -117,7 +119,7 @@ struct FinalStatus {
   bool finalize = true;  // false after a lost node: end with _exit, not MPI_Finalize
   template <class A>
   void serialize(A& ar, unsigned) {
-    ar & status & finalize;
+    ar& status& finalize;
   }
 };
 

@@ -171,10 +171,11 @@ class RuntimeImpl {
     core_.reset();
     if (!safe) {
       // A node never acknowledged: MPI_Finalize would wait for it forever.
-      node::log_local(Level::error,
-                      fmt::format("ending without MPI_Finalize (a node was lost or did not acknowledge "
-                                  "shut-down); status {}",
-                                  status ? status : 1));
+      node::log_local(
+          Level::error,
+          fmt::format("ending without MPI_Finalize (a node was lost or did not acknowledge "
+                      "shut-down); status {}",
+                      status ? status : 1));
       std::fflush(nullptr);
       std::_Exit(status ? status : 1);
     }

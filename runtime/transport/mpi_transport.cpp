@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <memory>
@@ -33,6 +34,7 @@ constexpr int kSmallTag = 7301;
 constexpr int kLargeTag = 7302;
 constexpr int kControlTag = 7303;
 constexpr int kControlSlots = 4;
+constexpr unsigned char kCreditGrant = kTransportControl;  // + 8 bytes: the bytes granted
 constexpr int kMaxProbesPerPoll = 16;
 // A fixed size, the same on every node whatever its options: a frame that fits is sent on
 // the small tag, and every posted receive can hold it.
@@ -44,7 +46,10 @@ constexpr std::size_t kMaxEarlyFrames = 1024;
 class MpiTransport final : public Transport {
  public:
   MpiTransport(MPI_Comm comm, const Options& o)
-      : comm_(comm), coalesce_(std::max<std::size_t>(o.coalesce_bytes, 256)), cap_(o.payload_cap) {
+      : comm_(comm),
+        coalesce_(std::max<std::size_t>(o.coalesce_bytes, 256)),
+        cap_(o.payload_cap),
+        credit_limit_(static_cast<std::int64_t>(o.link_credit)) {
     CADRE_MPI(MPI_Comm_rank(comm_, &rank_));
     CADRE_MPI(MPI_Comm_size(comm_, &size_));
     links_.reserve(static_cast<std::size_t>(size_));
@@ -58,6 +63,8 @@ class MpiTransport final : public Transport {
     slot_done_.resize(all);
     dead_.assign(static_cast<std::size_t>(size_), false);
     inflight_.assign(static_cast<std::size_t>(size_), 0);
+    credit_.assign(static_cast<std::size_t>(size_), credit_limit_);
+    consumed_.assign(static_cast<std::size_t>(size_), 0);
     for (int i = 0; i < all; ++i) post_slot(i);
   }
 
@@ -84,9 +91,12 @@ class MpiTransport final : public Transport {
   NodeId self() const override { return NodeId(static_cast<std::uint32_t>(rank_)); }
   std::uint32_t size() const override { return static_cast<std::uint32_t>(size_); }
   std::size_t payload_cap() const override { return cap_; }
-  void set_limits(std::size_t cap, std::size_t coalesce) override {
+  void set_limits(std::size_t cap, std::size_t coalesce, std::size_t credit) override {
     cap_ = cap;
     coalesce_ = std::max<std::size_t>(coalesce, 256);
+    // Before any payload traffic: every link starts with the master's credit.
+    credit_limit_ = static_cast<std::int64_t>(credit);
+    for (auto& c : credit_) c = credit_limit_;
   }
 
   void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) override {
@@ -184,7 +194,10 @@ class MpiTransport final : public Transport {
         if (!dead_[static_cast<std::size_t>(st.MPI_SOURCE)]) {
           NodeId from(static_cast<std::uint32_t>(st.MPI_SOURCE));
           sink.on_alive(from);
-          sink.on_control(from, b.data(), b.size());
+          if (!b.empty() && static_cast<unsigned char>(b.data()[0]) >= kTransportControl)
+            on_grant(st.MPI_SOURCE, b);
+          else
+            sink.on_control(from, b.data(), b.size());
         }
         post_slot(i);
       }
@@ -318,6 +331,7 @@ class MpiTransport final : public Transport {
     CADRE_MPI(MPI_Isend(l.buf.data(), static_cast<int>(l.buf.size()), MPI_BYTE, static_cast<int>(d),
                         tag, comm_, &req));
     // The next frame's buffer is found after the send has left.
+    credit_[d] -= static_cast<std::int64_t>(l.buf.size());
     send_reqs_.push_back(req);
     send_bufs_.push_back(std::move(l.buf));
     send_dst_.push_back(static_cast<int>(d));
@@ -341,6 +355,10 @@ class MpiTransport final : public Transport {
 
   std::size_t in_flight(NodeId dst) const override {
     return dst.value() < inflight_.size() ? inflight_[dst.value()] : 0;
+  }
+
+  std::int64_t credit(NodeId dst) const override {
+    return dst.value() < credit_.size() ? credit_[dst.value()] : credit_limit_;
   }
 
   void forget(NodeId n) override {
@@ -426,6 +444,33 @@ class MpiTransport final : public Transport {
             from, fmt::format("envelope of class {}: {}", unsigned(e.header.cls), ex.what()));
       }
     }
+    consumed(src, n);
+  }
+
+  /// `n` bytes of `src`'s frames have left the link (their envelopes are in mailboxes, or
+  /// handled): once a quarter of the credit has, it goes back to `src` in one grant. So the
+  /// bytes MPI holds for this node from `src` stay below the credit.
+  void consumed(int src, std::size_t n) {
+    if (src == rank_) return;  // the loopback needs no credit
+    auto& c = consumed_[static_cast<std::size_t>(src)];
+    c += n;
+    if (c < static_cast<std::uint64_t>(credit_limit_ / 4)) return;
+    char msg[9];
+    msg[0] = static_cast<char>(kCreditGrant);
+    std::memcpy(msg + 1, &c, sizeof c);
+    send_control(NodeId(static_cast<std::uint32_t>(src)), msg, sizeof msg);
+    c = 0;
+  }
+
+  /// A grant from `src`: the link to it may carry that many more bytes.
+  void on_grant(int src, const detail::ByteBuffer& b) {
+    std::uint64_t bytes = 0;
+    if (b.size() != 9 || static_cast<unsigned char>(b.data()[0]) != kCreditGrant) return;
+    std::memcpy(&bytes, b.data() + 1, sizeof bytes);
+    auto& c = credit_[static_cast<std::size_t>(src)];
+    // Never above the limit, whatever the grant says.
+    c = std::min(credit_limit_, c + static_cast<std::int64_t>(std::min<std::uint64_t>(
+                                        bytes, static_cast<std::uint64_t>(credit_limit_))));
   }
 
   detail::ByteBuffer take_buffer(std::size_t min) {
@@ -466,6 +511,9 @@ class MpiTransport final : public Transport {
   std::vector<int> send_dst_;                  // destination of each send in flight
   std::vector<bool> dead_;                     // nodes forgotten (lost)
   std::vector<std::size_t> inflight_;          // frames in flight, per destination
+  std::int64_t credit_limit_;                  // the credit every link starts with
+  std::vector<std::int64_t> credit_;           // bytes each link may still carry
+  std::vector<std::uint64_t> consumed_;        // bytes taken off each incoming link, not granted
   std::vector<detail::ByteBuffer> abandoned_;  // buffers of sends to lost nodes
   unsigned large_polls_ = 0;
   bool probe_due_ = false;

@@ -32,6 +32,9 @@ class Sink {
 
 /// Largest control message.
 inline constexpr std::size_t kMaxControlBytes = 64;
+/// Control messages whose first byte is at least this belong to the transport (credit
+/// grants); the node's own (heartbeats, pings) use smaller values.
+inline constexpr unsigned char kTransportControl = 0x80;
 
 class Transport {
  public:
@@ -52,7 +55,8 @@ class Transport {
   virtual bool busy() const = 0;
   virtual std::size_t payload_cap() const = 0;
   /// Adopts the master's limits (called once, at start-up, before any payload traffic).
-  virtual void set_limits(std::size_t payload_cap, std::size_t coalesce_bytes) = 0;
+  virtual void set_limits(std::size_t payload_cap, std::size_t coalesce_bytes,
+                          std::size_t link_credit) = 0;
   /// Sends a control message of at most kMaxControlBytes at once, outside the link's order.
   virtual void send_control(NodeId dst, const char* p, std::size_t n) = 0;
   /// `n` is lost: what it sends from now on is discarded, what is sent to it is dropped, and
@@ -60,6 +64,9 @@ class Transport {
   virtual void forget(NodeId n) = 0;
   /// Frames sent to `dst` whose MPI send has not completed yet.
   virtual std::size_t in_flight(NodeId dst) const = 0;
+  /// Bytes the link to `dst` may still carry before `dst` grants more (may be negative: a
+  /// frame is never split, so one may take the link below zero).
+  virtual std::int64_t credit(NodeId dst) const = 0;
 };
 
 }  // namespace cadre::transport

@@ -6,9 +6,11 @@
 
 #include <cadre/cadre.hpp>
 #include <chrono>
+#include <cstdio>
 #include <numeric>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -98,6 +100,36 @@ void source(Pid to, long n) {
   }
 }
 CADRE_TASK(source);
+
+// The link credit and coalescing threshold this test binary runs with (see main).
+constexpr std::size_t kCredit = 64 * 1024;
+constexpr std::size_t kCoalesce = 64 * 1024;
+
+/// Holds its node: tells `sender` it holds, lets that go out, then computes for `ms` without
+/// yielding, so the node takes nothing off its links meanwhile.
+void hold_node(Pid sender, int ms) {
+  cadre::send(sender, A{1});
+  cadre::yield();
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < until) {
+  }
+}
+CADRE_TASK(hold_node);
+
+/// Streams like source() once told the receiver's node is held; tells `parent` how many
+/// sends had returned `sample_ms` after the start.
+void credit_source(Pid to, Pid parent, long n, int sample_ms) {
+  cadre::receive(cadre::match<A>([](const A&) {}));
+  auto sample = std::chrono::steady_clock::now() + std::chrono::milliseconds(sample_ms);
+  long at_sample = -1;
+  for (long i = 0; i < n; ++i) {
+    if (at_sample < 0 && std::chrono::steady_clock::now() >= sample) at_sample = i;
+    cadre::send(to, i);
+    if ((i + 1) % 1000 == 0) cadre::send(to, B{static_cast<int>(i / 1000)});
+  }
+  cadre::send(parent, at_sample);
+}
+CADRE_TASK(credit_source);
 
 void send_then_end(Pid to, int n) {
   for (int i = 0; i < n; ++i) cadre::send(to, i);
@@ -265,6 +297,33 @@ TEST(Processes, AStreamingSenderWaitsButItsNodeServes) {
       120s, cadre::match<std::pair<long, long>>([](const std::pair<long, long>& x) { return x; }));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->first, 0);
+}
+
+TEST(Processes, ALinkOutOfCreditHoldsTheSenderNotItsNode) {
+  // The receiver's node computes for 1.5 s without looking at its links. A process streaming
+  // to it gets at most the link's credit (plus the frame that crossed it) through, then waits;
+  // its node answers pings meanwhile; then every message arrives, in order.
+  auto ns = cadre::nodes();
+  if (ns.size() < 2) GTEST_SKIP() << "needs two nodes: a node's messages to itself take no link";
+  const long n = 200000;
+  Pid s = cadre::spawn(ns.back(), sink, cadre::self(), n);
+  Pid src = cadre::spawn(ns.front(), credit_source, s, cadre::self(), n, 700);
+  auto held = cadre::run(cadre::on(ns.back()), hold_node, src, 1500);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_LT(cadre::ping(ns.front(), 5s), 1s) << "the sender's node stopped serving";
+  auto at_sample = cadre::receive(30s, cadre::match<long>([](long v) { return v; }));
+  ASSERT_TRUE(at_sample);
+  // Each message is a 48-byte envelope and 8 bytes of payload (markers: 4).
+  const long bound = static_cast<long>((kCredit + kCoalesce) / 56) + 64;
+  std::printf("sends returned 700 ms into the hold: %ld (bound %ld)\n", *at_sample, bound);
+  EXPECT_GE(*at_sample, 0);
+  EXPECT_LE(*at_sample, bound) << "the sender got past the link's credit";
+  held.get();
+  auto r = cadre::receive(
+      120s, cadre::match<std::pair<long, long>>([](const std::pair<long, long>& x) { return x; }));
+  ASSERT_TRUE(r) << "the sink did not finish";
+  EXPECT_EQ(r->first, 0) << "messages out of order";
+  EXPECT_EQ(r->second, n / 1000);
 }
 
 TEST(Processes, MessagesArriveBeforeTheDown) {
@@ -526,6 +585,8 @@ int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   cadre::Options o;
   o.shutdown_timeout = 5s;
+  o.link_credit = kCredit;  // small: every test here runs on links that need grants
+  o.coalesce_bytes = kCoalesce;
   return cadre::launch(
       argc, argv, [] { return RUN_ALL_TESTS(); }, o);
 }

@@ -24,12 +24,13 @@ class FakeTransport final : public transport::Transport {
   NodeId self() const override { return self_; }
   std::uint32_t size() const override { return size_; }
   std::size_t payload_cap() const override { return cap_; }
-  void set_limits(std::size_t cap, std::size_t) override { cap_ = cap; }
+  void set_limits(std::size_t cap, std::size_t, std::size_t) override { cap_ = cap; }
   void send_control(NodeId dst, const char* p, std::size_t n) override {
     controls.push_back(Sent{dst, {}, std::vector<char>(p, p + n)});
   }
   void forget(NodeId n) override { forgotten.push_back(n); }
   std::size_t in_flight(NodeId) const override { return 0; }
+  std::int64_t credit(NodeId) const override { return std::int64_t(1) << 40; }
   std::vector<Sent> controls;
   std::vector<NodeId> forgotten;
   void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) override {
