@@ -145,9 +145,8 @@ std::pair<Pid, MonitorRef> spawn_process(const Placement& where, const Entry* e,
 /// Sends an encoded message (any thread). Throws InvalidNode for a pid on an unknown node.
 void send_encoded(Pid to, std::uint64_t type_id, ByteBuffer&& payload, bool is_call,
                   std::uint64_t corr);
-/// In a process or task: waits (yielding) while the link to `to`'s node is congested.
-void await_link(Pid to);
-/// send_encoded() from borrowed bytes (copied only when the message must be posted).
+/// send_encoded() from borrowed bytes (copied only when they must outlive the call). A
+/// process or task whose link to `to`'s node is out of credit waits there, yielding.
 void send_bytes(Pid to, std::uint64_t type_id, const char* p, std::size_t n);
 void send_encoded_after(std::chrono::nanoseconds delay, Pid to, std::uint64_t type_id,
                         ByteBuffer&& payload);
@@ -410,7 +409,6 @@ Pid spawn_link(const W& where, R (*body)(P...), A&&... args) {
 /// for a node that never existed, NotRegistered for an unregistered user type. Any thread.
 template <class T>
 void send(Pid to, const T& msg) {
-  detail::await_link(to);
   // Encoded into a per-thread scratch buffer: no allocation per message.
   thread_local detail::ByteBuffer scratch;
   scratch.clear();

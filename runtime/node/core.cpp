@@ -178,9 +178,7 @@ std::string Core::describe(NodeId n) const {
   return fmt::format("node {}", n.value());
 }
 
-void Core::check_node(NodeId n, const char* what) const {
-  // Fast path without the table's lock: every node below the count is up.
-  if (n.value() < known_nodes_.load(std::memory_order_acquire)) return;
+void Core::check_node_in_table(NodeId n, const char* what) const {
   auto t = table();
   for (auto& i : *t) {
     if (i.id != n) continue;
@@ -294,10 +292,6 @@ bool Core::idle(Clock::time_point now, Clock::time_point last_work,
   return true;
 }
 
-void Core::send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) {
-  transport_->send(dst, env, p, n);
-}
-
 void Core::send_control(NodeId dst, Cls cls, const detail::ByteBuffer& payload) {
   wire::Envelope env{};
   env.cls = static_cast<std::uint8_t>(cls);
@@ -310,6 +304,10 @@ void Core::send_control(NodeId dst, Cls cls, const detail::ByteBuffer& payload) 
 
 void Core::on_envelope(NodeId src, const wire::Envelope& env, const char* payload,
                        std::size_t len) {
+  if (env.cls == static_cast<std::uint8_t>(Cls::message)) {  // the stream: first, directly
+    processes_->deliver_local(env, payload, len);
+    return;
+  }
   switch (static_cast<Cls>(env.cls)) {
     case Cls::task_request:
       tasks_->on_request(src, env, payload, len);

@@ -38,6 +38,10 @@ using NodeTable = std::vector<NodeInfo>;
 /// True on the thread that runs the master's driver (process <0.0>).
 inline thread_local bool t_driver_thread = false;
 
+class Core;
+/// The core whose loop runs on this thread, if any.
+inline thread_local const Core* t_loop_core = nullptr;
+
 class Core final : public transport::Sink {
  public:
   Core(std::unique_ptr<transport::Transport> transport, Options options, std::string host);
@@ -57,13 +61,17 @@ class Core final : public transport::Sink {
   /// The node table as last published. Any thread.
   std::shared_ptr<const NodeTable> table() const;
   /// Throws InvalidNode (naming the node and listing live ones) unless `n` is known and up.
-  void check_node(NodeId n, const char* what) const;
+  void check_node(NodeId n, const char* what) const {
+    // Fast path without the table's lock: every node below the count is up.
+    if (n.value() < known_nodes_.load(std::memory_order_acquire)) return;
+    check_node_in_table(n, what);
+  }
   std::string describe(NodeId n) const;  // "node 1 (host:1 on host)"
 
   // -- the loop ---------------------------------------------------------------------
   /// Marks the calling thread as the loop thread.
-  void bind_loop_thread() { loop_thread_ = std::this_thread::get_id(); }
-  bool on_loop_thread() const { return std::this_thread::get_id() == loop_thread_; }
+  void bind_loop_thread() { t_loop_core = this; }
+  bool on_loop_thread() const { return t_loop_core == this; }
   /// One pass: receive, run posted work, fibers and timers, flush. Returns the work done.
   std::size_t step();
   /// Runs the loop (with idle backoff) until `done()` or the deadline; returns done().
@@ -94,7 +102,9 @@ class Core final : public transport::Sink {
   bool stopping() const { return stopping_.load(); }
 
   // -- services (loop thread) ---------------------------------------------------------
-  void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n);
+  void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) {
+    transport_->send(dst, env, p, n);
+  }
   sched::Scheduler& scheduler() { return sched_; }
   services::TaskService& tasks() { return *tasks_; }
   services::ProcessService& processes() { return *processes_; }
@@ -143,6 +153,7 @@ class Core final : public transport::Sink {
   void report_status(int status, int driver_status);
 
  private:
+  void check_node_in_table(NodeId n, const char* what) const;
   /// Backs off for one pass; returns true when it slept.
   bool idle(Clock::time_point now, Clock::time_point last_work,
             std::optional<Clock::time_point> deadline);
@@ -165,7 +176,6 @@ class Core final : public transport::Sink {
   std::unique_ptr<services::TaskService> tasks_;
   std::unique_ptr<services::ProcessService> processes_;
   std::unique_ptr<services::OutputService> output_;
-  std::thread::id loop_thread_;
 
   std::atomic<std::uint32_t> known_nodes_{0};  // nodes 0..n-1 are known and up
   unsigned passes_ = 0;

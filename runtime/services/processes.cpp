@@ -827,17 +827,6 @@ void send_encoded(Pid to, std::uint64_t type_id, ByteBuffer&& payload, bool is_c
   });
 }
 
-void await_link(Pid to) {
-  auto* c = node::Core::try_get();
-  if (!c || !c->on_loop_thread() || !sched::Scheduler::current()) return;
-  // Backpressure: a process that streams faster than MPI drains the link waits here, and
-  // only it: the node loop goes on (and makes the progress it waits for).
-  while (to.node != c->self_node() && c->congested(to.node) && c->is_up(to.node)) {
-    c->scheduler().yield();
-    c->processes().check_killed(c->processes().current());
-  }
-}
-
 void send_bytes(Pid to, std::uint64_t type_id, const char* p, std::size_t n) {
   auto& c = core();
   if (!c.on_loop_thread()) {
@@ -850,14 +839,30 @@ void send_bytes(Pid to, std::uint64_t type_id, const char* p, std::size_t n) {
   if (n > c.options().payload_cap)
     throw PayloadTooLarge(fmt::format("cadre::send to {}: {} bytes, above the payload cap of {}",
                                       to, n, c.options().payload_cap));
+  // self(), for the loop thread: a process, or nobody (posted work, timers).
+  auto* f = sched::Scheduler::current();
+  const bool remote = to.node != c.self_node();
+  ByteBuffer held;
+  if (f && remote && c.congested(to.node)) {
+    // Backpressure: a process that sends faster than its link drains waits here, and only
+    // it: the node loop goes on (and makes the progress it waits for). The bytes may be
+    // borrowed from a per-thread buffer that other fibers use meanwhile: they are kept.
+    held.append(p, n);
+    p = held.data();
+    while (c.congested(to.node) && c.is_up(to.node)) {
+      c.scheduler().yield();
+      c.processes().check_killed(c.processes().current());
+    }
+  }
   wire::Envelope env{};
   env.cls = static_cast<std::uint8_t>(node::Cls::message);
   env.type_id = type_id;
-  // self(), for the loop thread: a process, or nobody (posted work, timers).
-  auto* f = sched::Scheduler::current();
   env.src = f ? Pid{c.self_node(), f->serial()} : null_pid;
   env.dst = to;
-  c.processes().route(env, p, n);
+  if (remote)
+    c.send(to.node, env, p, n);
+  else
+    c.processes().deliver_local(env, p, n);
 }
 
 void send_encoded_after(std::chrono::nanoseconds delay, Pid to, std::uint64_t type_id,

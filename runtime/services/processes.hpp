@@ -110,6 +110,8 @@ class ProcessService {
   /// Throws ProcessEnded if the calling process was killed (after a resume).
   void check_killed(Process* p);
   void deliver(Process& p, detail::Mail&& m);
+  /// A message or reply for a process of this node (dropped and counted if it has ended).
+  void deliver_local(const wire::Envelope& env, const char* p, std::size_t n);
 
  private:
   void start_process(std::uint64_t serial, const detail::Entry* e, detail::ByteBuffer args);
@@ -117,7 +119,6 @@ class ProcessService {
   void send_down(Pid watcher, Pid target, std::uint64_t id, Reason r, const std::string& d);
   void send_exit(Pid to, Pid from, Reason r, const std::string& d);
   void on_exit_signal(Process& p, Pid from, Reason r, const std::string& d);
-  void deliver_local(const wire::Envelope& env, const char* p, std::size_t n);
   void send_env(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n);
   void name_service(node::Cls cls, Pid requester, std::uint64_t corr, const char* p, std::size_t n);
 
