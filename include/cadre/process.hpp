@@ -93,7 +93,7 @@ struct Mail {
   std::uint64_t type_id = 0;
   Pid from;
   std::uint64_t corr = 0;
-  std::string payload;  // short payloads stay inline (no allocation)
+  InlineBytes payload;  // short payloads stay inline (no allocation)
 };
 
 /// Standard library types travel without registration; their id is the hash of their name.

@@ -22,7 +22,6 @@
 namespace cadre::sched {
 namespace {
 
-thread_local Fiber* t_current = nullptr;
 
 // ASan must be told about every stack switch, or it reports false stack-buffer-overflows
 // (FACTS.md). The annotations compile to nothing in other builds.
@@ -61,7 +60,6 @@ Scheduler::Scheduler(std::size_t stack_size) : pool_(stack_size * kStackScale) {
 
 Scheduler::~Scheduler() = default;
 
-Fiber* Scheduler::current() { return t_current; }
 
 void Scheduler::set_stack_size(std::size_t n) { pool_.set_stack_size(n * kStackScale); }
 

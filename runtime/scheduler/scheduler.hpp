@@ -43,6 +43,10 @@ class Job {
 };
 
 class Scheduler;
+class Fiber;
+
+/// The fiber running on this thread, or nullptr (Scheduler::current()).
+inline thread_local Fiber* t_current = nullptr;
 
 /// One cooperatively scheduled thread of control.
 class Fiber {
@@ -78,7 +82,7 @@ class Scheduler {
   /// Runs every fiber that is ready now, once each. Returns how many ran.
   std::size_t run_ready();
   /// The fiber running on this thread, or nullptr outside fibers.
-  static Fiber* current();
+  static Fiber* current() { return t_current; }
   /// Suspends the calling fiber until wake() is called for it. Fiber only.
   void suspend();
   /// Makes a suspended fiber ready; a no-op when it is already queued.

@@ -925,7 +925,7 @@ Mail MailboxCursor::take() {
   if (index_ == 0)
     p.mailbox.pop_front();  // the common case: the oldest message matched
   else
-    p.mailbox.erase(p.mailbox.begin() + static_cast<std::ptrdiff_t>(index_));
+    p.mailbox.erase_at(index_);
   return m;
 }
 
@@ -1059,7 +1059,7 @@ void unmonitor(const MonitorRef& m) {
   auto is_it = [&](const detail::Mail& x) {
     return x.kind == detail::MailKind::down && x.corr == m.id;
   };
-  std::erase_if(proc.mailbox, is_it);
+  proc.mailbox.erase_if(is_it);
   if (proc.threaded) {
     std::lock_guard lock(proc.mu);
     std::erase_if(proc.inbox, is_it);

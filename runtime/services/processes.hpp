@@ -35,6 +35,7 @@
 #include "cadre/process.hpp"
 #include "node/protocol.hpp"
 #include "scheduler/scheduler.hpp"
+#include "services/mail_queue.hpp"
 #include "wire/frame.hpp"
 
 namespace cadre::node {
@@ -57,7 +58,7 @@ struct Process {
   std::uint64_t serial = 0;
   sched::Fiber* fiber = nullptr;     // null for the driver
   bool threaded = false;             // the driver: fed through `inbox` under `mu`
-  std::deque<detail::Mail> mailbox;  // owner's
+  MailQueue mailbox;                 // owner's
   std::mutex mu;
   std::condition_variable cv;
   std::deque<detail::Mail> inbox;  // threaded only

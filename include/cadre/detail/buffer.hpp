@@ -7,6 +7,7 @@
 #include <cstring>
 #include <new>
 #include <utility>
+#include <string>
 #include <vector>
 
 namespace cadre::detail {
@@ -120,6 +121,63 @@ class ByteBuffer {
   char* data_ = nullptr;
   std::size_t size_ = 0;
   std::size_t capacity_ = 0;
+};
+
+/// Bytes of one message: up to kInline of them inside the object (no allocation), more on
+/// the heap. Move-only.
+class InlineBytes {
+ public:
+  static constexpr std::size_t kInline = 32;
+
+  InlineBytes() noexcept = default;
+  InlineBytes(InlineBytes&& o) noexcept : heap_(o.heap_), size_(o.size_) {
+    if (!heap_) std::memcpy(inline_, o.inline_, size_);
+    o.heap_ = nullptr;
+    o.size_ = 0;
+  }
+  InlineBytes& operator=(InlineBytes&& o) noexcept {
+    if (this != &o) {
+      std::free(heap_);
+      heap_ = o.heap_;
+      size_ = o.size_;
+      if (!heap_) std::memcpy(inline_, o.inline_, size_);
+      o.heap_ = nullptr;
+      o.size_ = 0;
+    }
+    return *this;
+  }
+  InlineBytes(const InlineBytes&) = delete;
+  InlineBytes& operator=(const InlineBytes&) = delete;
+  ~InlineBytes() { std::free(heap_); }
+
+  /// Replaces the contents with a copy of `n` bytes from `p`.
+  void assign(const char* p, std::size_t n) {
+    std::free(heap_);
+    heap_ = nullptr;
+    size_ = 0;
+    char* to = inline_;
+    if (n > kInline) {
+      heap_ = static_cast<char*>(std::malloc(n));
+      if (!heap_) throw std::bad_alloc();
+      to = heap_;
+    }
+    if (n != 0) std::memcpy(to, p, n);
+    size_ = n;
+  }
+  /// Replaces the contents with a copy of `s`.
+  InlineBytes& operator=(const std::string& s) {
+    assign(s.data(), s.size());
+    return *this;
+  }
+
+  const char* data() const noexcept { return heap_ ? heap_ : inline_; }
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+
+ private:
+  char* heap_ = nullptr;
+  std::size_t size_ = 0;
+  char inline_[kInline];
 };
 
 }  // namespace cadre::detail
