@@ -858,7 +858,10 @@ void send_bytes(Pid to, std::uint64_t type_id, const char* p, std::size_t n) {
   env.cls = static_cast<std::uint8_t>(node::Cls::message);
   env.type_id = type_id;
   env.src = f ? Pid{c.self_node(), f->serial()} : null_pid;
-  env.dst = to;
+  // Field by field: a whole-Pid copy here is a 16-byte load of two 8-byte stores, which the
+  // CPU cannot forward (a stall on every message).
+  env.dst.node = to.node;
+  env.dst.serial = to.serial;
   if (remote)
     c.send(to.node, env, p, n);
   else
