@@ -22,15 +22,21 @@ class MailQueue {
   detail::Mail& operator[](std::size_t i) { return ring_[(head_ + i) & mask()]; }
   detail::Mail& front() { return (*this)[0]; }
 
-  void push_back(detail::Mail&& m) {
+  void push_back(detail::Mail&& m) { emplace_back() = std::move(m); }
+
+  /// Appends a message to be filled in place; its fields hold whatever the slot held last.
+  detail::Mail& emplace_back() {
     if (size_ == ring_.size()) grow();
-    ring_[(head_ + size_) & mask()] = std::move(m);
-    ++size_;
+    return ring_[(head_ + size_++) & mask()];
   }
 
   /// Drops the oldest message.
   void pop_front() {
     ring_[head_] = detail::Mail{};  // releases what it holds
+    pop_front_moved();
+  }
+  /// Drops the oldest message, already moved from (it holds nothing).
+  void pop_front_moved() {
     head_ = (head_ + 1) & mask();
     --size_;
   }

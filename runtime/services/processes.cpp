@@ -255,18 +255,27 @@ void ProcessService::deliver_local(const wire::Envelope& env, const char* p, std
     ++dropped_;  // its process has ended (or never existed): counted, never a failure
     return;
   }
-  Mail m;
-  m.kind = env.cls == static_cast<std::uint8_t>(Cls::reply) ? MailKind::reply : MailKind::user;
-  m.is_call = (env.flags & 1) != 0;
-  m.type_id = env.type_id;
-  m.from = env.src;
-  m.corr = env.corr;
-  m.payload.assign(p, n);
-  if (m.kind == MailKind::reply && !proc->calls.count(env.corr)) {
+  const bool reply = env.cls == static_cast<std::uint8_t>(Cls::reply);
+  if (reply && !proc->calls.count(env.corr)) {
     ++dropped_;  // a late reply: its caller gave up
     return;
   }
-  deliver(*proc, std::move(m));
+  auto fill = [&](Mail& m) {
+    m.kind = reply ? MailKind::reply : MailKind::user;
+    m.is_call = (env.flags & 1) != 0;
+    m.type_id = env.type_id;
+    m.from = env.src;
+    m.corr = env.corr;
+    m.payload.assign(p, n);
+  };
+  if (proc->threaded) {
+    Mail m;
+    fill(m);
+    deliver(*proc, std::move(m));
+    return;
+  }
+  fill(proc->mailbox.emplace_back());  // built in place: the stream's common case
+  if (proc->waiting) core_.scheduler().wake(proc->fiber);
 }
 
 void ProcessService::send_down(Pid watcher, Pid target, std::uint64_t id, Reason r,
@@ -926,7 +935,7 @@ Mail MailboxCursor::take() {
   --index_;
   Mail m = std::move(p.mailbox[index_]);
   if (index_ == 0)
-    p.mailbox.pop_front();  // the common case: the oldest message matched
+    p.mailbox.pop_front_moved();  // the common case: the oldest message matched
   else
     p.mailbox.erase_at(index_);
   return m;

@@ -87,4 +87,13 @@ TEST(MailQueue, SelectiveTakesAndErasesKeepTheRestInOrder) {
   EXPECT_TRUE(q.empty());
   q.push_back(mail(11));
   EXPECT_EQ(order(q), (std::vector<int>{11}));
+  // In place: a slot reused after its message was moved out.
+  Mail taken = std::move(q.front());
+  q.pop_front_moved();
+  EXPECT_EQ(taken.corr, 11u);
+  Mail& m = q.emplace_back();
+  m.corr = 12;
+  m.payload.assign("in place", 8);
+  EXPECT_EQ(order(q), (std::vector<int>{12}));
+  EXPECT_EQ(std::string(q[0].payload.data(), q[0].payload.size()), "in place");
 }
