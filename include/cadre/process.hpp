@@ -162,6 +162,9 @@ class MailboxCursor {
   Mail* next();
   /// Removes the message last returned by next() and hands it over.
   Mail take();
+  /// Removes the message last returned by next() (handled); a call becomes the one to answer
+  /// with reply().
+  void consume();
   /// Drops the message last returned by next() (it could not be decoded) and reports it.
   void drop_malformed(const std::string& why);
   /// Waits for more messages; false when the deadline passed.
@@ -272,8 +275,7 @@ void try_matcher(M& matcher, MailboxCursor& cur, Mail& m, std::optional<Stored<R
     return;
   }
   if (!matcher.pred(*v)) return;
-  Mail taken = cur.take();
-  if (taken.is_call) cur.set_call(taken);
+  cur.consume();
   done = true;
   if constexpr (std::is_void_v<R>) {
     matcher.handler(*v);

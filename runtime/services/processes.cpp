@@ -941,6 +941,19 @@ Mail MailboxCursor::take() {
   return m;
 }
 
+void MailboxCursor::consume() {
+  auto& p = *static_cast<services::Process*>(proc_);
+  --index_;
+  Mail& m = p.mailbox[index_];
+  if (m.is_call) p.call = std::make_pair(m.from, m.corr);
+  if (index_ == 0) {
+    m.payload.clear();
+    p.mailbox.pop_front_moved();  // the common case: the oldest message matched
+  } else {
+    p.mailbox.erase_at(index_);
+  }
+}
+
 void MailboxCursor::drop_malformed(const std::string& why) {
   Mail m = take();
   node::log_local(Level::error, fmt::format("dropped a malformed message from {} to {}: {}", m.from,

@@ -170,6 +170,13 @@ class InlineBytes {
     return *this;
   }
 
+  /// Empties it (and frees what it held on the heap).
+  void clear() noexcept {
+    std::free(heap_);
+    heap_ = nullptr;
+    size_ = 0;
+  }
+
   const char* data() const noexcept { return heap_ ? heap_ : inline_; }
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
