@@ -244,6 +244,9 @@ bool Core::run_until(const std::function<bool()>& done, std::optional<Clock::tim
   unsigned quiet = 0;   // passes without work since the last work
   while (!done()) {
     if (step() > 0) {
+      // How long the node waited for this work (when it waited long enough to be timed):
+      // the next wait spins at least twice as long (see idle()).
+      if (timing) last_quiet_ = Clock::now() - last_work;
       quiet = 0;
       timing = false;
       continue;
@@ -267,14 +270,19 @@ bool Core::run_until(const std::function<bool()>& done, std::optional<Clock::tim
 
 // After work the loop polls for `idle_spin` (pausing, then yielding the core), then sleeps up
 // to `idle_sleep` at a time: an idle node costs a few percent of a core, and a message to it
-// waits about a millisecond. Posting threads wake it at once.
+// waits about a millisecond. Posting threads wake it at once. When the last wait ended with
+// work after less than 20 spins' time, the loop spins twice that wait: an exchange whose
+// round trips take a few milliseconds (large messages) is not slowed by a sleep on every hop,
+// while a node that hears only heartbeats still sleeps.
 bool Core::idle(Clock::time_point now, Clock::time_point last_work,
                 std::optional<Clock::time_point> deadline) {
   auto since = now - last_work;
+  auto spin = std::chrono::duration_cast<Clock::duration>(options_.idle_spin);
+  if (last_quiet_ < 20 * spin) spin = std::max(spin, 2 * last_quiet_);
   // Sends in flight keep the loop polling, but not for ever: a peer stuck in a long task may
   // not take a large message for a while.
-  if (since < options_.idle_spin || (transport_->busy() && since < 10 * options_.idle_spin)) {
-    if (since < options_.idle_spin / 2) {
+  if (since < spin || (transport_->busy() && since < 10 * spin)) {
+    if (since < spin / 2) {
       cpu_relax();  // one pause: on recent x86 it alone costs ~140 cycles
     } else {
       sched_yield();

@@ -177,7 +177,8 @@ class Core final : public transport::Sink {
   std::unique_ptr<services::ProcessService> processes_;
   std::unique_ptr<services::OutputService> output_;
 
-  std::atomic<std::uint32_t> known_nodes_{0};  // nodes 0..n-1 are known and up
+  std::atomic<std::uint32_t> known_nodes_{0};
+  Clock::duration last_quiet_{};  // the loop's last wait that ended with work  // nodes 0..n-1 are known and up
   unsigned passes_ = 0;
   mutable std::mutex table_mu_;
   std::shared_ptr<const NodeTable> table_;

@@ -425,6 +425,7 @@ class MpiTransport final : public Transport {
     } catch (const DecodeError& e) {
       sink.on_bad_frame(from, e.what());
       ++links_[static_cast<std::size_t>(src)]->seq_in;  // the frame due is gone
+      consumed(src, n);                                 // and off the link
       return;
     }
     Link& l = *links_[static_cast<std::size_t>(src)];
