@@ -469,9 +469,10 @@ class MpiTransport final : public Transport {
     if (b.size() != 9 || static_cast<unsigned char>(b.data()[0]) != kCreditGrant) return;
     std::memcpy(&bytes, b.data() + 1, sizeof bytes);
     auto& c = credit_[static_cast<std::size_t>(src)];
-    // Never above the limit, whatever the grant says.
-    c = std::min(credit_limit_, c + static_cast<std::int64_t>(std::min<std::uint64_t>(
-                                        bytes, static_cast<std::uint64_t>(credit_limit_))));
+    // A grant may exceed the limit (a message larger than the credit takes the link below
+    // zero, and comes back whole); the credit never does, whatever the grant says.
+    constexpr std::uint64_t kMaxGrant = std::uint64_t(1) << 40;
+    c = std::min(credit_limit_, c + static_cast<std::int64_t>(std::min(bytes, kMaxGrant)));
   }
 
   detail::ByteBuffer take_buffer(std::size_t min) {

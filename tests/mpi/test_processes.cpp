@@ -131,6 +131,21 @@ void credit_source(Pid to, Pid parent, long n, int sample_ms) {
 }
 CADRE_TASK(credit_source);
 
+/// Takes `n` byte vectors and tells `parent` how many bytes came.
+void big_sink(Pid parent, int n) {
+  std::size_t bytes = 0;
+  for (int i = 0; i < n; ++i)
+    bytes += cadre::receive(
+        cadre::match<std::vector<char>>([](const std::vector<char>& v) { return v.size(); }));
+  cadre::send(parent, bytes);
+}
+CADRE_TASK(big_sink);
+
+void big_source(Pid to, int n, std::size_t size) {
+  for (int i = 0; i < n; ++i) cadre::send(to, std::vector<char>(size, static_cast<char>(i)));
+}
+CADRE_TASK(big_source);
+
 void send_then_end(Pid to, int n) {
   for (int i = 0; i < n; ++i) cadre::send(to, i);
 }
@@ -324,6 +339,19 @@ TEST(Processes, ALinkOutOfCreditHoldsTheSenderNotItsNode) {
   ASSERT_TRUE(r) << "the sink did not finish";
   EXPECT_EQ(r->first, 0) << "messages out of order";
   EXPECT_EQ(r->second, n / 1000);
+}
+
+TEST(Processes, MessagesLargerThanTheLinkCreditGetThrough) {
+  // Each takes the link far below zero; the receiver hands the whole of it back.
+  auto ns = cadre::nodes();
+  if (ns.size() < 2) GTEST_SKIP() << "needs two nodes: a node's messages to itself take no link";
+  const int n = 5;
+  const std::size_t size = 16 * kCredit;
+  Pid s = cadre::spawn(ns.back(), big_sink, cadre::self(), n);
+  cadre::spawn(ns.front(), big_source, s, n, size);
+  auto got = cadre::receive(60s, cadre::match<std::size_t>([](std::size_t b) { return b; }));
+  ASSERT_TRUE(got) << "the large messages did not all arrive";
+  EXPECT_EQ(*got, n * size);
 }
 
 TEST(Processes, MessagesArriveBeforeTheDown) {
