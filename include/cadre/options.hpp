@@ -55,6 +55,10 @@ struct Options {
   /// link (CADRE_LINK_CREDIT). A process that sends while its link is out of credit waits,
   /// yielding, until the receiver grants more; its node goes on serving.
   std::size_t link_credit = std::size_t(4) << 20;
+  /// Ask the C library (glibc) to keep freed memory for reuse instead of returning it to the
+  /// system, so that every large message does not fault fresh pages in
+  /// (CADRE_KEEP_FREED_MEMORY = 0 or 1). Per process; set before the runtime starts.
+  bool keep_freed_memory = true;
 };
 
 }  // namespace cadre

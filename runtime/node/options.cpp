@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <string>
 
 #include "cadre/errors.hpp"
@@ -53,6 +56,17 @@ void set_duration(const char* name, D& field, long long min = 0) {
 
 }  // namespace
 
+void keep_freed_memory() {
+#if defined(__GLIBC__)
+  // A message of a few MiB passes through buffers of its size (frame, mailbox, decoded
+  // value); by default glibc maps each one afresh and unmaps it on free, and the page faults
+  // cost more than the copies. The values are glibc's largest mmap threshold and a trim
+  // threshold that bounds what is kept unused.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
+}
+
 Level parse_level(std::string_view s) {
   for (Level l : {Level::trace, Level::debug, Level::info, Level::warn, Level::error, Level::off})
     if (to_string(l) == s) return l;
@@ -74,6 +88,13 @@ void apply_environment(Options& o) {
     o.payload_cap = static_cast<std::size_t>(env_int("CADRE_PAYLOAD_CAP", 1024));
   if (env("CADRE_STACK_SIZE"))
     o.stack_size = static_cast<std::size_t>(env_int("CADRE_STACK_SIZE", 16384));
+  if (const char* v = env("CADRE_KEEP_FREED_MEMORY")) {
+    const std::string_view s(v);
+    if (s != "0" && s != "1")
+      throw Error(
+          fmt::format("cadre: environment variable CADRE_KEEP_FREED_MEMORY={:?} is not 0 or 1", s));
+    o.keep_freed_memory = s == "1";
+  }
   if (env("CADRE_LINK_CREDIT"))
     o.link_credit = static_cast<std::size_t>(env_int("CADRE_LINK_CREDIT", 4096));
   if (env("CADRE_MAP_WINDOW")) o.map_window = static_cast<int>(env_int("CADRE_MAP_WINDOW", 1));

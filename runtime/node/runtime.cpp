@@ -36,6 +36,7 @@ class RuntimeImpl {
           "cadre::launch creates it for you)");
     try {
       node::apply_environment(o);
+      if (o.keep_freed_memory) node::keep_freed_memory();
       mpi_ = std::make_unique<transport::MpiEnvironment>(argc, argv, !launch_mode,
                                                          o.mpi_thread_multiple);
       core_ = std::make_unique<node::Core>(transport::make_world_transport(o), o, mpi_->host());
