@@ -169,8 +169,6 @@ class MailboxCursor {
   void drop_malformed(const std::string& why);
   /// Waits for more messages; false when the deadline passed.
   bool wait();
-  /// Marks `m` (just taken) as the call to answer with reply().
-  void set_call(const Mail& m);
 
  private:
   void* proc_;

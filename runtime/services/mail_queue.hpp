@@ -30,13 +30,9 @@ class MailQueue {
     return ring_[(head_ + size_++) & mask()];
   }
 
-  /// Drops the oldest message.
+  /// Drops the oldest message (its slot keeps no payload; the rest is overwritten on reuse).
   void pop_front() {
-    ring_[head_] = detail::Mail{};  // releases what it holds
-    pop_front_moved();
-  }
-  /// Drops the oldest message, already moved from (it holds nothing).
-  void pop_front_moved() {
+    ring_[head_].payload.clear();
     head_ = (head_ + 1) & mask();
     --size_;
   }

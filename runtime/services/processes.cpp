@@ -935,7 +935,7 @@ Mail MailboxCursor::take() {
   --index_;
   Mail m = std::move(p.mailbox[index_]);
   if (index_ == 0)
-    p.mailbox.pop_front_moved();  // the common case: the oldest message matched
+    p.mailbox.pop_front();  // the common case: the oldest message matched
   else
     p.mailbox.erase_at(index_);
   return m;
@@ -947,8 +947,7 @@ void MailboxCursor::consume() {
   Mail& m = p.mailbox[index_];
   if (m.is_call) p.call = std::make_pair(m.from, m.corr);
   if (index_ == 0) {
-    m.payload.clear();
-    p.mailbox.pop_front_moved();  // the common case: the oldest message matched
+    p.mailbox.pop_front();  // the common case: the oldest message matched
   } else {
     p.mailbox.erase_at(index_);
   }
@@ -987,9 +986,6 @@ bool MailboxCursor::wait() {
   return true;
 }
 
-void MailboxCursor::set_call(const Mail& m) {
-  static_cast<services::Process*>(proc_)->call = std::make_pair(m.from, m.corr);
-}
 
 std::uint64_t new_call_id() { return global_id(); }
 

@@ -187,10 +187,7 @@ class MpiTransport final : public Transport {
           ++frames;
           continue;
         }
-        int count = 0;
-        CADRE_MPI(MPI_Get_count(&st, MPI_BYTE, &count));
-        detail::ByteBuffer& b = slot_bufs_[static_cast<std::size_t>(i)];
-        b.resize(static_cast<std::size_t>(count));
+        detail::ByteBuffer& b = slot_bytes(i, st);
         if (!dead_[static_cast<std::size_t>(st.MPI_SOURCE)]) {
           NodeId from(static_cast<std::uint32_t>(st.MPI_SOURCE));
           sink.on_alive(from);
@@ -265,17 +262,22 @@ class MpiTransport final : public Transport {
     }
   }
 
+  /// The buffer of slot `i`, sized to what completed into it.
+  detail::ByteBuffer& slot_bytes(int i, const MPI_Status& st) {
+    int count = 0;
+    CADRE_MPI(MPI_Get_count(&st, MPI_BYTE, &count));
+    detail::ByteBuffer& b = slot_bufs_[static_cast<std::size_t>(i)];
+    b.resize(static_cast<std::size_t>(count));
+    return b;
+  }
+
   /// Small slot `i` completed with `st`: its frame goes to its link; the slot is re-posted
   /// at the end of the pass, after the loop has answered what arrived (the other slots take
   /// the traffic meanwhile).
   void small_frame(int i, const MPI_Status& st, Sink& sink) {
     posted_at_[static_cast<std::size_t>(i)] = 0;
     if (i == head_) head_ = kHeadUnknown;  // found at the next poll, off this frame's path
-    int count = 0;
-    CADRE_MPI(MPI_Get_count(&st, MPI_BYTE, &count));
-    detail::ByteBuffer& b = slot_bufs_[static_cast<std::size_t>(i)];
-    b.resize(static_cast<std::size_t>(count));
-    arrived(st.MPI_SOURCE, b, sink);
+    arrived(st.MPI_SOURCE, slot_bytes(i, st), sink);
     repost_.push_back(i);
     probe_due_ = true;
   }

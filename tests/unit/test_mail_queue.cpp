@@ -89,7 +89,7 @@ TEST(MailQueue, SelectiveTakesAndErasesKeepTheRestInOrder) {
   EXPECT_EQ(order(q), (std::vector<int>{11}));
   // In place: a slot reused after its message was moved out.
   Mail taken = std::move(q.front());
-  q.pop_front_moved();
+  q.pop_front();
   EXPECT_EQ(taken.corr, 11u);
   Mail& m = q.emplace_back();
   m.corr = 12;
