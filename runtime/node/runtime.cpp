@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -136,29 +137,35 @@ class RuntimeImpl {
 
  private:
   void start_loop_thread() {
-    std::mutex m;
-    std::condition_variable cv;
-    bool started = false;
-    std::exception_ptr error;
-    loop_ = std::thread([&, core = core_.get()] {
+    // Shared with the loop thread, which may still signal after this function has returned.
+    struct Start {
+      std::mutex m;
+      std::condition_variable cv;
+      bool started = false;
+      std::exception_ptr error;
+    };
+    auto st = std::make_shared<Start>();
+    loop_ = std::thread([this, st, core = core_.get()] {
       core->bind_loop_thread();
+      std::exception_ptr error;
       try {
         core->start();
       } catch (...) {
         error = std::current_exception();
       }
       {
-        std::lock_guard lock(m);
-        started = true;
+        std::lock_guard lock(st->m);
+        st->error = error;
+        st->started = true;
       }
-      cv.notify_one();
+      st->cv.notify_one();
       if (error) return;
       core->run_until([this] { return stop_.load(); });
       loop_status_ = core->shutdown(0);
     });
-    std::unique_lock lock(m);
-    cv.wait(lock, [&] { return started; });
-    if (error) {
+    std::unique_lock lock(st->m);
+    st->cv.wait(lock, [&] { return st->started; });
+    if (std::exception_ptr error = st->error) {
       lock.unlock();
       loop_.join();
       std::rethrow_exception(error);
