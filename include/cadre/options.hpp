@@ -19,6 +19,16 @@ enum class Level : std::uint8_t { trace, debug, info, warn, error, off };
 /// The level's lower-case name ("info").
 std::string_view to_string(Level);
 
+/// The bound of one process's mailbox: past either figure its owner is warned in the log and
+/// ended with Reason::overflow (the driver's overflow ends the job).
+struct MailboxLimit {
+  /// Messages queued, unread (CADRE_MAILBOX_LIMIT_MESSAGES).
+  std::size_t messages = 1000000;
+  /// Memory the queued messages hold: payload plus the 64-byte slot of each
+  /// (CADRE_MAILBOX_LIMIT_BYTES).
+  std::size_t bytes = std::size_t(256) << 20;
+};
+
 /// Options of one runtime. An aggregate: fields keep this order, new ones are appended.
 struct Options {
   /// How often nodes tell each other they are alive (CADRE_HEARTBEAT_INTERVAL_MS).
@@ -59,6 +69,8 @@ struct Options {
   /// system, so that every large message does not fault fresh pages in
   /// (CADRE_KEEP_FREED_MEMORY = 0 or 1). Per process; set before the runtime starts.
   bool keep_freed_memory = true;
+  /// The bound of every process's mailbox (see MailboxLimit).
+  MailboxLimit mailbox_limit{};
 };
 
 }  // namespace cadre

@@ -83,18 +83,30 @@ struct Exit {
 
 namespace detail {
 
-/// Message kinds in a mailbox.
-enum class MailKind : std::uint8_t { user = 0, down = 1, exit = 2, reply = 3 };
+/// Message kinds in a mailbox; `taken` marks a slot whose message a selective receive took
+/// from the middle (skipped, reclaimed later).
+enum class MailKind : std::uint8_t { user = 0, down = 1, exit = 2, reply = 3, taken = 255 };
 
-/// One message in a mailbox: decoded only when a matcher looks at it.
+/// One message in a mailbox: decoded only when a matcher looks at it. 64 bytes, payloads up to
+/// 24 bytes inside.
 struct Mail {
-  MailKind kind = MailKind::user;
-  bool is_call = false;
   std::uint64_t type_id = 0;
-  Pid from;
   std::uint64_t corr = 0;
+  std::uint32_t from_node = UINT32_MAX;  // the sender's pid, in two parts: the kind and the
+  MailKind kind = MailKind::user;        // call flag fill the gap a Pid would leave
+  bool is_call = false;
+  std::uint64_t from_serial = 0;
   InlineBytes payload;  // short payloads stay inline (no allocation)
+
+  /// The sender's pid.
+  Pid from() const { return Pid{NodeId(from_node), from_serial}; }
+  /// Sets the sender's pid.
+  void set_from(Pid p) {
+    from_node = p.node.value();
+    from_serial = p.serial;
+  }
 };
+static_assert(sizeof(Mail) == 64, "a mailbox slot is 64 bytes");
 
 /// Standard library types travel without registration; their id is the hash of their name.
 template <class T>

@@ -12,6 +12,7 @@
 #include "cadre/detail/archive.hpp"
 #include "cadre/detail/registry.hpp"
 #include "cadre/errors.hpp"
+#include "node/payload.hpp"
 #include "services/output.hpp"
 #include "services/processes.hpp"
 #include "services/tasks.hpp"
@@ -26,23 +27,6 @@ std::atomic<Core*> g_core{nullptr};
 std::mutex g_log_mu;
 std::string g_log_prefix = "cadre";
 
-template <class T>
-T decode_payload(const char* p, std::size_t n, const char* what) {
-  try {
-    return detail::decode_as<T>(p, n);
-  } catch (const DecodeError& e) {
-    throw DecodeError(fmt::format("{}: {}", what, e.what()));
-  }
-}
-
-template <class T>
-detail::ByteBuffer encode_payload(const T& v) {
-  detail::ByteBuffer b;
-  detail::OutArchive ar(b);
-  ar& v;
-  return b;
-}
-
 WireOptions to_wire(const Options& o) {
   return WireOptions{o.heartbeat_interval.count(),
                      o.heartbeat_timeout.count(),
@@ -55,7 +39,9 @@ WireOptions to_wire(const Options& o) {
                      o.payload_cap,
                      o.stack_size,
                      o.map_window,
-                     o.link_credit};
+                     o.link_credit,
+                     o.mailbox_limit.messages,
+                     o.mailbox_limit.bytes};
 }
 
 void from_wire(const WireOptions& w, Options& o) {
@@ -73,6 +59,8 @@ void from_wire(const WireOptions& w, Options& o) {
   o.stack_size = w.stack_size;
   o.map_window = w.map_window;
   o.link_credit = w.link_credit;
+  o.mailbox_limit.messages = w.mailbox_limit_messages;
+  o.mailbox_limit.bytes = w.mailbox_limit_bytes;
 }
 
 // One MPI message carries at most INT_MAX bytes: a frame is a payload, the coalescing
@@ -310,10 +298,46 @@ void Core::send_control(NodeId dst, Cls cls, const detail::ByteBuffer& payload) 
 
 // -- dispatch ---------------------------------------------------------------------------
 
+std::string Core::refusal(NodeId src, const wire::Envelope& env) const {
+  const auto cls = static_cast<Cls>(env.cls);
+  switch (cls) {
+    case Cls::welcome:
+    case Cls::abort_start:
+    case Cls::shutdown:
+    case Cls::final_status:
+    case Cls::node_down:
+    case Cls::relay:
+      if (src.value() != 0) return "it may only come from the master";
+      break;
+    case Cls::hello:
+      if (!is_master() || !accepting_hellos_) return "the sending node is not joining";
+      break;
+    case Cls::shutdown_ack:
+    case Cls::log:
+    case Cls::stat:
+    case Cls::progress:
+    case Cls::relay_request:
+      if (!is_master()) return "it may only go to the master";
+      break;
+    default:
+      break;
+  }
+  // Broadcasts travel down a tree: their source is the process that broadcast.
+  if (cls != Cls::broadcast && !env.src.is_null() && env.src.node != src)
+    return fmt::format("its source pid {} does not belong to the sending node", env.src);
+  return {};
+}
+
 void Core::on_envelope(NodeId src, const wire::Envelope& env, const char* payload,
                        std::size_t len) {
-  if (env.cls == static_cast<std::uint8_t>(Cls::message)) {  // the stream: first, directly
+  if (env.cls == static_cast<std::uint8_t>(Cls::message) &&  // the stream: first, directly
+      (env.src.node == src || env.src.is_null())) {
     processes_->deliver_local(env, payload, len);
+    return;
+  }
+  if (std::string why = refusal(src, env); !why.empty()) {
+    on_bad_frame(src, fmt::format("refused an envelope of class {}: {}",
+                                  to_string(static_cast<Cls>(env.cls)), why));
     return;
   }
   switch (static_cast<Cls>(env.cls)) {
@@ -339,12 +363,13 @@ void Core::on_envelope(NodeId src, const wire::Envelope& env, const char* payloa
       if (src.value() < acks_.size())
         acks_[src.value()] = decode_payload<ShutdownAck>(payload, len, "shut-down ack");
       return;
-    case Cls::final_status: {
-      auto fin = decode_payload<FinalStatus>(payload, len, "final status");
-      final_status_ = fin.status;
-      finalize_safe_ = fin.finalize;
+    case Cls::final_status:
+      final_status_ = decode_payload<FinalStatus>(payload, len, "final status");
+      finalize_safe_ = final_status_->finalize;
       return;
-    }
+    case Cls::link_fin:
+      on_link_fin(src, payload, len);
+      return;
     case Cls::node_down:
       node_down(NodeId(decode_payload<std::uint32_t>(payload, len, "node-down notice")),
                 "the master declared it lost");
@@ -377,15 +402,29 @@ void Core::on_envelope(NodeId src, const wire::Envelope& env, const char* payloa
       output_->on_envelope(src, env, payload, len);
       return;
   }
-  log_local(Level::warn, fmt::format("dropped an envelope of unknown class {} from {}",
-                                     unsigned(env.cls), describe(src)));
-  ++dropped_;
+  on_bad_frame(src, fmt::format("an envelope of unknown class {}", unsigned(env.cls)));
 }
 
 void Core::on_bad_frame(NodeId src, const std::string& why) {
+  ++drops_.malformed;
+  // A flood of bad frames must not become a flood of log lines: a few a second are logged,
+  // the others counted (and named in the next line logged, and in the shut-down line).
+  const auto now = Clock::now();
+  if (now - bad_log_second_ >= std::chrono::seconds(1)) {
+    bad_log_second_ = now;
+    bad_log_lines_ = 0;
+  }
+  if (bad_log_lines_ >= kBadFrameLinesPerSecond) {
+    ++bad_log_suppressed_;
+    return;
+  }
+  ++bad_log_lines_;
+  std::string more;
+  if (bad_log_suppressed_ > 0)
+    more = fmt::format(" ({} more malformed frame(s) were not logged)", bad_log_suppressed_);
+  bad_log_suppressed_ = 0;
   log_local(Level::error,
-            fmt::format("discarded a malformed frame from {}: {}", describe(src), why));
-  ++dropped_;
+            fmt::format("discarded a malformed frame from {}: {}{}", describe(src), why, more));
 }
 
 // -- start-up ---------------------------------------------------------------------------
@@ -403,6 +442,8 @@ Hello Core::make_hello() const {
 }
 
 void Core::on_hello(NodeId src, const char* p, std::size_t n) {
+  if (std::any_of(hellos_.begin(), hellos_.end(), [&](auto& h) { return h.first == src; }))
+    throw DecodeError("a second hello from this node");
   hellos_.emplace_back(src, decode_payload<Hello>(p, n, "hello"));
 }
 
@@ -449,9 +490,12 @@ std::string Core::check_registries(const std::vector<std::pair<NodeId, Hello>>& 
 void Core::start() {
   const std::uint32_t size = transport_->size();
   const auto deadline = Clock::now() + options_.ready_timeout;
+  fin_from_.assign(size, 0);
   if (is_master()) {
     hellos_.emplace_back(self_, make_hello());
+    accepting_hellos_ = true;
     run_until([&] { return hellos_.size() == size; }, deadline);
+    accepting_hellos_ = false;
     if (hellos_.size() != size) {
       std::string missing;
       for (std::uint32_t r = 1; r < size; ++r)
@@ -501,153 +545,6 @@ void Core::start() {
     throw Error(fmt::format("cadre start-up: node {} got no answer from the master within {} ms",
                             self_.value(), 2 * options_.ready_timeout.count() + 5000));
   start_heartbeats();
-}
-
-// -- shut-down --------------------------------------------------------------------------
-
-void Core::on_shutdown_request(const char* p, std::size_t n) {
-  auto timeout_ms = decode_payload<std::int64_t>(p, n, "shut-down request");
-  stopping_ = true;
-  terminate_requested_.store(true);  // check_termination() tells long tasks to finish
-  tasks_->stop_accepting();
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  // Acknowledge from a fiber once local tasks finish or the deadline passes; the loop goes on
-  // serving meanwhile (tasks may still need replies from elsewhere).
-  sched_.spawn(
-      [this, deadline] {
-        end_processes(deadline);
-        while (tasks_->running() > 0 && Clock::now() < deadline) {
-          auto* f = sched::Scheduler::current();
-          auto t = sched_.add_timer(Clock::now() + std::chrono::milliseconds(1),
-                                    [this, f] { sched_.wake(f); });
-          sched_.suspend();
-          sched_.cancel_timer(t);
-        }
-        ShutdownAck ack;
-        ack.unfinished = static_cast<std::uint32_t>(tasks_->running() + processes_->live());
-        ack.clean = ack.unfinished == 0;
-        ack.dropped = dropped_ + processes_->dropped();
-        if (!ack.clean)
-          ack.note = fmt::format(
-              "{} task(s) or process(es) still running at the shut-down deadline", ack.unfinished);
-        send_control(NodeId(0), Cls::shutdown_ack, encode_payload(ack));
-      },
-      next_serial());
-}
-
-// Processes still running at shut-down end with reason `shutdown` at their next suspension
-// point; this waits (in a fiber) until they have, or the deadline.
-void Core::end_processes(Clock::time_point deadline) {
-  processes_->end_all(Reason::shutdown, "the runtime shut down");
-  auto* f = sched::Scheduler::current();
-  while (processes_->live() > 0 && Clock::now() < deadline) {
-    auto t = sched_.add_timer(Clock::now() + std::chrono::milliseconds(1),
-                              [this, f] { sched_.wake(f); });
-    sched_.suspend();
-    sched_.cancel_timer(t);
-  }
-}
-
-int Core::serve() {
-  run_until([&] { return final_status_.has_value(); });
-  run_until([&] { return !transport_->busy(); }, Clock::now() + std::chrono::seconds(5));
-  close();
-  return *final_status_;
-}
-
-void Core::close() {
-  std::lock_guard lock(post_mu_);
-  closed_ = true;
-}
-
-int Core::shutdown(int driver_status) {
-  // Work the driver posted before it returned goes out ahead of the shut-down notice.
-  drain_posted();
-  stopping_ = true;
-  terminate_requested_.store(true);
-  const auto t0 = Clock::now();
-  // Requests already made (and map chunks already queued) were made before shut-down: they
-  // finish first, within the shut-down timeout, before any node stops accepting work.
-  run_until([&] { return tasks_->outstanding() == 0; }, t0 + options_.shutdown_timeout);
-  std::size_t abandoned = tasks_->abandon_queued(
-      "cadre: the runtime shut down before this map input was sent (shutdown_timeout)");
-  tasks_->stop_accepting();
-  const std::uint32_t size = transport_->size();
-  acks_.assign(size, std::nullopt);
-  auto timeout_ms = static_cast<std::int64_t>(options_.shutdown_timeout.count());
-  // Workers get what is left of the one shut-down timeout.
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t0 + options_.shutdown_timeout -
-                                                                    Clock::now());
-  auto req = encode_payload(static_cast<std::int64_t>(std::max<std::int64_t>(0, left.count())));
-  for (std::uint32_t r = 1; r < size; ++r)
-    if (is_up(NodeId(r))) send_control(NodeId(r), Cls::shutdown, req);
-  run_until([&] { return tasks_->running() == 0; }, t0 + options_.shutdown_timeout);
-  bool clean = tasks_->running() == 0 && abandoned == 0;
-  if (abandoned)
-    log_local(Level::error, fmt::format("shutdown: {} map input(s) were never sent: the "
-                                        "shut-down timeout ({} ms) ran out first",
-                                        abandoned, timeout_ms));
-  if (tasks_->running() > 0)
-    log_local(Level::error,
-              fmt::format("shutdown: {} task(s) still running on the master after {} ms",
-                          tasks_->running(), timeout_ms));
-  // Workers answer within their shutdown_timeout; allow for the links on top.
-  const auto ack_deadline = t0 + options_.shutdown_timeout + std::chrono::seconds(3);
-  run_until(
-      [&] {
-        for (std::uint32_t r = 1; r < size; ++r)
-          if (!acks_[r] && is_up(NodeId(r))) return false;
-        return true;
-      },
-      ack_deadline);
-  // The master's own processes end last, so that they still see the Downs of the workers'
-  // processes (which arrive ahead of the acknowledgements, on the same links).
-  processes_->end_all(Reason::shutdown, "the runtime shut down");
-  run_until([&] { return processes_->live() == 0; }, Clock::now() + std::chrono::seconds(2));
-  if (processes_->live() > 0) {
-    clean = false;
-    log_local(Level::error, fmt::format("shutdown: {} process(es) on the master did not end",
-                                        processes_->live()));
-  }
-  std::uint64_t dropped = dropped_ + processes_->dropped();
-  for (std::uint32_t r = 1; r < size; ++r) {
-    if (!is_up(NodeId(r))) continue;  // lost: reported when it was declared down
-    if (!acks_[r]) {
-      clean = false;
-      finalize_safe_ = false;
-      log_local(Level::error,
-                fmt::format("shutdown: {} did not acknowledge within {} ms; it is stuck in a task "
-                            "that does not yield, or lost",
-                            describe(NodeId(r)), timeout_ms + 3000));
-      continue;
-    }
-    dropped += acks_[r]->dropped;
-    if (!acks_[r]->clean) {
-      clean = false;
-      log_local(Level::error, fmt::format("shutdown: {}: {}", describe(NodeId(r)), acks_[r]->note));
-    }
-  }
-  if (dropped > 0)
-    log_local(Level::info,
-              fmt::format("shutdown: {} message(s) were dropped (destination ended or malformed)",
-                          dropped));
-  if (!lost_.empty()) {
-    clean = false;
-    // MPI_Finalize would wait for the lost node for ever: every node ends with _exit.
-    finalize_safe_ = false;
-  }
-  int status = driver_status != 0 ? driver_status : (clean ? 0 : 1);
-  FinalStatus fin{static_cast<std::int32_t>(status), finalize_safe_};
-  auto payload = encode_payload(fin);
-  // Every worker gets it, late ones too: a worker that acknowledges after the deadline must
-  // not wait for ever.
-  for (std::uint32_t r = 1; r < size; ++r)
-    if (is_up(NodeId(r))) send_control(NodeId(r), Cls::final_status, payload);
-  run_until([&] { return !transport_->busy(); }, Clock::now() + std::chrono::seconds(5));
-  output_->finish();
-  report_status(status, driver_status);
-  close();
-  return status;
 }
 
 }  // namespace cadre::node

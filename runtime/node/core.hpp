@@ -126,8 +126,16 @@ class Core final : public transport::Sink {
   static constexpr std::size_t kMaxFramesInFlight = 16;
   /// The payload cap in force on the links (the master's).
   std::size_t payload_cap() const { return transport_->payload_cap(); }
-  /// Counts a message dropped because its destination had ended.
-  void count_dropped() { ++dropped_; }
+  /// Messages this node dropped for reasons of its own (malformed frames, results nobody
+  /// waits for); the services and the transport count theirs.
+  DropCounts& drops() { return drops_; }
+  /// Every message this node dropped, by reason: its own, the services' and the transport's.
+  DropCounts all_drops() const;
+  /// Fails the job: shut-down reports `why` and the status is non-zero; the master's driver
+  /// is not waited for (the job ends now). Loop thread.
+  void fail_job(std::string why);
+  /// True once fail_job() was called. Any thread.
+  bool job_failed() const { return job_failed_.load(); }
 
   // -- transport::Sink --------------------------------------------------------------
   void on_envelope(NodeId src, const wire::Envelope& env, const char* payload,
@@ -164,7 +172,16 @@ class Core final : public transport::Sink {
   void on_hello(NodeId src, const char* p, std::size_t n);
   void on_welcome(const char* p, std::size_t n);
   void on_shutdown_request(const char* p, std::size_t n);
+  void on_link_fin(NodeId src, const char* p, std::size_t n);
   void send_control(NodeId dst, Cls cls, const detail::ByteBuffer& payload);
+  /// Why `src` may not send `env` (empty when it may): master-only classes come from the
+  /// master, hello from a joining node, and a source pid belongs to the sending node.
+  std::string refusal(NodeId src, const wire::Envelope& env) const;
+  /// The end of shut-down on every node: each link carries a last frame (link_fin), and a
+  /// node waits until it has one from every peer that drains (so nothing sent to it is left
+  /// unread), or the peer is lost, or `deadline`. A worker's last link_fin goes to the master
+  /// with its drop counts. Returns the links that did not drain.
+  std::size_t drain_links(const std::vector<NodeId>& peers, Clock::time_point deadline);
   std::string check_registries(const std::vector<std::pair<NodeId, Hello>>& hellos) const;
   Hello make_hello() const;
 
@@ -177,8 +194,8 @@ class Core final : public transport::Sink {
   std::unique_ptr<services::ProcessService> processes_;
   std::unique_ptr<services::OutputService> output_;
 
-  std::atomic<std::uint32_t> known_nodes_{0};
-  Clock::duration last_quiet_{};  // the loop's last wait that ended with work  // nodes 0..n-1 are known and up
+  std::atomic<std::uint32_t> known_nodes_{0};  // nodes 0..n-1 are known and up
+  Clock::duration last_quiet_{};               // the loop's last wait that ended with work
   unsigned passes_ = 0;
   mutable std::mutex table_mu_;
   std::shared_ptr<const NodeTable> table_;
@@ -194,12 +211,22 @@ class Core final : public transport::Sink {
   // start-up
   std::vector<std::pair<NodeId, Hello>> hellos_;
   bool welcomed_ = false;
+  bool accepting_hellos_ = false;  // master, during start(): hellos are expected
   std::string abort_message_;
   // shut-down
   std::atomic<bool> stopping_{false};
   std::vector<std::optional<ShutdownAck>> acks_;
-  std::optional<int> final_status_;
+  std::optional<FinalStatus> final_status_;
   bool finalize_safe_ = true;
+  std::vector<char> fin_from_;                         // a link_fin came from this node
+  std::vector<std::optional<DropCounts>> fin_drops_;   // master: each worker's drop counts
+  std::vector<std::string> failures_;                  // fail_job()
+  std::atomic<bool> job_failed_{false};
+  // Bad frames are logged at most kBadFrameLines a second; the rest are counted.
+  Clock::time_point bad_log_second_{};
+  unsigned bad_log_lines_ = 0;
+  std::uint64_t bad_log_suppressed_ = 0;
+  static constexpr unsigned kBadFrameLinesPerSecond = 10;
   // liveness
   std::vector<Clock::time_point> last_heard_;
   std::vector<char> heard_;  // something arrived since the last heartbeat tick
@@ -212,7 +239,7 @@ class Core final : public transport::Sink {
                                               std::shared_ptr<detail::ResultState<std::int64_t>>>>
       pings_;
   void heartbeat_tick();
-  std::uint64_t dropped_ = 0;
+  DropCounts drops_;
   std::uint64_t next_serial_ = 1;
 };
 

@@ -2,11 +2,20 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
 #include <cstdlib>
+#include <limits>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#include <optional>
 #include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
 
 #include "cadre/errors.hpp"
 #include "node/options_env.hpp"
@@ -34,24 +43,88 @@ std::string_view to_string(Level l) {
 namespace node {
 namespace {
 
+// The largest integer a variable may hold: every value is parsed as a signed 64-bit integer.
+constexpr std::int64_t kNoLimit = std::numeric_limits<std::int64_t>::max();
+
+// A set variable's value, or nullptr. An empty value counts as unset, as it always has: `X=` is
+// how shells and job scripts clear a variable.
 const char* env(const char* name) {
   const char* v = std::getenv(name);
   return v && *v ? v : nullptr;
 }
 
-long long env_int(const char* name, long long min) {
-  const char* v = env(name);
-  char* end = nullptr;
-  long long x = std::strtoll(v, &end, 10);
-  if (end == v || *end != '\0' || x < min)
-    throw Error(
-        fmt::format("cadre: environment variable {}={:?} is not an integer >= {}", name, v, min));
+// Without the surrounding spaces and tabs, which job scripts and quoted values easily carry.
+std::string_view trim(std::string_view s) {
+  constexpr std::string_view kBlanks = " \t";
+  const auto first = s.find_first_not_of(kBlanks);
+  if (first == std::string_view::npos) return {};
+  return s.substr(first, s.find_last_not_of(kBlanks) - first + 1);
+}
+
+// Digits only (no sign, unit or inner blank), and at most 2^63 - 1: a value too large is
+// refused rather than read as the largest one. from_chars alone would still take a '-'.
+std::optional<std::int64_t> to_integer(std::string_view s) {
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string_view::npos) return {};
+  std::int64_t x = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), x);
+  if (ec != std::errc() || end != s.data() + s.size()) return {};  // out of range
   return x;
 }
 
-template <class D>
-void set_duration(const char* name, D& field, long long min = 0) {
-  if (env(name)) field = D(env_int(name, min));
+// The value of `name` as an integer in [min, max], or nothing if the variable is not set.
+// The message keeps the form "is not an integer >= N" that scripts and tests look for, and
+// adds the upper bound when the variable has one of its own.
+std::optional<std::int64_t> env_integer(const char* name, std::int64_t min, std::int64_t max) {
+  const char* v = env(name);
+  if (!v) return {};
+  const auto x = to_integer(trim(v));
+  if (!x || *x < min || *x > max) {
+    const std::string bound = max == kNoLimit ? "" : fmt::format(" and <= {}", max);
+    throw Error(fmt::format("cadre: environment variable {}={:?} is not an integer >= {}{}", name,
+                            v, min, bound));
+  }
+  return x;
+}
+
+template <class T>
+void set_integer(const char* name, T& field, std::int64_t min, std::int64_t max = kNoLimit) {
+  if (const auto x = env_integer(name, min, max)) field = static_cast<T>(*x);
+}
+
+// Within [min, kMaxDuration]. The floor also keeps a negative duration given in code from
+// overflowing when it is converted to nanoseconds.
+template <class Rep, class Period>
+std::chrono::duration<Rep, Period> clamp_duration(std::chrono::duration<Rep, Period> d,
+                                                  std::int64_t min) {
+  using D = std::chrono::duration<Rep, Period>;
+  return std::clamp(d, D(min), std::chrono::duration_cast<D>(kMaxDuration));
+}
+
+// Every duration of the options, with its variable and the smallest value it may take: a
+// heartbeat, a timeout or a sleep of 0 would make the loop spin or give up at once, while no
+// grace at shut-down and no spinning before a sleep are meaningful choices.
+template <class F>
+void for_each_duration(Options& o, F&& f) {
+  f("CADRE_HEARTBEAT_INTERVAL_MS", o.heartbeat_interval, 1);
+  f("CADRE_HEARTBEAT_TIMEOUT_MS", o.heartbeat_timeout, 1);
+  f("CADRE_READY_TIMEOUT_MS", o.ready_timeout, 1);
+  f("CADRE_SHUTDOWN_TIMEOUT_MS", o.shutdown_timeout, 0);
+  f("CADRE_IDLE_SPIN_US", o.idle_spin, 0);
+  f("CADRE_IDLE_SLEEP_US", o.idle_sleep, 1);
+}
+
+constexpr std::string_view kLevelWords = "trace, debug, info, warn, error, off";
+
+std::optional<Level> find_level(std::string_view s) {
+  for (Level l : {Level::trace, Level::debug, Level::info, Level::warn, Level::error, Level::off})
+    if (to_string(l) == s) return l;
+  return {};
+}
+
+// `words` lists the values the variable accepts.
+[[noreturn]] void refuse_word(const char* name, std::string_view value, std::string_view words) {
+  throw Error(
+      fmt::format("cadre: environment variable {}={:?} is not one of {}", name, value, words));
 }
 
 }  // namespace
@@ -68,36 +141,56 @@ void keep_freed_memory() {
 }
 
 Level parse_level(std::string_view s) {
-  for (Level l : {Level::trace, Level::debug, Level::info, Level::warn, Level::error, Level::off})
-    if (to_string(l) == s) return l;
-  throw Error(
-      fmt::format("cadre: log level {:?} is not one of trace, debug, info, warn, error, off", s));
+  if (const auto l = find_level(s)) return *l;
+  throw Error(fmt::format("cadre: log level {:?} is not one of {}", s, kLevelWords));
+}
+
+void clamp_durations(Options& o) {
+  for_each_duration(
+      o, [](const char*, auto& field, std::int64_t min) { field = clamp_duration(field, min); });
+}
+
+void check_environment_words() {
+  // services/output.cpp reads CADRE_PROGRESS on the master alone, and takes any other word
+  // for `lines`; checking it here makes every rank refuse a misspelt one at start-up. It
+  // compares the exact words, so blanks around them are refused here rather than ignored.
+  if (const char* v = env("CADRE_PROGRESS")) {
+    const std::string_view s(v);
+    if (s != "live" && s != "lines" && s != "off")
+      refuse_word("CADRE_PROGRESS", s, "live, lines, off");
+  }
 }
 
 void apply_environment(Options& o) {
-  set_duration("CADRE_HEARTBEAT_INTERVAL_MS", o.heartbeat_interval, 1);
-  set_duration("CADRE_HEARTBEAT_TIMEOUT_MS", o.heartbeat_timeout, 1);
-  set_duration("CADRE_READY_TIMEOUT_MS", o.ready_timeout, 1);
-  set_duration("CADRE_SHUTDOWN_TIMEOUT_MS", o.shutdown_timeout, 0);
-  set_duration("CADRE_IDLE_SPIN_US", o.idle_spin, 0);
-  set_duration("CADRE_IDLE_SLEEP_US", o.idle_sleep, 1);
-  if (const char* v = env("CADRE_LOG_LEVEL")) o.log_level = parse_level(v);
-  if (env("CADRE_COALESCE_BYTES"))
-    o.coalesce_bytes = static_cast<std::size_t>(env_int("CADRE_COALESCE_BYTES", 256));
-  if (env("CADRE_PAYLOAD_CAP"))
-    o.payload_cap = static_cast<std::size_t>(env_int("CADRE_PAYLOAD_CAP", 1024));
-  if (env("CADRE_STACK_SIZE"))
-    o.stack_size = static_cast<std::size_t>(env_int("CADRE_STACK_SIZE", 16384));
+  // A duration accepts any 64-bit integer and saturates, so that a huge value can say "never"
+  // without overflowing the deadlines computed from it.
+  for_each_duration(o, [](const char* name, auto& field, std::int64_t min) {
+    if (const auto x = env_integer(name, min, kNoLimit))
+      field = clamp_duration(std::remove_reference_t<decltype(field)>(*x), min);
+  });
+  if (const char* v = env("CADRE_LOG_LEVEL")) {
+    const auto l = find_level(trim(v));
+    if (!l) refuse_word("CADRE_LOG_LEVEL", v, kLevelWords);
+    o.log_level = *l;
+  }
+  // Sizes: below the lower bounds the runtime's own messages or a fiber's frames do not fit.
+  // The upper bounds match the checks the node core applies to any Options (a frame is one MPI
+  // message, whose count is an int); refusing here names the variable at fault.
+  set_integer("CADRE_COALESCE_BYTES", o.coalesce_bytes, 256, std::int64_t{64} << 20);
+  set_integer("CADRE_PAYLOAD_CAP", o.payload_cap, 1024, std::numeric_limits<std::int32_t>::max());
+  set_integer("CADRE_STACK_SIZE", o.stack_size, 16384);
   if (const char* v = env("CADRE_KEEP_FREED_MEMORY")) {
-    const std::string_view s(v);
+    const std::string_view s = trim(v);
     if (s != "0" && s != "1")
       throw Error(
-          fmt::format("cadre: environment variable CADRE_KEEP_FREED_MEMORY={:?} is not 0 or 1", s));
+          fmt::format("cadre: environment variable CADRE_KEEP_FREED_MEMORY={:?} is not 0 or 1", v));
     o.keep_freed_memory = s == "1";
   }
-  if (env("CADRE_LINK_CREDIT"))
-    o.link_credit = static_cast<std::size_t>(env_int("CADRE_LINK_CREDIT", 4096));
-  if (env("CADRE_MAP_WINDOW")) o.map_window = static_cast<int>(env_int("CADRE_MAP_WINDOW", 1));
+  set_integer("CADRE_LINK_CREDIT", o.link_credit, 4096, std::int64_t{1} << 40);
+  set_integer("CADRE_MAP_WINDOW", o.map_window, 1, std::int64_t{1} << 20);
+  set_integer("CADRE_MAILBOX_LIMIT_MESSAGES", o.mailbox_limit.messages, 1);
+  set_integer("CADRE_MAILBOX_LIMIT_BYTES", o.mailbox_limit.bytes, 1024);
+  check_environment_words();
 }
 
 }  // namespace node

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cadre/options.hpp"
@@ -22,6 +23,7 @@ enum class Cls : std::uint8_t {
   final_status = 6,  // master -> worker: the job's status; finalize (or _exit) now
   node_down = 7,     // master -> worker: a node was lost
   terminate = 8,     // any -> node: check_termination() turns true there
+  link_fin = 9,      // any -> node: the last frame of a link at shut-down; payload DropCounts
   task_request = 10,
   task_result = 11,
   message = 20,  // processes: see services/processes.hpp
@@ -45,6 +47,9 @@ enum class Cls : std::uint8_t {
   relay = 43,
   relay_request = 44,
 };
+
+/// The class's name ("task_request"), or "unknown".
+std::string_view to_string(Cls c);
 
 struct RegistryRecord {
   std::uint8_t kind = 0;
@@ -74,11 +79,12 @@ struct WireOptions {
   std::uint64_t coalesce_bytes, payload_cap, stack_size;
   std::int32_t map_window;
   std::uint64_t link_credit;
+  std::uint64_t mailbox_limit_messages, mailbox_limit_bytes;
   template <class A>
   void serialize(A& ar, unsigned) {
     ar& heartbeat_interval_ms& heartbeat_timeout_ms& ready_timeout_ms& shutdown_timeout_ms&
         idle_spin_us& idle_sleep_us& log_level& coalesce_bytes& payload_cap& stack_size& map_window&
-            link_credit;
+            link_credit& mailbox_limit_messages& mailbox_limit_bytes;
   }
 };
 
@@ -117,10 +123,47 @@ struct Welcome {
 struct FinalStatus {
   std::int32_t status = 0;
   bool finalize = true;  // false after a lost node: end with _exit, not MPI_Finalize
+  /// The workers that acknowledged shut-down: they drain their links (the others are stuck
+  /// or lost, and nobody waits for their last frames).
+  std::vector<std::uint32_t> draining;
   template <class A>
   void serialize(A& ar, unsigned) {
-    ar& status& finalize;
+    ar& status& finalize& draining;
   }
+};
+
+/// Messages a node dropped, by reason. Sent to the master in the node's last link_fin, and
+/// summed in the shut-down line.
+struct DropCounts {
+  std::uint64_t ended = 0;        // the destination process had ended (or never existed)
+  std::uint64_t unread = 0;       // still in the mailbox of a process when it ended
+  std::uint64_t overflow = 0;     // a mailbox past its bound
+  std::uint64_t late_reply = 0;   // a reply whose caller had given up
+  std::uint64_t node_down = 0;    // sent to a node that was lost, and not acknowledged by it
+  std::uint64_t malformed = 0;    // in frames or envelopes that failed their checks
+  std::uint64_t after_close = 0;  // sent on a link after shut-down had closed it
+  std::uint64_t undrained = 0;    // links whose last frame did not arrive (not messages)
+  template <class A>
+  void serialize(A& ar, unsigned) {
+    ar& ended& unread& overflow& late_reply& node_down& malformed& after_close& undrained;
+  }
+  /// Messages in all (undrained links are not messages).
+  std::uint64_t total() const {
+    return ended + unread + overflow + late_reply + node_down + malformed + after_close;
+  }
+  DropCounts& operator+=(const DropCounts& o) {
+    ended += o.ended;
+    unread += o.unread;
+    overflow += o.overflow;
+    late_reply += o.late_reply;
+    node_down += o.node_down;
+    malformed += o.malformed;
+    after_close += o.after_close;
+    undrained += o.undrained;
+    return *this;
+  }
+  /// "3 to processes that had ended, 2 unread when their process ended" (non-zero reasons).
+  std::string describe() const;
 };
 
 struct ShutdownAck {

@@ -37,6 +37,7 @@ class RuntimeImpl {
           "cadre::launch creates it for you)");
     try {
       node::apply_environment(o);
+      node::clamp_durations(o);
       if (o.keep_freed_memory) node::keep_freed_memory();
       mpi_ = std::make_unique<transport::MpiEnvironment>(argc, argv, !launch_mode,
                                                          o.mpi_thread_multiple);
@@ -119,6 +120,10 @@ class RuntimeImpl {
       try {
         if (init) init();
         driver_status = driver();
+      } catch (const services::ProcessEnded& e) {
+        node::log_local(Level::error, fmt::format("the driver (<0.0>) ended: {}: {}",
+                                                  to_string(e.reason), e.detail));
+        driver_status = 1;
       } catch (const std::exception& e) {
         node::log_local(Level::error, fmt::format("the driver threw {}: {}",
                                                   detail::type_name(typeid(e)), e.what()));
@@ -130,7 +135,20 @@ class RuntimeImpl {
       driver_done.store(true);
       core->post([] {});
     });
-    core_->run_until([&] { return driver_done.load(); });
+    core_->run_until([&] { return driver_done.load() || core->job_failed(); });
+    if (!driver_done.load()) {
+      // The job failed while the driver runs (its mailbox overflowed): it was told (its next
+      // receive throws); give it a moment, then end the job without it.
+      core_->run_until([&] { return driver_done.load(); },
+                       node::Clock::now() + std::chrono::seconds(1));
+    }
+    if (!driver_done.load()) {
+      node::log_local(Level::error,
+                      "the job failed while the driver was still running: shutting down without it");
+      int status = core_->shutdown(1);
+      th.detach();  // it may still be running user code: the process ends under it
+      finish(status, /*exit_now=*/true);
+    }
     th.join();
     return finish(core_->shutdown(driver_status));
   }
@@ -160,7 +178,7 @@ class RuntimeImpl {
       }
       st->cv.notify_one();
       if (error) return;
-      core->run_until([this] { return stop_.load(); });
+      core->run_until([this, core] { return stop_.load() || core->job_failed(); });
       loop_status_ = core->shutdown(0);
     });
     std::unique_lock lock(st->m);
@@ -172,11 +190,18 @@ class RuntimeImpl {
     }
   }
 
-  int finish(int status) {
+  /// Ends the runtime: MPI_Finalize when every node acknowledged, else _exit. With
+  /// `exit_now` the process ends here either way (a thread of the user's is still running).
+  int finish(int status, bool exit_now = false) {
     done_ = true;
     status_ = status;
     const bool safe = core_->clean_exit();
     core_.reset();
+    if (safe && exit_now) {
+      mpi_->finalize();
+      std::fflush(nullptr);
+      std::_Exit(status ? status : 1);
+    }
     if (!safe) {
       // A node never acknowledged: MPI_Finalize would wait for it forever.
       node::log_local(

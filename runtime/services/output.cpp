@@ -225,7 +225,7 @@ void OutputService::take_relay(RelayRecord r) {
       }
       detail::Mail m;
       m.type_id = r.type_id;
-      m.from = Pid{NodeId(0), 0};
+      m.set_from(Pid{NodeId(0), 0});
       m.payload = r.payload;
       core_.processes().deliver(*p, std::move(m));
       ++s;
@@ -246,7 +246,7 @@ void OutputService::subscribe(std::uint64_t serial, std::uint64_t type_id) {
     if (r.type_id != type_id) continue;
     detail::Mail m;
     m.type_id = type_id;
-    m.from = Pid{NodeId(0), 0};
+    m.set_from(Pid{NodeId(0), 0});
     m.payload = r.payload;
     core_.processes().deliver(*p, std::move(m));
   }

@@ -125,14 +125,83 @@ void ProcessService::check_killed(Process* p) {
 }
 
 void ProcessService::deliver(Process& p, Mail&& m) {
+  const std::size_t n = m.payload.size();
+  if (p.overflowed) {
+    ++drops_.overflow;
+    return;
+  }
+  if (over_bound(p, n)) {
+    overflow(p);
+    ++drops_.overflow;
+    return;
+  }
   if (p.threaded) {
     std::lock_guard lock(p.mu);
+    p.queued += 1;
+    p.queued_bytes += MailQueue::kSlotBytes + m.payload.heap_bytes();
     p.inbox.push_back(std::move(m));
     p.cv.notify_one();
     return;
   }
   p.mailbox.push_back(std::move(m));
   if (p.waiting) core_.scheduler().wake(p.fiber);
+}
+
+bool ProcessService::over_bound(Process& p, std::size_t n) const {
+  const MailboxLimit& limit = core_.options().mailbox_limit;
+  const std::size_t add = MailQueue::kSlotBytes + (n > detail::InlineBytes::kInline ? n : 0);
+  if (p.threaded) {
+    std::lock_guard lock(p.mu);
+    return p.queued >= limit.messages || p.queued_bytes + add > limit.bytes;
+  }
+  return p.mailbox.live() >= limit.messages || p.mailbox.bytes() + add > limit.bytes;
+}
+
+void ProcessService::overflow(Process& p) {
+  const MailboxLimit& limit = core_.options().mailbox_limit;
+  std::size_t queued = 0, bytes = 0;
+  p.overflowed = true;
+  if (p.threaded) {
+    // The driver's own mailbox belongs to its thread: only what waits in the inbox goes now.
+    std::lock_guard lock(p.mu);
+    queued = p.queued;
+    bytes = p.queued_bytes;
+    drops_.overflow += p.inbox.size();
+    p.queued -= p.inbox.size();
+    p.inbox.clear();
+  } else {
+    queued = p.mailbox.live();
+    bytes = p.mailbox.bytes();
+    drops_.overflow += p.mailbox.clear();
+  }
+  const std::string detail = fmt::format(
+      "its mailbox passed the bound of {} messages or {} bytes with {} messages ({} bytes) "
+      "unread (Options::mailbox_limit; CADRE_MAILBOX_LIMIT_MESSAGES, "
+      "CADRE_MAILBOX_LIMIT_BYTES)",
+      limit.messages, limit.bytes, queued, bytes);
+  const Pid me = pid_of(p);
+  if (p.threaded) {
+    node::log_local(Level::error,
+                    fmt::format("process {} (the driver) overflowed: {}; the job ends", me, detail));
+    core_.fail_job(fmt::format("the driver's mailbox overflowed ({})", detail));
+    std::lock_guard lock(p.mu);
+    p.kill = ProcessEnded{Reason::overflow, detail};
+    p.cv.notify_one();
+    return;
+  }
+  node::log_local(Level::warn,
+                  fmt::format("process {} overflowed: {}; it ends with reason overflow", me, detail));
+  p.kill = ProcessEnded{Reason::overflow, detail};
+  core_.scheduler().wake(p.fiber);
+}
+
+void ProcessService::count_driver_unread() {
+  if (!driver_) return;
+  std::lock_guard lock(driver_->mu);
+  drops_.unread += driver_->queued;
+  driver_->queued = 0;
+  driver_->queued_bytes = 0;
+  driver_->inbox.clear();
 }
 
 // -- processes ------------------------------------------------------------------------------
@@ -178,6 +247,7 @@ void ProcessService::finish(Process& p, Reason reason, const std::string& detail
   // the same links, ahead of these notices.
   auto watchers = std::move(p.watchers);
   auto links = std::move(p.links);
+  drops_.unread += p.mailbox.live();  // delivered, never handled
   if (last_ == &p) last_ = nullptr;
   procs_.erase(p.serial);
   for (auto& [id, w] : watchers) send_down(w, me, id, reason, detail);
@@ -252,19 +322,19 @@ void ProcessService::deliver_local(const wire::Envelope& env, const char* p, std
   last_ = proc;
   last_serial_ = env.dst.serial;
   if (!proc) {
-    ++dropped_;  // its process has ended (or never existed): counted, never a failure
+    ++drops_.ended;  // its process has ended (or never existed): counted, never a failure
     return;
   }
   const bool reply = env.cls == static_cast<std::uint8_t>(Cls::reply);
   if (reply && !proc->calls.count(env.corr)) {
-    ++dropped_;  // a late reply: its caller gave up
+    ++drops_.late_reply;  // its caller gave up
     return;
   }
   auto fill = [&](Mail& m) {
     m.kind = reply ? MailKind::reply : MailKind::user;
     m.is_call = (env.flags & 1) != 0;
     m.type_id = env.type_id;
-    m.from = env.src;
+    m.set_from(env.src);
     m.corr = env.corr;
     m.payload.assign(p, n);
   };
@@ -274,7 +344,16 @@ void ProcessService::deliver_local(const wire::Envelope& env, const char* p, std
     deliver(*proc, std::move(m));
     return;
   }
-  fill(proc->mailbox.emplace_back());  // built in place: the stream's common case
+  if (proc->overflowed) {
+    ++drops_.overflow;
+    return;
+  }
+  if (over_bound(*proc, n)) {
+    overflow(*proc);
+    ++drops_.overflow;
+    return;
+  }
+  fill(proc->mailbox.emplace_back(n));  // built in place: the stream's common case
   if (proc->waiting) core_.scheduler().wake(proc->fiber);
 }
 
@@ -312,7 +391,7 @@ void ProcessService::on_exit_signal(Process& p, Pid from, Reason r, const std::s
   if (p.trap) {
     Mail m;
     m.kind = MailKind::exit;
-    m.from = from;
+    m.set_from(from);
     m.payload = detail::encode_string(Exit{from, r, d});
     deliver(p, std::move(m));
     return;
@@ -590,7 +669,7 @@ void ProcessService::on_envelope(NodeId src, const wire::Envelope& env, const ch
       if (!w || !w->monitors.erase(env.corr)) return;  // unmonitored meanwhile: dropped
       Mail m;
       m.kind = MailKind::down;
-      m.from = env.src;
+      m.set_from(env.src);
       m.corr = env.corr;
       m.payload.assign(p, n);
       deliver(*w, std::move(m));
@@ -616,7 +695,7 @@ void ProcessService::on_envelope(NodeId src, const wire::Envelope& env, const ch
       for (auto& [serial, proc] : procs_) {
         Mail m;
         m.type_id = env.type_id;
-        m.from = env.src;
+        m.set_from(env.src);
         m.payload.assign(p, n);
         deliver(*proc, std::move(m));
       }
@@ -681,7 +760,7 @@ void ProcessService::node_down(NodeId n) {
       Down d{it->second, Reason::node_down, why, MonitorRef{pid_of(p), it->second, it->first}};
       Mail m;
       m.kind = MailKind::down;
-      m.from = it->second;
+      m.set_from(it->second);
       m.corr = it->first;
       m.payload = detail::encode_string(d);
       it = p.monitors.erase(it);
@@ -915,7 +994,11 @@ void broadcast_all_encoded(std::uint64_t type_id, ByteBuffer&& payload) {
 // -- mailboxes --------------------------------------------------------------------------
 
 MailboxCursor::MailboxCursor(std::optional<std::chrono::steady_clock::time_point> deadline)
-    : proc_(&require_process("cadre::receive")), deadline_(deadline) {}
+    : proc_(&require_process("cadre::receive")), deadline_(deadline) {
+  // No receive walks the mailbox now: the slots its earlier receives took can go.
+  auto& mb = static_cast<services::Process*>(proc_)->mailbox;
+  if (mb.should_compact()) mb.compact();
+}
 
 Mail* MailboxCursor::next() {
   auto& p = *static_cast<services::Process*>(proc_);
@@ -926,18 +1009,29 @@ Mail* MailboxCursor::next() {
       p.inbox.pop_front();
     }
   }
+  while (index_ < p.mailbox.size() && p.mailbox[index_].kind == MailKind::taken) ++index_;
   if (index_ >= p.mailbox.size()) return nullptr;
   return &p.mailbox[index_++];
 }
 
+namespace {
+// The driver's bound counts what its thread holds too: a message it removes is uncounted.
+void uncount(services::Process& p, const Mail& m) {
+  if (!p.threaded) return;
+  std::lock_guard lock(p.mu);
+  p.queued -= 1;
+  p.queued_bytes -= services::MailQueue::kSlotBytes + m.payload.heap_bytes();
+}
+}  // namespace
+
 Mail MailboxCursor::take() {
   auto& p = *static_cast<services::Process*>(proc_);
-  --index_;
-  Mail m = std::move(p.mailbox[index_]);
-  if (index_ == 0)
-    p.mailbox.pop_front();  // the common case: the oldest message matched
-  else
-    p.mailbox.erase_at(index_);
+  const std::size_t i = --index_;
+  uncount(p, p.mailbox[i]);
+  Mail m = p.mailbox.take_at(i);
+  // The walk goes on after the taken slot; taking the oldest drops it from the front, and the
+  // next message becomes the oldest.
+  index_ = i == 0 ? 0 : i + 1;
   return m;
 }
 
@@ -945,18 +1039,20 @@ void MailboxCursor::consume() {
   auto& p = *static_cast<services::Process*>(proc_);
   --index_;
   Mail& m = p.mailbox[index_];
-  if (m.is_call) p.call = std::make_pair(m.from, m.corr);
+  if (m.is_call) p.call = std::make_pair(m.from(), m.corr);
+  uncount(p, m);
   if (index_ == 0) {
     p.mailbox.pop_front();  // the common case: the oldest message matched
   } else {
     p.mailbox.erase_at(index_);
+    ++index_;
   }
 }
 
 void MailboxCursor::drop_malformed(const std::string& why) {
   Mail m = take();
-  node::log_local(Level::error, fmt::format("dropped a malformed message from {} to {}: {}", m.from,
-                                            self(), why));
+  node::log_local(Level::error, fmt::format("dropped a malformed message from {} to {}: {}",
+                                            m.from(), self(), why));
 }
 
 bool MailboxCursor::wait() {
@@ -1077,13 +1173,19 @@ void unmonitor(const MonitorRef& m) {
   });
   detail::wait_state(done.get(), std::nullopt);
   // A Down of this monitor may already be queued: it goes too.
+  std::size_t count = 0, bytes = 0;
   auto is_it = [&](const detail::Mail& x) {
-    return x.kind == detail::MailKind::down && x.corr == m.id;
+    if (x.kind != detail::MailKind::down || x.corr != m.id) return false;
+    ++count;
+    bytes += services::MailQueue::kSlotBytes + x.payload.heap_bytes();
+    return true;
   };
   proc.mailbox.erase_if(is_it);
   if (proc.threaded) {
     std::lock_guard lock(proc.mu);
     std::erase_if(proc.inbox, is_it);
+    proc.queued -= count;
+    proc.queued_bytes -= bytes;
   }
 }
 

@@ -62,6 +62,10 @@ struct Process {
   std::mutex mu;
   std::condition_variable cv;
   std::deque<detail::Mail> inbox;  // threaded only
+  // Threaded only, under `mu`: messages and bytes in `inbox` and `mailbox` together (the
+  // mailbox bound counts both; the loop thread cannot look at the driver's mailbox).
+  std::size_t queued = 0, queued_bytes = 0;
+  bool overflowed = false;         // its mailbox passed the bound: it is ending
   bool waiting = false;            // suspended in receive
   bool trap = false;
   std::optional<ProcessEnded> kill;
@@ -102,7 +106,11 @@ class ProcessService {
   std::size_t end_all(Reason reason, const std::string& detail);
   std::size_t live() const { return procs_.size() - (driver_ ? 1 : 0); }
   std::uint64_t next_id() { return next_id_++; }
-  std::uint64_t dropped() const { return dropped_; }
+  /// Messages dropped so far on this node by the process service, by reason.
+  const node::DropCounts& drops() const { return drops_; }
+  /// Counts what is still in the driver's mailbox as unread (at shut-down, once the driver
+  /// has stopped receiving).
+  void count_driver_unread();
   Process* find(std::uint64_t serial);
 
   /// Dispatch of the process envelope classes.
@@ -120,6 +128,11 @@ class ProcessService {
   void send_down(Pid watcher, Pid target, std::uint64_t id, Reason r, const std::string& d);
   void send_exit(Pid to, Pid from, Reason r, const std::string& d);
   void on_exit_signal(Process& p, Pid from, Reason r, const std::string& d);
+  /// True when one more message of `n` payload bytes would take `p`'s mailbox past the bound.
+  bool over_bound(Process& p, std::size_t n) const;
+  /// `p`'s mailbox passed the bound: warns, drops what it holds and ends `p` with overflow
+  /// (the driver: the job fails).
+  void overflow(Process& p);
   void send_env(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n);
   void name_service(node::Cls cls, Pid requester, std::uint64_t corr, const char* p, std::size_t n);
 
@@ -129,7 +142,7 @@ class ProcessService {
   Process* last_ = nullptr;  // the process deliver_local found last
   std::uint64_t last_serial_ = 0;
   std::uint64_t next_id_ = 1;
-  std::uint64_t dropped_ = 0;
+  node::DropCounts drops_;
   struct PendingSpawn {
     std::shared_ptr<detail::ResultState<std::uint64_t>> result;
     NodeId node;

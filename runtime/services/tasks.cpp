@@ -234,7 +234,7 @@ void TaskService::pump(MapJob& job) {
 void TaskService::on_result(NodeId src, const wire::Envelope& env, const char* p, std::size_t n) {
   auto it = pending_.find(env.corr);
   if (it == pending_.end()) {
-    core_.count_dropped();  // a result nobody waits for (a duplicate or a forged id)
+    ++core_.drops().late_reply;  // a result nobody waits for (a duplicate or a forged id)
     return;
   }
   Pending pend = std::move(it->second);

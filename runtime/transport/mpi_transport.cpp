@@ -40,8 +40,34 @@ constexpr int kMaxProbesPerPoll = 16;
 // the small tag, and every posted receive can hold it.
 constexpr std::size_t kSlotBytes = 72 * 1024;
 constexpr int kSlots = 8;
-// Early frames kept per link before a missing one is declared lost.
+// Early frames kept per link before a missing one is declared lost; their bytes are bounded
+// too (a frame that arrives early is a small one overtaking a large one, so a peer that keeps
+// more is not following the protocol).
 constexpr std::size_t kMaxEarlyFrames = 1024;
+constexpr std::size_t kMaxEarlyBytes = std::size_t(64) << 20;
+// A credit grant: kCreditGrant, the bytes granted (u64), the last frame taken off the link
+// (u64): the sender learns which frames were delivered.
+constexpr std::size_t kGrantBytes = 17;
+
+// What a link may still do.
+enum class LinkState : std::uint8_t { open, closed, dead };
+
+/// The error code of a request that completed with an error (MPI_SUCCESS otherwise), after
+/// testing it with `rc` = MPI_Test's result. Open MPI leaves such a request allocated: it is
+/// freed here. A failure of the test itself (nothing completed) throws.
+int completion_error(int rc, int done, MPI_Request& req, const char* routine) {
+  if (rc == MPI_SUCCESS) return MPI_SUCCESS;
+  if (!done) throw_mpi_error(routine, rc);
+  if (req != MPI_REQUEST_NULL) MPI_Request_free(&req);
+  return rc;
+}
+
+std::string mpi_error_text(int code) {
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  if (MPI_Error_string(code, text, &len) != MPI_SUCCESS) len = 0;
+  return std::string(text, static_cast<std::size_t>(len));
+}
 
 class MpiTransport final : public Transport {
  public:
@@ -61,7 +87,7 @@ class MpiTransport final : public Transport {
     slot_reqs_.assign(all, MPI_REQUEST_NULL);
     slot_statuses_.resize(all);
     slot_done_.resize(all);
-    dead_.assign(static_cast<std::size_t>(size_), false);
+    state_.assign(static_cast<std::size_t>(size_), LinkState::open);
     inflight_.assign(static_cast<std::size_t>(size_), 0);
     credit_.assign(static_cast<std::size_t>(size_), credit_limit_);
     consumed_.assign(static_cast<std::size_t>(size_), 0);
@@ -108,7 +134,14 @@ class MpiTransport final : public Transport {
     if (dst.value() >= links_.size())
       throw InvalidNode(
           fmt::format("cadre: no link to node {} (the job has {} nodes)", dst.value(), size_));
-    if (dead_[dst.value()]) return;  // a lost node: nothing reaches it any more
+    if (state_[dst.value()] != LinkState::open) {
+      // A lost node: nothing reaches it any more. A closed link: shut-down sent its last frame.
+      if (state_[dst.value()] == LinkState::dead)
+        ++dropped_.node_down;
+      else
+        ++dropped_.after_close;
+      return;
+    }
     Link& l = *links_[dst.value()];
     if (!l.writer.in_frame()) l.writer.begin_frame();
     l.writer.append_envelope(env, p, n);
@@ -166,9 +199,14 @@ class MpiTransport final : public Transport {
       const int i = head_;
       int done = 0;
       MPI_Status st;
-      CADRE_MPI(MPI_Test(&slot_reqs_[static_cast<std::size_t>(i)], &done, &st));
+      MPI_Request& req = slot_reqs_[static_cast<std::size_t>(i)];
+      const int rc = MPI_Test(&req, &done, &st);
+      const int err = completion_error(rc, done, req, "MPI_Test");
       if (done) {
-        small_frame(i, st, sink);
+        if (err != MPI_SUCCESS)
+          failed_slot(i, st, err, sink);
+        else
+          small_frame(i, st, sink);
         ++frames;
       }
     }
@@ -177,18 +215,27 @@ class MpiTransport final : public Transport {
     // before it, or the older one's sender was lost).
     if ((++sweeps_ & 15) == 8) {
       int outcount = 0;
-      CADRE_MPI(MPI_Testsome(kSlots + kControlSlots, slot_reqs_.data(), &outcount,
-                             slot_done_.data(), slot_statuses_.data()));
+      const int rc = MPI_Testsome(kSlots + kControlSlots, slot_reqs_.data(), &outcount,
+                                  slot_done_.data(), slot_statuses_.data());
+      if (rc != MPI_SUCCESS && rc != MPI_ERR_IN_STATUS) throw_mpi_error("MPI_Testsome", rc);
       for (int k = 0; k < outcount; ++k) {
         const int i = slot_done_[static_cast<std::size_t>(k)];
         const MPI_Status& st = slot_statuses_[static_cast<std::size_t>(k)];
+        if (rc == MPI_ERR_IN_STATUS && st.MPI_ERROR != MPI_SUCCESS) {
+          // Truncated (larger than the slot): Open MPI keeps such a request allocated.
+          MPI_Request& req = slot_reqs_[static_cast<std::size_t>(i)];
+          if (req != MPI_REQUEST_NULL) MPI_Request_free(&req);
+          failed_slot(i, st, st.MPI_ERROR, sink);
+          ++frames;
+          continue;
+        }
         if (i < kSlots) {
           small_frame(i, st, sink);
           ++frames;
           continue;
         }
         detail::ByteBuffer& b = slot_bytes(i, st);
-        if (!dead_[static_cast<std::size_t>(st.MPI_SOURCE)]) {
+        if (!dead(st.MPI_SOURCE)) {
           NodeId from(static_cast<std::uint32_t>(st.MPI_SOURCE));
           sink.on_alive(from);
           if (!b.empty() && static_cast<unsigned char>(b.data()[0]) >= kTransportControl)
@@ -204,14 +251,27 @@ class MpiTransport final : public Transport {
       Link& l = *links_[static_cast<std::size_t>(src)];
       while (!l.recvs.empty()) {
         int done = 0;
-        CADRE_MPI(MPI_Test(&l.recvs.front().req, &done, MPI_STATUS_IGNORE));
+        MPI_Status st;
+        Recv& r = l.recvs.front();
+        const int rc = MPI_Test(&r.req, &done, &st);
+        const int err = completion_error(rc, done, r.req, "MPI_Test");
         if (!done) break;
-        detail::ByteBuffer b = std::move(l.recvs.front().buf);
+        detail::ByteBuffer b = std::move(r.buf);
+        const std::size_t refused = r.refused;
         l.recvs.pop_front();
         --large_pending_;
+        ++frames;
+        if (refused > 0 || err != MPI_SUCCESS) {
+          lost_frame(src, sink,
+                     refused > 0 ? fmt::format("a frame of {} bytes is above the largest a link "
+                                               "carries ({} bytes: the payload cap and "
+                                               "coalescing); it was not received",
+                                               refused, max_frame())
+                                 : fmt::format("a large frame failed: {}", mpi_error_text(err)));
+          continue;
+        }
         arrived(src, b, sink);
         recycle(std::move(b));
-        ++frames;
       }
       if (l.recvs.empty()) {
         receiving_[i] = receiving_.back();
@@ -227,6 +287,7 @@ class MpiTransport final : public Transport {
   struct Recv {
     MPI_Request req = MPI_REQUEST_NULL;
     detail::ByteBuffer buf;
+    std::size_t refused = 0;  // the size of a frame above max_frame(): received into nothing
   };
   struct Link {
     detail::ByteBuffer buf;
@@ -235,7 +296,51 @@ class MpiTransport final : public Transport {
     bool dirty = false;
     std::deque<Recv> recvs;                             // large frames being received
     std::map<std::uint64_t, detail::ByteBuffer> early;  // frames ahead of seq_in
+    std::size_t early_bytes = 0;
+    // Frames sent and not yet acknowledged by the peer's grants: (sequence number, envelope
+    // count). If the peer is lost, their envelopes count as dropped.
+    std::deque<std::pair<std::uint64_t, std::uint32_t>> unacked;
   };
+
+  bool dead(int rank) const { return state_[static_cast<std::size_t>(rank)] == LinkState::dead; }
+
+  /// The largest frame a link carries: one envelope above the coalescing threshold.
+  std::size_t max_frame() const { return cap_ + coalesce_ + 4096; }
+
+  /// A frame of `src` was lost in reception (truncated, refused): reported, and the link
+  /// moves past it.
+  void lost_frame(int src, Sink& sink, const std::string& why) {
+    if (dead(src)) return;
+    sink.on_alive(NodeId(static_cast<std::uint32_t>(src)));
+    sink.on_bad_frame(NodeId(static_cast<std::uint32_t>(src)), why);
+    Link& l = *links_[static_cast<std::size_t>(src)];
+    ++l.seq_in;
+    deliver_early(src, sink);
+  }
+
+  /// Slot `i` completed with error `err` (a message larger than the slot: MPI_ERR_TRUNCATE):
+  /// a bad frame, or a bad control message; the slot is posted again.
+  void failed_slot(int i, const MPI_Status& st, int err, Sink& sink) {
+    const bool control = i >= kSlots;
+    if (!control) {
+      posted_at_[static_cast<std::size_t>(i)] = 0;
+      if (i == head_) head_ = kHeadUnknown;
+    }
+    const std::string why = fmt::format(
+        "a message on the {} tag larger than {} bytes ({}): discarded",
+        control ? "control" : "small-frame", control ? kMaxControlBytes : kSlotBytes,
+        mpi_error_text(err));
+    if (control) {
+      if (!dead(st.MPI_SOURCE)) {
+        sink.on_alive(NodeId(static_cast<std::uint32_t>(st.MPI_SOURCE)));
+        sink.on_bad_frame(NodeId(static_cast<std::uint32_t>(st.MPI_SOURCE)), why);
+      }
+      post_slot(i);
+      return;
+    }
+    lost_frame(st.MPI_SOURCE, sink, why);
+    repost_.push_back(i);
+  }
 
   /// Large frames are rare: probed for after the pass's sends have left (off the path from a
   /// small frame's arrival to its answer), when small frames came (one of theirs may be
@@ -253,9 +358,17 @@ class MpiTransport final : public Transport {
         CADRE_MPI(MPI_Get_count(&st, MPI_BYTE, &count));
         Link& l = *links_[static_cast<std::size_t>(st.MPI_SOURCE)];
         Recv& r = l.recvs.emplace_back();
-        r.buf = take_buffer(static_cast<std::size_t>(count));
-        r.buf.resize(static_cast<std::size_t>(count));
-        CADRE_MPI(MPI_Imrecv(r.buf.data(), count, MPI_BYTE, &msg, &r.req));
+        if (static_cast<std::size_t>(count) > max_frame()) {
+          // Checked before a buffer is allocated: the message is received into nothing
+          // (truncated) and reported when that completes, in the link's order.
+          r.refused = static_cast<std::size_t>(count);
+          r.buf = take_buffer(0);
+          CADRE_MPI(MPI_Imrecv(r.buf.data(), 0, MPI_BYTE, &msg, &r.req));
+        } else {
+          r.buf = take_buffer(static_cast<std::size_t>(count));
+          r.buf.resize(static_cast<std::size_t>(count));
+          CADRE_MPI(MPI_Imrecv(r.buf.data(), count, MPI_BYTE, &msg, &r.req));
+        }
         if (l.recvs.size() == 1) receiving_.push_back(st.MPI_SOURCE);
         ++large_pending_;
       }
@@ -299,20 +412,29 @@ class MpiTransport final : public Transport {
   /// A whole frame from `src` is in `b`: delivers it if it is the next of its link (then the
   /// early ones that follow), else keeps it (taking `b`'s storage) until its turn.
   void arrived(int src, detail::ByteBuffer& b, Sink& sink) {
-    if (dead_[static_cast<std::size_t>(src)]) return;  // late frames of a lost node
+    if (dead(src)) return;  // late frames of a lost node
     sink.on_alive(NodeId(static_cast<std::uint32_t>(src)));
     Link& l = *links_[static_cast<std::size_t>(src)];
     std::uint64_t seq = b.size() >= wire::kFrameHeaderSize
                             ? wire::frame_seq(b.data())
                             : l.seq_in;  // too short to say: deliver() reports it
-    if (seq > l.seq_in && seq - l.seq_in <= kMaxEarlyFrames && l.early.size() < kMaxEarlyFrames) {
+    if (seq > l.seq_in && seq - l.seq_in <= kMaxEarlyFrames && l.early.size() < kMaxEarlyFrames &&
+        l.early_bytes + b.size() <= kMaxEarlyBytes && !l.early.count(seq)) {
+      l.early_bytes += b.size();
       l.early.emplace(seq, std::move(b));
       b = take_buffer(kSlotBytes);
       return;
     }
     deliver(src, b.data(), b.size(), sink);
+    deliver_early(src, sink);
+  }
+
+  /// Delivers the early frames of `src`'s link that are due now.
+  void deliver_early(int src, Sink& sink) {
+    Link& l = *links_[static_cast<std::size_t>(src)];
     while (!l.early.empty() && l.early.begin()->first <= l.seq_in) {
       auto node = l.early.extract(l.early.begin());
+      l.early_bytes -= node.mapped().size();
       deliver(src, node.mapped().data(), node.mapped().size(), sink);
       recycle(std::move(node.mapped()));
     }
@@ -322,7 +444,9 @@ class MpiTransport final : public Transport {
     Link& l = *links_[d];
     l.dirty = false;
     if (!l.writer.in_frame() || l.writer.empty()) return;
-    l.writer.finish(l.seq_out++, 0);
+    const std::uint64_t seq = l.seq_out++;
+    const auto envelopes = static_cast<std::uint32_t>(l.writer.envelope_count());
+    l.writer.finish(seq, 0);
     if (static_cast<int>(d) == rank_) {
       loopback_.push_back(std::move(l.buf));
       l.buf = take_buffer(coalesce_);
@@ -334,6 +458,7 @@ class MpiTransport final : public Transport {
                         tag, comm_, &req));
     // The next frame's buffer is found after the send has left.
     credit_[d] -= static_cast<std::int64_t>(l.buf.size());
+    l.unacked.emplace_back(seq, envelopes);
     send_reqs_.push_back(req);
     send_bufs_.push_back(std::move(l.buf));
     send_dst_.push_back(static_cast<int>(d));
@@ -343,7 +468,8 @@ class MpiTransport final : public Transport {
 
  public:
   void send_control(NodeId dst, const char* p, std::size_t n) override {
-    if (n > kMaxControlBytes || dst.value() >= dead_.size() || dead_[dst.value()]) return;
+    if (n > kMaxControlBytes || dst.value() >= state_.size() || dead(static_cast<int>(dst.value())))
+      return;
     if (static_cast<int>(dst.value()) == rank_) return;  // the caller handles itself
     detail::ByteBuffer b = take_buffer(n);
     b.append(p, n);
@@ -363,12 +489,26 @@ class MpiTransport final : public Transport {
     return dst.value() < credit_.size() ? credit_[dst.value()] : credit_limit_;
   }
 
+  void close_link(NodeId dst) override {
+    if (dst.value() >= state_.size() || state_[dst.value()] != LinkState::open) return;
+    if (links_[dst.value()]->dirty) ship(dst.value());
+    state_[dst.value()] = LinkState::closed;
+  }
+
+  LinkDrops dropped() const override { return dropped_; }
+
   void forget(NodeId n) override {
-    if (n.value() >= dead_.size() || dead_[n.value()]) return;
-    dead_[n.value()] = true;
+    if (n.value() >= state_.size() || dead(static_cast<int>(n.value()))) return;
+    state_[n.value()] = LinkState::dead;
     inflight_[n.value()] = 0;
     Link& l = *links_[n.value()];
     l.early.clear();
+    l.early_bytes = 0;
+    // What it never acknowledged may never have been taken: counted as dropped, as is what
+    // waited to be sent.
+    for (auto& [seq, count] : l.unacked) dropped_.node_down += count;
+    l.unacked.clear();
+    if (l.writer.in_frame()) dropped_.node_down += l.writer.envelope_count();
     l.dirty = false;
     // Sends to it may never complete: set them aside (buffers kept alive), so that the
     // oldest-first progress test is not stuck behind them.
@@ -458,18 +598,23 @@ class MpiTransport final : public Transport {
     auto& c = consumed_[static_cast<std::size_t>(src)];
     c += n;
     if (c < static_cast<std::uint64_t>(credit_limit_ / 4)) return;
-    char msg[9];
+    char msg[kGrantBytes];
     msg[0] = static_cast<char>(kCreditGrant);
     std::memcpy(msg + 1, &c, sizeof c);
+    const std::uint64_t taken = links_[static_cast<std::size_t>(src)]->seq_in - 1;
+    std::memcpy(msg + 9, &taken, sizeof taken);
     send_control(NodeId(static_cast<std::uint32_t>(src)), msg, sizeof msg);
     c = 0;
   }
 
   /// A grant from `src`: the link to it may carry that many more bytes.
   void on_grant(int src, const detail::ByteBuffer& b) {
-    std::uint64_t bytes = 0;
-    if (b.size() != 9 || static_cast<unsigned char>(b.data()[0]) != kCreditGrant) return;
+    std::uint64_t bytes = 0, taken = 0;
+    if (b.size() != kGrantBytes || static_cast<unsigned char>(b.data()[0]) != kCreditGrant) return;
     std::memcpy(&bytes, b.data() + 1, sizeof bytes);
+    std::memcpy(&taken, b.data() + 9, sizeof taken);
+    auto& unacked = links_[static_cast<std::size_t>(src)]->unacked;
+    while (!unacked.empty() && unacked.front().first <= taken) unacked.pop_front();
     auto& c = credit_[static_cast<std::size_t>(src)];
     // A grant may exceed the limit (a message larger than the credit takes the link below
     // zero, and comes back whole); the credit never does, whatever the grant says.
@@ -513,7 +658,8 @@ class MpiTransport final : public Transport {
   std::vector<int> slot_done_;
   std::vector<int> repost_;
   std::vector<int> send_dst_;                  // destination of each send in flight
-  std::vector<bool> dead_;                     // nodes forgotten (lost)
+  std::vector<LinkState> state_;               // open, closed at shut-down, or dead (lost)
+  LinkDrops dropped_;
   std::vector<std::size_t> inflight_;          // frames in flight, per destination
   std::int64_t credit_limit_;                  // the credit every link starts with
   std::vector<std::int64_t> credit_;           // bytes each link may still carry

@@ -36,6 +36,15 @@ inline constexpr std::size_t kMaxControlBytes = 64;
 /// grants); the node's own (heartbeats, pings) use smaller values.
 inline constexpr unsigned char kTransportControl = 0x80;
 
+/// Messages the transport refused or gave up on, by reason.
+struct LinkDrops {
+  /// Sent to a node that was lost: after it was declared lost, or in frames it had not yet
+  /// acknowledged when it was (small MPI sends to a dead peer report success).
+  std::uint64_t node_down = 0;
+  /// Sent on a link after shut-down closed it.
+  std::uint64_t after_close = 0;
+};
+
 class Transport {
  public:
   virtual ~Transport() = default;
@@ -64,6 +73,11 @@ class Transport {
   virtual void forget(NodeId n) = 0;
   /// Frames sent to `dst` whose MPI send has not completed yet.
   virtual std::size_t in_flight(NodeId dst) const = 0;
+  /// Shut-down: the link to `dst` has carried its last frame (flushed now); later sends to
+  /// `dst` are refused and counted in dropped().after_close.
+  virtual void close_link(NodeId dst) = 0;
+  /// Messages refused or given up so far.
+  virtual LinkDrops dropped() const = 0;
   /// Bytes the link to `dst` may still carry before `dst` grants more (may be negative: a
   /// frame is never split, so one may take the link below zero).
   virtual std::int64_t credit(NodeId dst) const = 0;

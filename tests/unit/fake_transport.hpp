@@ -31,6 +31,9 @@ class FakeTransport final : public transport::Transport {
   void forget(NodeId n) override { forgotten.push_back(n); }
   std::size_t in_flight(NodeId) const override { return 0; }
   std::int64_t credit(NodeId) const override { return std::int64_t(1) << 40; }
+  void close_link(NodeId dst) override { closed.push_back(dst); }
+  transport::LinkDrops dropped() const override { return {}; }
+  std::vector<NodeId> closed;
   std::vector<Sent> controls;
   std::vector<NodeId> forgotten;
   void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) override {

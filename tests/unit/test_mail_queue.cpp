@@ -1,4 +1,4 @@
-// The mailbox ring and the inline message bytes.
+// The mailbox (blocks of 64-byte slots, taken slots in the middle) and the inline message bytes.
 
 #include <gtest/gtest.h>
 
@@ -23,7 +23,8 @@ Mail mail(int n, std::size_t bytes = 8) {
 
 std::vector<int> order(MailQueue& q) {
   std::vector<int> v;
-  for (std::size_t i = 0; i < q.size(); ++i) v.push_back(static_cast<int>(q[i].corr));
+  for (std::size_t i = 0; i < q.size(); ++i)
+    if (q[i].kind != cadre::detail::MailKind::taken) v.push_back(static_cast<int>(q[i].corr));
   return v;
 }
 
@@ -73,27 +74,82 @@ TEST(MailQueue, SelectiveTakesAndErasesKeepTheRestInOrder) {
   MailQueue q;
   for (int i = 0; i < 10; ++i) q.push_back(mail(i));
   q.pop_front();
-  q.pop_front();       // 2..9, head moved
-  q.erase_at(3);       // drops 5
-  q.erase_at(0);       // drops 2
+  q.pop_front();  // 2..9
+  q.erase_at(3);  // drops 5: a taken slot, the indices of the others stay
+  EXPECT_EQ(q[4].corr, 6u);
+  q.erase_at(0);  // drops 2 from the front
   q.push_back(mail(10));
   EXPECT_EQ(order(q), (std::vector<int>{3, 4, 6, 7, 8, 9, 10}));
+  EXPECT_EQ(q.live(), 7u);
   EXPECT_EQ(q.erase_if([](const Mail& m) { return m.corr % 2 == 0; }), 4u);
   EXPECT_EQ(order(q), (std::vector<int>{3, 7, 9}));
-  EXPECT_EQ(std::string(q[1].payload.data(), q[1].payload.size()), std::string(8, 'h'));
-  q.erase_at(2);
-  q.erase_at(0);
+  EXPECT_EQ(q.front().corr, 3u);
+  Mail seven = q.take_at(4);  // 3 4(taken) 5(taken) 6(taken) 7
+  EXPECT_EQ(seven.corr, 7u);
+  EXPECT_EQ(std::string(seven.payload.data(), seven.payload.size()), std::string(8, 'h'));
+  EXPECT_EQ(order(q), (std::vector<int>{3, 9}));
+  q.pop_front();  // 3, and the taken slots behind it
+  EXPECT_EQ(q.size(), 1u);
+  EXPECT_EQ(q.front().corr, 9u);
   q.pop_front();
   EXPECT_TRUE(q.empty());
-  q.push_back(mail(11));
-  EXPECT_EQ(order(q), (std::vector<int>{11}));
-  // In place: a slot reused after its message was moved out.
-  Mail taken = std::move(q.front());
-  q.pop_front();
-  EXPECT_EQ(taken.corr, 11u);
-  Mail& m = q.emplace_back();
+  EXPECT_EQ(q.size(), 0u);
+  EXPECT_EQ(q.bytes(), 0u);
+  // In place: a slot reused after its message left.
+  Mail& m = q.emplace_back(8);
+  m.kind = cadre::detail::MailKind::user;
   m.corr = 12;
   m.payload.assign("in place", 8);
   EXPECT_EQ(order(q), (std::vector<int>{12}));
   EXPECT_EQ(std::string(q[0].payload.data(), q[0].payload.size()), "in place");
+}
+
+TEST(MailQueue, SlotsAre64BytesAndBytesAreCounted) {
+  EXPECT_EQ(sizeof(Mail), 64u);
+  EXPECT_EQ(InlineBytes::kInline, 24u);
+  MailQueue q;
+  q.push_back(mail(0, 8));    // inline: the slot alone
+  q.push_back(mail(1, 100));  // on the heap: the slot and its bytes
+  EXPECT_EQ(q.bytes(), 2 * MailQueue::kSlotBytes + 100);
+  q.erase_at(1);
+  EXPECT_EQ(q.bytes(), MailQueue::kSlotBytes);
+  q.clear();
+  EXPECT_EQ(q.bytes(), 0u);
+  EXPECT_EQ(q.live(), 0u);
+}
+
+TEST(MailQueue, AMillionMessagesKeepOrderAcrossBlocks) {
+  // A flood: appends never rebuild what is queued (blocks are added), and the oldest leave
+  // block by block.
+  MailQueue q;
+  const int n = 1000000;
+  for (int i = 0; i < n; ++i) q.push_back(mail(i, 8));
+  EXPECT_EQ(q.live(), static_cast<std::size_t>(n));
+  EXPECT_EQ(q.bytes(), static_cast<std::size_t>(n) * MailQueue::kSlotBytes);
+  Mail& mid = q[n / 2];
+  q.push_back(mail(n, 8));
+  EXPECT_EQ(&mid, &q[n / 2]);  // slots never move when the mailbox grows
+  for (int i = 0; i <= n; ++i) {
+    ASSERT_EQ(q.front().corr, static_cast<std::uint64_t>(i));
+    q.pop_front();
+  }
+  EXPECT_TRUE(q.empty());
+}
+
+TEST(MailQueue, CompactionReclaimsTakenSlots) {
+  // A process that keeps one old message and takes every newer one: the taken slots between
+  // them are reclaimed once they outnumber the messages.
+  MailQueue q;
+  q.push_back(mail(0));
+  for (int i = 1; i < 1000; ++i) {
+    q.push_back(mail(i));
+    q.push_back(mail(-i));
+    q.erase_at(q.size() - 2);  // take the newer one in the middle
+    if (q.should_compact()) q.compact();
+  }
+  EXPECT_LT(q.size(), 2 * q.live() + 70);
+  std::vector<int> want{0};
+  for (int i = 1; i < 1000; ++i) want.push_back(-i);
+  EXPECT_EQ(order(q), want);
+  EXPECT_EQ(q.live(), 1000u);
 }

@@ -3,6 +3,7 @@
 /// ByteBuffer: a growable byte buffer that does not zero the bytes it adds.
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -124,45 +125,42 @@ class ByteBuffer {
 };
 
 /// Bytes of one message: up to kInline of them inside the object (no allocation), more on
-/// the heap. Move-only.
+/// the heap. 32 bytes: a mailbox slot stays at 64. Move-only.
 class InlineBytes {
  public:
-  static constexpr std::size_t kInline = 32;
+  static constexpr std::size_t kInline = 24;
 
-  InlineBytes() noexcept = default;
-  InlineBytes(InlineBytes&& o) noexcept : heap_(o.heap_), size_(o.size_) {
-    if (!heap_) std::memcpy(inline_, o.inline_, size_);
-    o.heap_ = nullptr;
+  InlineBytes() noexcept {}
+  InlineBytes(InlineBytes&& o) noexcept : size_(o.size_) {
+    std::memcpy(&u_, &o.u_, sizeof u_);  // the inline bytes, or the heap pointer
     o.size_ = 0;
   }
   InlineBytes& operator=(InlineBytes&& o) noexcept {
     if (this != &o) {
-      std::free(heap_);
-      heap_ = o.heap_;
+      release();
+      std::memcpy(&u_, &o.u_, sizeof u_);
       size_ = o.size_;
-      if (!heap_) std::memcpy(inline_, o.inline_, size_);
-      o.heap_ = nullptr;
       o.size_ = 0;
     }
     return *this;
   }
   InlineBytes(const InlineBytes&) = delete;
   InlineBytes& operator=(const InlineBytes&) = delete;
-  ~InlineBytes() { std::free(heap_); }
+  ~InlineBytes() { release(); }
 
-  /// Replaces the contents with a copy of `n` bytes from `p`.
+  /// Replaces the contents with a copy of `n` bytes from `p` (at most 2^32 - 1: payloads are
+  /// capped well below).
   void assign(const char* p, std::size_t n) {
-    std::free(heap_);
-    heap_ = nullptr;
-    size_ = 0;
-    char* to = inline_;
+    release();
+    if (n > UINT32_MAX) throw std::bad_alloc();
+    char* to = u_.inline_;
     if (n > kInline) {
-      heap_ = static_cast<char*>(std::malloc(n));
-      if (!heap_) throw std::bad_alloc();
-      to = heap_;
+      u_.heap_ = static_cast<char*>(std::malloc(n));
+      if (!u_.heap_) throw std::bad_alloc();
+      to = u_.heap_;
     }
     if (n != 0) std::memcpy(to, p, n);
-    size_ = n;
+    size_ = static_cast<std::uint32_t>(n);
   }
   /// Replaces the contents with a copy of `s`.
   InlineBytes& operator=(const std::string& s) {
@@ -171,20 +169,25 @@ class InlineBytes {
   }
 
   /// Empties it (and frees what it held on the heap).
-  void clear() noexcept {
-    std::free(heap_);
-    heap_ = nullptr;
+  void clear() noexcept { release(); }
+
+  const char* data() const noexcept { return size_ > kInline ? u_.heap_ : u_.inline_; }
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  /// Heap bytes held beyond the object itself.
+  std::size_t heap_bytes() const noexcept { return size_ > kInline ? size_ : 0; }
+
+ private:
+  void release() noexcept {
+    if (size_ > kInline) std::free(u_.heap_);
     size_ = 0;
   }
 
-  const char* data() const noexcept { return heap_ ? heap_ : inline_; }
-  std::size_t size() const noexcept { return size_; }
-  bool empty() const noexcept { return size_ == 0; }
-
- private:
-  char* heap_ = nullptr;
-  std::size_t size_ = 0;
-  char inline_[kInline];
+  union Storage {
+    char* heap_;
+    char inline_[kInline];
+  } u_;
+  std::uint32_t size_ = 0;
 };
 
 }  // namespace cadre::detail

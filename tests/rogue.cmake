@@ -1,0 +1,144 @@
+# Rogue-rank tests: MPMD jobs whose ranks 0 and 1 run a cadre program (mpi/rogue_target.cpp)
+# while the last rank runs cadre-rogue (mpi/rogue.c), a plain C program that joins cadre's
+# start-up as any rank can and then attacks the job with forged or oversized MPI messages,
+# one attack per test. Each test checks what must hold once the runtime defends itself: the
+# attacked nodes report the bad input as a malformed frame from the rogue's node (node 2),
+# serve on, obey nothing the rogue forged, and the job ends with status 0.
+#
+# Included from tests/CMakeLists.txt (uses CADRE_MPIEXEC, EXPECT and cadre_mpi_test).
+
+# The rogue is C against MPI's C API: the C language and MPI::MPI_C, for this directory only.
+if(NOT CMAKE_C_COMPILER_LOADED)
+  enable_language(C)
+endif()
+find_package(MPI REQUIRED COMPONENTS C)
+
+add_executable(cadre-rogue mpi/rogue.c)
+set_target_properties(cadre-rogue PROPERTIES C_STANDARD 11 C_STANDARD_REQUIRED ON C_EXTENSIONS OFF)
+target_compile_options(cadre-rogue PRIVATE -Wall -Wextra)
+target_link_libraries(cadre-rogue PRIVATE MPI::MPI_C)
+
+add_executable(cadre-rogue-target mpi/rogue_target.cpp)
+target_link_libraries(cadre-rogue-target PRIVATE cadre)
+
+# Counts that depend on timing (rate-limited reports, a report more or less when a link
+# resynchronises) are checked as ranges by this wrapper, inside expect.sh:
+#   rogue_lines.sh [--lines PATTERN MIN MAX]... -- COMMAND...
+# It prints the command's output and exits with its status, or 97 if a fixed-string PATTERN
+# is on fewer than MIN or more than MAX lines.
+set(ROGUE_LINES ${CMAKE_CURRENT_BINARY_DIR}/rogue_lines.sh)
+file(WRITE ${ROGUE_LINES} [=[#!/usr/bin/env bash
+set -u
+pats=(); mins=(); maxs=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --lines) pats+=("$2"); mins+=("$3"); maxs+=("$4"); shift 4 ;;
+    --) shift; break ;;
+    *) echo "rogue_lines.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+"$@" >"$out" 2>&1
+rc=$?
+cat "$out"
+for i in "${!pats[@]}"; do
+  n=$(grep -cF -- "${pats[$i]}" "$out")
+  if [ "$n" -lt "${mins[$i]}" ] || [ "$n" -gt "${maxs[$i]}" ]; then
+    echo "rogue_lines.sh: '${pats[$i]}' on $n line(s), expected ${mins[$i]} to ${maxs[$i]}"
+    rc=97
+  fi
+done
+exit $rc
+]=])
+
+# The report of a frame or envelope that failed its checks names the rogue's node.
+set(BAD "malformed frame from node 2")
+
+# rogue_test(MODE [--env VAR=VALUE] [--lines PATTERN MIN MAX]... [--grep PATTERN --count N]...)
+#   Runs `cadre-rogue-target MODE` on ranks 0 and 1 and `cadre-rogue MODE` on rank 2, and
+#   expects, besides the given checks: status 0, the target's "ok", the rogue's clean end, no
+#   node lost.
+function(rogue_test mode)
+  cmake_parse_arguments(PARSE_ARGV 1 R "" "" "ENV;LINES;GREP")
+  set(lines)
+  list(LENGTH R_LINES n)
+  if(n GREATER 0)
+    math(EXPR last "${n} - 1")
+    foreach(i RANGE 0 ${last} 3)
+      math(EXPR j "${i} + 1")
+      math(EXPR k "${i} + 2")
+      list(GET R_LINES ${i} pat)
+      list(GET R_LINES ${j} lo)
+      list(GET R_LINES ${k} hi)
+      list(APPEND lines --lines ${pat} ${lo} ${hi})
+    endforeach()
+  endif()
+  set(greps)
+  list(LENGTH R_GREP n)
+  if(n GREATER 0)
+    math(EXPR last "${n} - 1")
+    foreach(i RANGE 0 ${last} 2)
+      math(EXPR j "${i} + 1")
+      list(GET R_GREP ${i} pat)
+      list(GET R_GREP ${j} count)
+      list(APPEND greps --grep ${pat} --count ${count})
+    endforeach()
+  endif()
+  cadre_mpi_test(rogue_${mode} 3 60 ${EXPECT} --status zero
+    --grep "rogue target: ok" --count 1
+    --grep "rogue: finished" --count 1
+    --grep "job finished with status 0" --count 1
+    --grep "is lost" --count 0
+    ${greps}
+    -- bash ${ROGUE_LINES} ${lines}
+    -- env ${R_ENV} timeout -k 10 40 ${CADRE_MPIEXEC}
+         -np 2 $<TARGET_FILE:cadre-rogue-target> ${mode}
+       : -np 1 $<TARGET_FILE:cadre-rogue> ${mode})
+  set_tests_properties(rogue_${mode} PROPERTIES LABELS "mpi;rogue")
+endfunction()
+
+# The harness alone: a rogue that attacks nothing leaves no trace.
+rogue_test(none GREP "${BAD}" 0)
+
+# 1. 100 bytes on the control tag (64 at most) to nodes 0 and 1.
+rogue_test(control_oversize
+  GREP "${BAD}" 2 "control message longer than 64 bytes" 2)
+
+# 2. 100 KiB on the small-frame tag (72 KiB at most) to nodes 0 and 1. A node may report one
+#    frame more when the rogue's link resynchronises after the garbage.
+rogue_test(small_oversize
+  LINES "${BAD}" 2 4
+  GREP "longer than 73728 bytes" 2)
+
+# 3. 4 MiB and 256 MiB on the large-frame tag to nodes 0 and 1, whose payload cap is 1 MiB:
+#    reported with their sizes, never allocated (the target checks the peak memory).
+rogue_test(large_oversize
+  ENV CADRE_PAYLOAD_CAP=1048576
+  LINES "${BAD}" 4 8
+  GREP "frame of 4194304 bytes" 2 "frame of 268435456 bytes" 2)
+
+# 4. Well-formed master-only envelopes from node 2: node_down (node 1 lost) to nodes 0 and 1,
+#    final_status to node 1, shutdown to node 1.
+rogue_test(forge_node_down GREP "${BAD}" 2 "may only come from the master" 2)
+rogue_test(forge_final_status GREP "${BAD}" 1 "may only come from the master" 1)
+rogue_test(forge_shutdown GREP "${BAD}" 1 "may only come from the master" 1)
+
+# 5. down, exit_signal and kill to the driver and the pids after it, claiming to come from a
+#    process of node 1 (274 envelopes): rejected, reports rate-limited.
+rogue_test(forge_down LINES "is not a process of node 2" 1 274)
+
+# 6. 20 000 garbage messages to node 0 in about 1.5 s: the reports are rate-limited and the
+#    suppressed ones counted.
+rogue_test(garbage_flood
+  LINES "${BAD}" 1 200 "more malformed frames from node 2" 1 100)
+
+# 7. 300 well-formed 1 MiB frames 100 to 399 ahead of the one due, to nodes 0 and 1: what a
+#    node keeps of them is bounded (the target checks the peak memory) and the rest reported.
+rogue_test(early_flood LINES "${BAD}" 2 1000)
+
+# 8. Progress with done > total, and progress claiming to come from node 1: neither is shown.
+rogue_test(bad_progress GREP "${BAD}" 2 "(777777/1000)" 0 "(4242/4343)" 0)
+
+# 9. A second hello after the welcome: rejected, the node table unchanged (target checks).
+rogue_test(late_hello GREP "${BAD}" 1 "hello after start-up" 1)
