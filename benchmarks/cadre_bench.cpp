@@ -7,6 +7,7 @@
 ///   idle   CPU used by an idle worker and the wake-up latency of an idle node, beside a
 ///          raw-MPI rank waiting in MPI_Recv.
 ///   latency, msgrate, ring: processes and mailboxes (process_modes.cpp).
+///   flood  a flood into a mailbox that is not read: memory and stalls (flood_mode.cpp).
 /// Flags: -n TASKS, -w WINDOW, --chunk N, -r REPEAT, -i ITER, -x WARMUP, --json FILE.
 
 #include <mpi.h>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "flood_mode.hpp"
 #include "process_modes.hpp"
 #include "raw_mpi.hpp"
 
@@ -186,11 +188,13 @@ void idle_mode(const bench::Flags& f, std::vector<bench::Row>& rows, double raw_
 
 int main(int argc, char** argv) {
   bench::Flags f = bench::parse_flags(argc, argv);
-  const std::vector<std::string> modes = {"tasks", "idle", "latency", "msgrate", "ring", "bcast"};
+  const std::vector<std::string> modes = {"tasks",   "idle", "latency", "msgrate",
+                                          "ring",    "bcast", "flood"};
   if (std::find(modes.begin(), modes.end(), f.mode) == modes.end()) {
     std::fprintf(
         stderr,
-        "cadre-bench: unknown mode '%s' (modes: tasks, idle, latency, msgrate, ring, bcast)\n",
+        "cadre-bench: unknown mode '%s' (modes: tasks, idle, latency, msgrate, ring, bcast, "
+        "flood)\n",
         f.mode.c_str());
     return 2;
   }
@@ -210,6 +214,8 @@ int main(int argc, char** argv) {
   } else if (f.mode == "idle") {
     raw.push_back(raw_idle_cpu(2.0));
     raw.push_back(bench::raw::pingpong_latency_us(MPI_COMM_WORLD, 8, f.iterations, f.warmup));
+  } else if (f.mode == "flood") {
+    bench::flood_environment(f);  // its baseline runs after the runtime, in the same job
   } else {
     raw = bench::process_baselines(f);
   }
@@ -223,11 +229,14 @@ int main(int argc, char** argv) {
           tasks_mode(f, rows, raw[0], raw[1]);
         else if (f.mode == "idle")
           idle_mode(f, rows, raw[0], raw[1]);
+        else if (f.mode == "flood")
+          bench::flood_mode(f, rows);
         else
           bench::process_mode(f, raw, rows);
         return 0;
       },
       o);
+  if (f.mode == "flood" && st == 0) bench::flood_baseline(f, rows);
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   if (rank == 0 && st == 0) {

@@ -99,7 +99,7 @@ Flags parse_flags(int argc, char** argv) {
   Flags flags;
   std::string size_range;
   CLI::App app{"cadre-bench: cadre measured beside raw MPI in the same job"};
-  app.add_option("MODE", flags.mode, "tasks, latency, msgrate, ring, bcast or idle")->required();
+  app.add_option("MODE", flags.mode, "tasks, latency, msgrate, ring, bcast, idle or flood")->required();
   app.add_option("-m,--message-size", size_range, "message sizes in bytes: MIN:MAX or N")
       ->type_name("MIN:MAX");
   app.add_option("-i,--iterations", flags.iterations, "timed iterations per size")
@@ -120,6 +120,10 @@ Flags parse_flags(int argc, char** argv) {
   app.add_option("-r,--repeat", flags.repeat, "runs per measurement; the median is reported")
       ->check(at_least(1))
       ->capture_default_str();
+  app.add_option("--mailbox-limit", flags.mailbox_limit,
+                 "flood: the mailbox bound in messages; 0 keeps the default");
+  app.add_option("--from", flags.from, "flood: who sends, process or driver")
+      ->check(CLI::IsMember({"process", "driver"}));
   app.add_option("--json", flags.json, "also write the results to this file as JSON")
       ->type_name("FILE");
 

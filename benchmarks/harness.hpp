@@ -41,6 +41,10 @@ struct Flags {
   int repeat = 3;
   /// Where to write the results as JSON; empty for no file (`--json`).
   std::string json;
+  /// flood: the mailbox bound in messages; 0 keeps the default (`--mailbox-limit`).
+  long mailbox_limit = 0;
+  /// flood: who sends, "process" (on node 0) or "driver" (`--from`).
+  std::string from = "process";
 };
 
 /// Parses argv with CLI11; every rank parses the same argv and gets the same Flags. Does not

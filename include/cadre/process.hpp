@@ -319,6 +319,13 @@ struct first_result<M0, M...> {
   using type = typename M0::result_type;
 };
 
+/// Throws NotRegistered at once for a matcher of an unregistered user type (a receive that
+/// could never match must not wait silently).
+template <class M>
+void check_registered() {
+  if constexpr (M::kind == MailKind::user) (void)message_type_id<typename M::value_type>();
+}
+
 template <class... M>
 void check_matchers() {
   using R = typename first_result<M...>::type;
@@ -326,6 +333,7 @@ void check_matchers() {
                 "cadre::receive: every handler must return the same type");
   if constexpr (sizeof...(M) == 0)
     throw EmptyMatchers("cadre::receive: called with no matchers; nothing could ever match");
+  (check_registered<M>(), ...);
 }
 
 }  // namespace detail

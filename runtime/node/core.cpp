@@ -128,6 +128,7 @@ Core::Core(std::unique_ptr<transport::Transport> transport, Options options, std
 }
 
 Core::~Core() {
+  stop_watchdog();
   Core* me = this;
   g_core.compare_exchange_strong(me, nullptr);
 }
@@ -213,6 +214,7 @@ std::size_t Core::drain_posted() {
 }
 
 std::size_t Core::step() {
+  loop_passes_.store(++pass_count_, std::memory_order_relaxed);
   std::size_t work = transport_->poll(*this);
   work += drain_posted();
   work += sched_.run_ready();
@@ -223,6 +225,7 @@ std::size_t Core::step() {
   }
   // The loop flushes every pass: what the fibers of this pass sent is coalesced already.
   work += transport_->flush();
+  if (!thread_watch_.empty()) publish_thread_links();
   return work;
 }
 
@@ -366,6 +369,7 @@ void Core::on_envelope(NodeId src, const wire::Envelope& env, const char* payloa
     case Cls::final_status:
       final_status_ = decode_payload<FinalStatus>(payload, len, "final status");
       finalize_safe_ = final_status_->finalize;
+      final_seen_.store(true);
       return;
     case Cls::link_fin:
       on_link_fin(src, payload, len);
@@ -491,6 +495,7 @@ void Core::start() {
   const std::uint32_t size = transport_->size();
   const auto deadline = Clock::now() + options_.ready_timeout;
   fin_from_.assign(size, 0);
+  size_thread_sends(size);
   if (is_master()) {
     hellos_.emplace_back(self_, make_hello());
     accepting_hellos_ = true;

@@ -124,6 +124,17 @@ class Core final : public transport::Sink {
     return transport_->credit(dst) <= 0 || transport_->in_flight(dst) >= kMaxFramesInFlight;
   }
   static constexpr std::size_t kMaxFramesInFlight = 16;
+
+  // -- sends from other threads (node/thread_sends.cpp) ---------------------------------
+  /// Called by a thread other than the loop before it posts a send of `bytes` to `dst`:
+  /// waits while the link is congested or the thread sends to `dst` still queued
+  /// kThreadWindow bytes. Throws Timeout when the loop makes no pass for a heartbeat interval
+  /// meanwhile (it is held: the wait could not end). Any thread but the loop.
+  void wait_thread_send(NodeId dst, std::size_t bytes);
+  /// The loop sent a thread's message of `bytes` to `dst`. Loop thread.
+  void thread_send_done(NodeId dst, std::size_t bytes);
+  /// Bytes the threads may have posted to one destination and not yet sent.
+  static constexpr std::int64_t kThreadWindow = 256 * 1024;
   /// The payload cap in force on the links (the master's).
   std::size_t payload_cap() const { return transport_->payload_cap(); }
   /// Messages this node dropped for reasons of its own (malformed frames, results nobody
@@ -197,6 +208,7 @@ class Core final : public transport::Sink {
   std::atomic<std::uint32_t> known_nodes_{0};  // nodes 0..n-1 are known and up
   Clock::duration last_quiet_{};               // the loop's last wait that ended with work
   unsigned passes_ = 0;
+  std::uint64_t pass_count_ = 0;
   mutable std::mutex table_mu_;
   std::shared_ptr<const NodeTable> table_;
 
@@ -239,6 +251,34 @@ class Core final : public transport::Sink {
                                               std::shared_ptr<detail::ResultState<std::int64_t>>>>
       pings_;
   void heartbeat_tick();
+  /// The watchdog thread: ends the process when the loop stops ticking (held by a task that
+  /// does not yield) or, on a worker, when no master heartbeat was processed, for three
+  /// heartbeat timeouts. It only reads clocks.
+  void start_watchdog();
+  void stop_watchdog();
+  std::thread watchdog_;
+  std::mutex watchdog_mu_;
+  std::condition_variable watchdog_cv_;
+  bool watchdog_stop_ = false;
+  // Steady-clock times (as counts) the loop last ticked and last heard the master; read by the
+  // watchdog.
+  std::atomic<Clock::rep> ticked_at_{0}, master_heard_at_{0};
+  std::atomic<bool> final_seen_{false};  // the master's last word came: it may go silent
+  void size_thread_sends(std::uint32_t nodes);
+  void publish_thread_links();
+  // Sends from other threads (thread_sends.cpp).
+  struct ThreadLink {
+    std::atomic<bool> congested{false};   // published by the loop
+    std::atomic<std::int64_t> posted{0};  // bytes posted by threads, not yet sent
+    bool in_watch_list = false;           // loop's
+  };
+  std::unique_ptr<ThreadLink[]> thread_links_;
+  std::uint32_t thread_link_count_ = 0;
+  std::vector<std::uint32_t> thread_watch_;  // destinations whose state the loop publishes
+  std::mutex thread_mu_;
+  std::condition_variable thread_cv_;
+  std::atomic<int> thread_waiters_{0};
+  std::atomic<std::uint64_t> loop_passes_{0};
   DropCounts drops_;
   std::uint64_t next_serial_ = 1;
 };

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -88,10 +89,55 @@ void Core::start_heartbeats() {
     }
   };
   sched_.add_timer(Clock::now() + period, Ticker{this, period});
+  start_watchdog();
+}
+
+void Core::start_watchdog() {
+  const auto now = Clock::now().time_since_epoch().count();
+  ticked_at_.store(now);
+  master_heard_at_.store(now);
+  const auto limit = 3 * options_.heartbeat_timeout;
+  const auto period = std::clamp<Clock::duration>(options_.heartbeat_timeout / 4,
+                                                  std::chrono::milliseconds(10),
+                                                  std::chrono::seconds(1));
+  watchdog_ = std::thread([this, limit, period] {
+    std::unique_lock lock(watchdog_mu_);
+    while (!watchdog_cv_.wait_for(lock, period, [this] { return watchdog_stop_; })) {
+      const auto now = Clock::now();
+      const auto ticked = Clock::time_point(Clock::duration(ticked_at_.load()));
+      const auto heard = Clock::time_point(Clock::duration(master_heard_at_.load()));
+      const char* why = nullptr;
+      Clock::duration silent{};
+      if (now - ticked > limit) {
+        why = "this node's loop has not run: a task holds it without yielding";
+        silent = now - ticked;
+      } else if (!is_master() && !final_seen_.load() && now - heard > limit) {
+        why = "no heartbeat of the master was processed";
+        silent = now - heard;
+      }
+      if (!why) continue;
+      log_local(Level::error,
+                fmt::format("{} for {} ms (3 x heartbeat_timeout): this node ends itself", why,
+                            std::chrono::duration_cast<std::chrono::milliseconds>(silent).count()));
+      std::fflush(nullptr);
+      std::_Exit(1);
+    }
+  });
+}
+
+void Core::stop_watchdog() {
+  if (!watchdog_.joinable()) return;
+  {
+    std::lock_guard lock(watchdog_mu_);
+    watchdog_stop_ = true;
+  }
+  watchdog_cv_.notify_all();
+  watchdog_.join();
 }
 
 void Core::heartbeat_tick() {
   const auto now = Clock::now();
+  ticked_at_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
   char msg[16];
   encode(msg, ControlMsg{Ctl::heartbeat, 0});
   const bool send_now = now - last_beat_ >= options_.heartbeat_interval;
@@ -102,6 +148,7 @@ void Core::heartbeat_tick() {
     if (heard_[r]) {
       heard_[r] = 0;
       last_heard_[r] = now;
+      if (r == 0) master_heard_at_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
     }
     if (send_now) transport_->send_control(n, msg, sizeof msg);
     const auto silent = now - last_heard_[r];

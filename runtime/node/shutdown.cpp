@@ -136,6 +136,7 @@ int Core::serve() {
 }
 
 void Core::close() {
+  stop_watchdog();
   std::lock_guard lock(post_mu_);
   closed_ = true;
 }

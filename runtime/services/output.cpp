@@ -257,6 +257,8 @@ void OutputService::on_envelope(NodeId src, const wire::Envelope& env, const cha
   switch (static_cast<Cls>(env.cls)) {
     case Cls::log: {
       auto r = detail::decode_as<LogRecord>(p, n);
+      if (!r.pid.is_null() && r.pid.node != src)
+        throw DecodeError(fmt::format("a log line of {}, which is not on the sending node", r.pid));
       print_line(static_cast<Level>(std::min<std::uint8_t>(r.level, 5)), r.unix_ns, src, r.pid,
                  r.text);
       return;
@@ -268,6 +270,7 @@ void OutputService::on_envelope(NodeId src, const wire::Envelope& env, const cha
     }
     case Cls::progress: {
       auto [d, t] = detail::decode_as<std::pair<std::uint64_t, std::uint64_t>>(p, n);
+      if (d > t) throw DecodeError(fmt::format("impossible progress: {} done of {}", d, t));
       show_progress(d, t, false);
       return;
     }

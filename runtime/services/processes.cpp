@@ -643,6 +643,8 @@ void ProcessService::on_envelope(NodeId src, const wire::Envelope& env, const ch
       demonitor(env.src, env.dst, env.corr);
       return;
     case Cls::down: {
+      if (detail::decode_as<Down>(p, n).pid != env.src)
+        throw DecodeError(fmt::format("a Down whose pid is not its sender {}", env.src));
       if (env.dst.serial == kFutureWatch) {
         auto it = future_watches_.find(env.corr);
         if (it == future_watches_.end()) return;
@@ -683,7 +685,8 @@ void ProcessService::on_envelope(NodeId src, const wire::Envelope& env, const ch
       return;
     case Cls::exit_signal: {
       Process* proc = find(env.dst.serial);
-      if (!proc) return;
+      // Only a linked process's exit reaches it (unlinked meanwhile: dropped).
+      if (!proc || !proc->links.count(env.src)) return;
       auto sig = detail::decode_as<ExitSignal>(p, n);
       on_exit_signal(*proc, env.src, sig.reason, sig.detail);
       return;
@@ -900,7 +903,12 @@ void send_encoded(Pid to, std::uint64_t type_id, ByteBuffer&& payload, bool is_c
     throw PayloadTooLarge(fmt::format("cadre::send to {}: {} bytes, above the payload cap of {}",
                                       to, payload.size(), c.options().payload_cap));
   Pid from = self();
-  c.execute([&c, to, from, type_id, payload = std::move(payload), is_call, corr] {
+  // A thread waits here, as a process would in send_bytes, while the link is out of credit
+  // or its earlier messages to that node have not left yet.
+  const bool thread = !c.on_loop_thread();
+  const std::size_t bytes = payload.size() + wire::kEnvelopeHeaderSize;
+  if (thread) c.wait_thread_send(to.node, bytes);
+  c.execute([&c, to, from, type_id, payload = std::move(payload), is_call, corr, thread, bytes] {
     if (is_call)
       if (auto* p = c.processes().find(from.serial); p && from.node == c.self_node())
         p->calls.insert(corr);
@@ -911,6 +919,7 @@ void send_encoded(Pid to, std::uint64_t type_id, ByteBuffer&& payload, bool is_c
     env.corr = corr;
     env.src = from;
     env.dst = to;
+    if (thread) c.thread_send_done(to.node, bytes);
     c.processes().route(env, payload.data(), payload.size());
   });
 }

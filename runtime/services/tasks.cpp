@@ -259,6 +259,10 @@ void TaskService::on_result(NodeId src, const wire::Envelope& env, const char* p
           err = std::make_exception_ptr(NotRunning(
               fmt::format("cadre: {} refused {}: {}", where, task_label(pend.entry), a)));
           break;
+        case SlotStatus::too_large:
+          err = std::make_exception_ptr(PayloadTooLarge(
+              fmt::format("cadre: {} on {}: {}", task_label(pend.entry), where, a)));
+          break;
         default:
           err = std::make_exception_ptr(DecodeError(
               fmt::format("cadre: {} could not run {}: {}", where, task_label(pend.entry), a)));
@@ -396,9 +400,12 @@ std::uint8_t TaskService::run_request(const wire::Envelope& env, const ByteBuffe
   }
   const std::size_t cap = core_.payload_cap();
   if (out.size() > cap)
-    return whole(
-        SlotStatus::decode,
-        fmt::format("its result ({} bytes) exceeds the payload cap ({} bytes)", out.size(), cap));
+    return whole(SlotStatus::too_large,
+                 fmt::format("its result{} ({} bytes) exceed{} the payload cap of {} bytes "
+                             "(Options::payload_cap, CADRE_PAYLOAD_CAP){}",
+                             env.flags == kChunk ? "s" : "", out.size(),
+                             env.flags == kChunk ? "" : "s", cap,
+                             env.flags == kChunk ? "; a smaller chunk may fit" : ""));
   return kSlots;
 }
 

@@ -31,7 +31,8 @@ enum class SlotStatus : std::uint8_t {
   exception = 1,
   not_registered = 2,
   decode = 3,
-  refused = 4
+  refused = 4,
+  too_large = 5  // the results are above the payload cap
 };
 
 class TaskService {

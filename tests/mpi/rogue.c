@@ -68,7 +68,7 @@ enum Cls {
 };
 
 enum { kCtlHeartbeat = 1, kCtlPing = 2, kCtlPong = 3, kCtlCreditGrant = 0x80 };
-enum { kReasonKilled = 5 };          /* cadre::Reason::killed */
+enum { kReasonKilled = 5 };             /* cadre::Reason::killed */
 static const int32_t kAllClear = 24301; /* the int the driver waits for */
 static const uint32_t kNullNode = UINT32_MAX;
 
@@ -317,8 +317,8 @@ static void send_control(int dst, const void* p, size_t n) {
 /* -- what arrives --------------------------------------------------------------------------- */
 
 static int g_welcomed, g_go, g_shutdown_acked, g_final, g_final_status, g_final_finalize;
-static char* g_fin_from;          /* link_fin received from each rank */
-static uint64_t* g_consumed;      /* frame bytes taken off each link, not yet granted back */
+static char* g_fin_from;     /* link_fin received from each rank */
+static uint64_t* g_consumed; /* frame bytes taken off each link, not yet granted back */
 static double g_last_heartbeat;
 
 static void on_envelope(int src, const Env* e, const unsigned char* p, size_t n) {
@@ -360,7 +360,7 @@ static void on_envelope(int src, const Env* e, const unsigned char* p, size_t n)
       g_fin_from[src] = 1;
       return;
     case kMessage:
-      if (!g_go) say("the target is ready: attacking");
+      if (!g_go) say("the target is ready");
       g_go = 1;
       return;
     default:
@@ -705,8 +705,7 @@ int main(int argc, char** argv) {
   if (attack->run) {
     if (!serve_until(&g_go, 20.0)) say("the target never said it was ready: attacking anyway");
     attack->run();
-    if (!drain_sends(0, 8.0))
-      say("%zu of the attack's sends did not complete", g_nsends);
+    if (!drain_sends(0, 8.0)) say("%zu of the attack's sends did not complete", g_nsends);
     say("attack %s done", g_mode);
   }
   /* The all-clear: the int kAllClear from <N.1> to the driver <0.0>. */

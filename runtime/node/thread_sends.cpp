@@ -1,0 +1,83 @@
+// Sends from threads other than the node loop (the master's driver, OpenMP or std::threads):
+// they post their messages to the loop, and wait like a process when the link is out of
+// credit, so a thread cannot queue more than a window of bytes per destination.
+//
+// The loop publishes, for each destination threads send to, whether the link is congested
+// (Core::congested), and counts the bytes posted but not yet sent. A waiting thread wakes when
+// either changes. A thread that waits while the loop makes no pass for a heartbeat interval
+// is waiting on a loop that is held, typically by the task that started the thread (an
+// OpenMP region inside a task): that wait would never end, so it ends in Timeout.
+
+#include <fmt/format.h>
+
+#include "cadre/errors.hpp"
+#include "node/core.hpp"
+
+namespace cadre::node {
+
+void Core::size_thread_sends(std::uint32_t nodes) {
+  thread_links_ = std::make_unique<ThreadLink[]>(nodes);
+  thread_link_count_ = nodes;
+}
+
+void Core::wait_thread_send(NodeId dst, std::size_t bytes) {
+  if (dst.value() >= thread_link_count_) return;  // the send itself names the problem
+  ThreadLink& l = thread_links_[dst.value()];
+  auto open = [&] {
+    return !l.congested.load(std::memory_order_acquire) &&
+           l.posted.load(std::memory_order_acquire) < kThreadWindow;
+  };
+  if (!open()) {
+    std::unique_lock lock(thread_mu_);
+    thread_waiters_.fetch_add(1);
+    std::uint64_t pass = loop_passes_.load(std::memory_order_relaxed);
+    auto quiet_since = Clock::now();
+    while (!open() && is_up(dst) && !stopping()) {
+      thread_cv_.wait_for(lock, std::chrono::milliseconds(5));
+      const auto now = Clock::now();
+      if (const std::uint64_t p = loop_passes_.load(std::memory_order_relaxed); p != pass) {
+        pass = p;
+        quiet_since = now;
+      } else if (now - quiet_since >= options_.heartbeat_interval) {
+        thread_waiters_.fetch_sub(1);
+        throw Timeout(fmt::format(
+            "cadre::send from a thread to {}: the link has been out of credit for {} ms while "
+            "this node's loop made no progress: the loop is held, most likely by the task that "
+            "started this thread (an OpenMP region inside a task). Send less from such threads "
+            "than the link's credit, or let the task's own thread send (it yields).",
+            describe(dst), options_.heartbeat_interval.count()));
+      }
+    }
+    thread_waiters_.fetch_sub(1);
+  }
+  l.posted.fetch_add(static_cast<std::int64_t>(bytes), std::memory_order_acq_rel);
+}
+
+void Core::thread_send_done(NodeId dst, std::size_t bytes) {
+  if (dst.value() >= thread_link_count_) return;
+  ThreadLink& l = thread_links_[dst.value()];
+  l.posted.fetch_sub(static_cast<std::int64_t>(bytes), std::memory_order_acq_rel);
+  if (!l.in_watch_list) {
+    l.in_watch_list = true;
+    thread_watch_.push_back(dst.value());
+  }
+}
+
+void Core::publish_thread_links() {
+  bool opened = false;
+  for (std::uint32_t d : thread_watch_) {
+    ThreadLink& l = thread_links_[d];
+    const bool now = congested(NodeId(d));
+    if (now != l.congested.load(std::memory_order_relaxed)) {
+      l.congested.store(now, std::memory_order_release);
+      opened |= !now;
+    }
+    opened |= l.posted.load(std::memory_order_relaxed) < kThreadWindow;
+  }
+  if (opened && thread_waiters_.load(std::memory_order_relaxed) > 0) {
+    std::lock_guard lock(thread_mu_);
+    thread_cv_.notify_all();
+  }
+}
+
+}  // namespace cadre::node
