@@ -251,6 +251,8 @@ void Core::report_status(int status, int driver_status) {
     message = fmt::format("{} node(s) lost:", lost_.size());
     for (auto& w : lost_why_) message += " " + w + ";";
     message.pop_back();
+  } else if (!failures_.empty()) {
+    for (auto& f : failures_) message += (message.empty() ? "" : "; ") + f;
   } else if (driver_status != 0) {
     message = fmt::format("the driver returned {}", driver_status);
   } else if (status != 0) {
