@@ -16,6 +16,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <array>
 #include <cstring>
 #include <deque>
@@ -48,6 +50,14 @@ constexpr std::size_t kMaxEarlyBytes = std::size_t(64) << 20;
 // A credit grant: kCreditGrant, the bytes granted (u64), the last frame taken off the link
 // (u64): the sender learns which frames were delivered.
 constexpr std::size_t kGrantBytes = 17;
+
+// Oversized messages: Open MPI 4.1 writes the whole of a message above the eager limit into a
+// receive buffer that is too small for it (it does not stop at the buffer's end), so a peer
+// could overrun any posted receive. Every receive therefore ends in a sink: a 64 KiB block
+// repeated with zero extent, so any excess lands, again and again, in one scratch buffer and
+// the status tells the true size. MPI forbids overlapping receive buffers; this one is only
+// written, never read.
+constexpr int kSinkBytes = 64 * 1024;
 
 // What a link may still do.
 enum class LinkState : std::uint8_t { open, closed, dead };
@@ -91,6 +101,14 @@ class MpiTransport final : public Transport {
     inflight_.assign(static_cast<std::size_t>(size_), 0);
     credit_.assign(static_cast<std::size_t>(size_), credit_limit_);
     consumed_.assign(static_cast<std::size_t>(size_), 0);
+    sink_buf_.resize(kSinkBytes);
+    MPI_Datatype block;
+    CADRE_MPI(MPI_Type_contiguous(kSinkBytes, MPI_BYTE, &block));
+    CADRE_MPI(MPI_Type_create_resized(block, 0, 0, &sink_type_));
+    CADRE_MPI(MPI_Type_commit(&sink_type_));
+    CADRE_MPI(MPI_Type_free(&block));
+    slot_types_.assign(all, MPI_DATATYPE_NULL);
+    slot_type_at_.assign(all, nullptr);
     for (int i = 0; i < all; ++i) post_slot(i);
   }
 
@@ -111,6 +129,10 @@ class MpiTransport final : public Transport {
     if (!abandoned_.empty()) new std::vector<detail::ByteBuffer>(std::move(abandoned_));
     for (auto& l : links_)
       if (!l->recvs.empty()) new std::deque<Recv>(std::move(l->recvs));
+    if (leak_slots || !receiving_.empty()) new std::vector<char>(std::move(sink_buf_));
+    for (auto& t : slot_types_)
+      if (t != MPI_DATATYPE_NULL) MPI_Type_free(&t);
+    MPI_Type_free(&sink_type_);
     MPI_Comm_free(&comm_);
   }
 
@@ -169,7 +191,9 @@ class MpiTransport final : public Transport {
   }
 
   bool busy() const override {
-    return !send_reqs_.empty() || !dirty_.empty() || !loopback_.empty();
+    // A large frame being received keeps the loop polling too: without the peer's single copy
+    // (over TCP, or into the sink) its data moves only as both sides progress.
+    return !send_reqs_.empty() || !dirty_.empty() || !loopback_.empty() || large_pending_ > 0;
   }
 
   std::size_t poll(Sink& sink) override {
@@ -204,7 +228,7 @@ class MpiTransport final : public Transport {
       const int err = completion_error(rc, done, req, "MPI_Test");
       if (done) {
         if (err != MPI_SUCCESS)
-          failed_slot(i, st, err, sink);
+          failed_slot(i, st, mpi_error_text(err), sink);
         else
           small_frame(i, st, sink);
         ++frames;
@@ -225,12 +249,17 @@ class MpiTransport final : public Transport {
           // Truncated (larger than the slot): Open MPI keeps such a request allocated.
           MPI_Request& req = slot_reqs_[static_cast<std::size_t>(i)];
           if (req != MPI_REQUEST_NULL) MPI_Request_free(&req);
-          failed_slot(i, st, st.MPI_ERROR, sink);
+          failed_slot(i, st, mpi_error_text(st.MPI_ERROR), sink);
           ++frames;
           continue;
         }
         if (i < kSlots) {
           small_frame(i, st, sink);
+          ++frames;
+          continue;
+        }
+        if (received(st) > kMaxControlBytes) {
+          failed_slot(i, st, oversized(st, "control", kMaxControlBytes), sink);
           ++frames;
           continue;
         }
@@ -307,29 +336,35 @@ class MpiTransport final : public Transport {
   /// The largest frame a link carries: one envelope above the coalescing threshold.
   std::size_t max_frame() const { return cap_ + coalesce_ + 4096; }
 
-  /// A frame of `src` was lost in reception (truncated, refused): reported, and the link
-  /// moves past it.
+  /// A message of `src` that no peer following the protocol sends (larger than its tag
+  /// allows, or failed in MPI) was discarded: reported. It was never a frame of the link, so
+  /// the link's sequence does not move.
   void lost_frame(int src, Sink& sink, const std::string& why) {
     if (dead(src)) return;
     sink.on_alive(NodeId(static_cast<std::uint32_t>(src)));
     sink.on_bad_frame(NodeId(static_cast<std::uint32_t>(src)), why);
-    Link& l = *links_[static_cast<std::size_t>(src)];
-    ++l.seq_in;
-    deliver_early(src, sink);
   }
 
-  /// Slot `i` completed with error `err` (a message larger than the slot: MPI_ERR_TRUNCATE):
-  /// a bad frame, or a bad control message; the slot is posted again.
-  void failed_slot(int i, const MPI_Status& st, int err, Sink& sink) {
+  /// Bytes a receive took (its excess included: see kSinkBytes).
+  static std::size_t received(const MPI_Status& st) {
+    int count = 0;
+    CADRE_MPI(MPI_Get_count(&st, MPI_BYTE, &count));
+    return count == MPI_UNDEFINED ? SIZE_MAX : static_cast<std::size_t>(count);
+  }
+
+  static std::string oversized(const MPI_Status& st, const char* tag, std::size_t limit) {
+    return fmt::format("a message of {} bytes on the {} tag, larger than {} bytes: discarded",
+                       received(st), tag, limit);
+  }
+
+  /// Slot `i` took a message it cannot hold (oversized, or completed with an MPI error): a
+  /// bad frame, or a bad control message; the slot is posted again.
+  void failed_slot(int i, const MPI_Status& st, const std::string& why, Sink& sink) {
     const bool control = i >= kSlots;
     if (!control) {
       posted_at_[static_cast<std::size_t>(i)] = 0;
       if (i == head_) head_ = kHeadUnknown;
     }
-    const std::string why = fmt::format(
-        "a message on the {} tag larger than {} bytes ({}): discarded",
-        control ? "control" : "small-frame", control ? kMaxControlBytes : kSlotBytes,
-        mpi_error_text(err));
     if (control) {
       if (!dead(st.MPI_SOURCE)) {
         sink.on_alive(NodeId(static_cast<std::uint32_t>(st.MPI_SOURCE)));
@@ -362,8 +397,7 @@ class MpiTransport final : public Transport {
           // Checked before a buffer is allocated: the message is received into nothing
           // (truncated) and reported when that completes, in the link's order.
           r.refused = static_cast<std::size_t>(count);
-          r.buf = take_buffer(0);
-          CADRE_MPI(MPI_Imrecv(r.buf.data(), 0, MPI_BYTE, &msg, &r.req));
+          CADRE_MPI(MPI_Imrecv(sink_buf_.data(), count / kSinkBytes + 1, sink_type_, &msg, &r.req));
         } else {
           r.buf = take_buffer(static_cast<std::size_t>(count));
           r.buf.resize(static_cast<std::size_t>(count));
@@ -388,6 +422,10 @@ class MpiTransport final : public Transport {
   /// at the end of the pass, after the loop has answered what arrived (the other slots take
   /// the traffic meanwhile).
   void small_frame(int i, const MPI_Status& st, Sink& sink) {
+    if (received(st) > kSlotBytes) {
+      failed_slot(i, st, oversized(st, "small-frame", kSlotBytes), sink);
+      return;
+    }
     posted_at_[static_cast<std::size_t>(i)] = 0;
     if (i == head_) head_ = kHeadUnknown;  // found at the next poll, off this frame's path
     arrived(st.MPI_SOURCE, slot_bytes(i, st), sink);
@@ -400,13 +438,30 @@ class MpiTransport final : public Transport {
     const bool control = i >= kSlots;
     const std::size_t size = control ? kMaxControlBytes : kSlotBytes;
     if (b.capacity() < size) b.reserve(size);
-    CADRE_MPI(MPI_Irecv(b.data(), static_cast<int>(size), MPI_BYTE, MPI_ANY_SOURCE,
+    CADRE_MPI(MPI_Irecv(MPI_BOTTOM, 1, slot_type(i, b.data(), size), MPI_ANY_SOURCE,
                         control ? kControlTag : kSmallTag, comm_,
                         &slot_reqs_[static_cast<std::size_t>(i)]));
     if (!control) {
       posted_at_[static_cast<std::size_t>(i)] = ++posts_;
       if (head_ == -1) head_ = i;  // else the head is older, or about to be looked for
     }
+  }
+
+  /// The receive type of slot `i`: `size` bytes at `at`, then the sink. Made again only when
+  /// the slot's buffer moved (it gave its storage to an early frame).
+  MPI_Datatype slot_type(int i, const char* at, std::size_t size) {
+    auto k = static_cast<std::size_t>(i);
+    if (slot_type_at_[k] == at) return slot_types_[k];
+    if (slot_types_[k] != MPI_DATATYPE_NULL) CADRE_MPI(MPI_Type_free(&slot_types_[k]));
+    int lengths[2] = {static_cast<int>(size), (INT_MAX - static_cast<int>(size)) / kSinkBytes};
+    MPI_Aint where[2];
+    CADRE_MPI(MPI_Get_address(at, &where[0]));
+    CADRE_MPI(MPI_Get_address(sink_buf_.data(), &where[1]));
+    MPI_Datatype types[2] = {MPI_BYTE, sink_type_};
+    CADRE_MPI(MPI_Type_create_struct(2, lengths, where, types, &slot_types_[k]));
+    CADRE_MPI(MPI_Type_commit(&slot_types_[k]));
+    slot_type_at_[k] = at;
+    return slot_types_[k];
   }
 
   /// A whole frame from `src` is in `b`: delivers it if it is the next of its link (then the
@@ -665,6 +720,10 @@ class MpiTransport final : public Transport {
   std::vector<std::int64_t> credit_;           // bytes each link may still carry
   std::vector<std::uint64_t> consumed_;        // bytes taken off each incoming link, not granted
   std::vector<detail::ByteBuffer> abandoned_;  // buffers of sends to lost nodes
+  std::vector<char> sink_buf_;                 // where the excess of oversized messages lands
+  MPI_Datatype sink_type_ = MPI_DATATYPE_NULL;  // kSinkBytes of zero extent
+  std::vector<MPI_Datatype> slot_types_;       // each slot's receive type (see slot_type)
+  std::vector<const char*> slot_type_at_;      // the buffer each was made for
   unsigned large_polls_ = 0;
   bool probe_due_ = false;
   unsigned sweeps_ = 0;

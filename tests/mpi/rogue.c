@@ -8,12 +8,14 @@
  *
  * Modes (node 0 is the master, node 1 the worker the target program uses):
  *   none                nothing: the harness itself, as a baseline
- *   control_oversize    100 bytes on the control tag to nodes 0 and 1
+ *   control_oversize    100 bytes on the control tag (64 at most) to nodes 0 and 1
+ *   control_oversize_large
+ *                       100 KiB on the control tag to nodes 0 and 1: above MPI's eager limit
  *   small_oversize      100 KiB of garbage on the small-frame tag to nodes 0 and 1
- *   large_oversize      4 MiB and 256 MiB of garbage on the large-frame tag to nodes 0 and 1
+ *   large_oversize      4 MiB and 96 MiB of garbage on the large-frame tag to nodes 0 and 1
  *                       (run with CADRE_PAYLOAD_CAP=1048576)
  *   forge_node_down     a well-formed node_down (node 1 is lost) to nodes 0 and 1
- *   forge_final_status  a well-formed final_status (status 77) to node 1
+ *   forge_final_status  a well-formed final_status (status 77, nodes 1 and 2 drain) to node 1
  *   forge_shutdown      a well-formed shutdown to node 1
  *   forge_down          down, exit_signal and kill envelopes to the driver <0.0> and the
  *                       pids after it, whose source pid is a process of node 1
@@ -318,6 +320,7 @@ static void send_control(int dst, const void* p, size_t n) {
 
 static int g_welcomed, g_go, g_shutdown_acked, g_final, g_final_status, g_final_finalize;
 static char* g_fin_from;     /* link_fin received from each rank */
+static char* g_draining;     /* the workers that drain their links at the end (final_status) */
 static uint64_t* g_consumed; /* frame bytes taken off each link, not yet granted back */
 static double g_last_heartbeat;
 
@@ -345,11 +348,19 @@ static void on_envelope(int src, const Env* e, const unsigned char* p, size_t n)
       return;
     }
     case kFinalStatus:
+      /* FinalStatus{status i32, finalize bool, draining: the workers that drain} */
       if (n >= 5) {
         int32_t st;
         memcpy(&st, p, 4);
         g_final_status = st;
         g_final_finalize = p[4] != 0;
+      }
+      if (n >= 9 && (n - 9) / 4 >= get_u32(p + 5)) {
+        memset(g_draining, 0, (size_t)g_size);
+        for (uint32_t i = 0, count = get_u32(p + 5); i < count; ++i) {
+          uint32_t r = get_u32(p + 9 + 4 * (size_t)i);
+          if (r < (uint32_t)g_size) g_draining[r] = 1;
+        }
       }
       g_final = 1;
       return;
@@ -484,13 +495,18 @@ static void* garbage(size_t n) {
   return p;
 }
 
-static void control_oversize(void) {
+/* A heartbeat that goes on for `n` bytes. */
+static void control_oversize_of(size_t n) {
   for (int dst = 0; dst < 2; ++dst) {
-    unsigned char* m = garbage(100);
+    unsigned char* m = garbage(n);
     m[0] = kCtlHeartbeat;
-    isend(dst, kControlTag, m, 100, m);
+    isend(dst, kControlTag, m, n, m);
   }
 }
+
+static void control_oversize(void) { control_oversize_of(100); }
+
+static void control_oversize_large(void) { control_oversize_of(100 * 1024); }
 
 static void small_oversize(void) {
   for (int dst = 0; dst < 2; ++dst) {
@@ -500,7 +516,7 @@ static void small_oversize(void) {
 }
 
 static void large_oversize(void) {
-  static const size_t sizes[] = {(size_t)4 << 20, (size_t)256 << 20};
+  static const size_t sizes[] = {(size_t)4 << 20, (size_t)96 << 20};
   for (int k = 0; k < 2; ++k) {
     /* calloc: the large one costs this rank no memory until MPI reads it. */
     unsigned char* m = calloc(sizes[k], 1);
@@ -523,7 +539,10 @@ static void forge_node_down(void) {
 static void forge_final_status(void) {
   Buf b = {0};
   put_i32(&b, 77);
-  put_u8(&b, 1); /* finalize */
+  put_u8(&b, 1);  /* finalize */
+  put_u32(&b, 2); /* draining: nodes 1 and 2 */
+  put_u32(&b, 1);
+  put_u32(&b, 2);
   Env e = env_of(kFinalStatus, (uint32_t)g_rank, 0, 1, 0);
   send_envelope(1, &e, &b);
   free(b.p);
@@ -653,6 +672,7 @@ typedef struct {
 static const Attack kAttacks[] = {
     {"none", NULL},
     {"control_oversize", control_oversize},
+    {"control_oversize_large", control_oversize_large},
     {"small_oversize", small_oversize},
     {"large_oversize", large_oversize},
     {"forge_node_down", forge_node_down},
@@ -688,7 +708,9 @@ int main(int argc, char** argv) {
   g_seq_out = calloc((size_t)g_size, sizeof *g_seq_out);
   g_consumed = calloc((size_t)g_size, sizeof *g_consumed);
   g_fin_from = calloc((size_t)g_size, 1);
-  if (!g_seq_out || !g_consumed || !g_fin_from) die("out of memory");
+  g_draining = malloc((size_t)g_size);
+  if (!g_seq_out || !g_consumed || !g_fin_from || !g_draining) die("out of memory");
+  memset(g_draining, 1, (size_t)g_size); /* unless final_status names them */
   for (int r = 0; r < g_size; ++r) g_seq_out[r] = 1;
 
   /* hello: as a worker says it, with an empty registry, in frame 1 of the link to node 0 */
@@ -721,10 +743,12 @@ int main(int argc, char** argv) {
   /* Shut-down: the ack goes out as soon as the request arrives (see on_envelope). */
   if (!serve_until(&g_final, 60.0)) die("no final status from the master within 60 s");
   say("final status %d (%s)", g_final_status, g_final_finalize ? "finalize" : "no finalize");
-  /* The end of the links: link_fin to every other worker; once every other node's has come,
-   * one to the master with this node's drop counts (all zero). */
+  /* The end of the links: link_fin (empty) to every other draining worker; once the master's
+   * and every such worker's link_fin has come, one to the master with this node's drop
+   * counts (all zero). */
+  g_draining[0] = 1; /* the master always sends its link_fin */
   for (int r = 1; r < g_size; ++r) {
-    if (r == g_rank) continue;
+    if (r == g_rank || !g_draining[r]) continue;
     Env fin = env_of(kLinkFin, (uint32_t)g_rank, 0, (uint32_t)r, 0);
     send_envelope(r, &fin, NULL);
   }
@@ -732,16 +756,18 @@ int main(int argc, char** argv) {
   for (;;) {
     int all = 1;
     for (int r = 0; r < g_size; ++r)
-      if (r != g_rank && !g_fin_from[r]) all = 0;
+      if (r != g_rank && g_draining[r] && !g_fin_from[r]) all = 0;
     if (all || now_s() >= fin_deadline) break;
     service();
     nap_us(200);
   }
   for (int r = 0; r < g_size; ++r)
-    if (r != g_rank && !g_fin_from[r]) say("no link_fin from node %d", r);
+    if (r != g_rank && g_draining[r] && !g_fin_from[r]) say("no link_fin from node %d", r);
   {
+    /* DropCounts{ended, unread, overflow, late_reply, node_down, malformed, after_close,
+     * undrained}: eight u64, as in runtime/node/protocol.hpp. */
     Buf drops = {0};
-    for (int k = 0; k < 7; ++k) put_u64(&drops, 0); /* DropCounts: seven counters */
+    for (int k = 0; k < 8; ++k) put_u64(&drops, 0);
     Env fin = env_of(kLinkFin, (uint32_t)g_rank, 0, 0, 0);
     send_envelope(0, &fin, &drops);
     free(drops.p);
