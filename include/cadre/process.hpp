@@ -295,16 +295,30 @@ void try_matcher(M& matcher, MailboxCursor& cur, Mail& m, std::optional<Stored<R
   }
 }
 
+/// Throws NotRegistered at once for a matcher of an unregistered user type (a receive that
+/// could never match must not wait silently).
+template <class M>
+void check_registered() {
+  if constexpr (M::kind == MailKind::user) (void)message_type_id<typename M::value_type>();
+}
+
 template <class R, class... M>
 std::optional<Stored<R>> receive_impl(std::optional<std::chrono::steady_clock::time_point> deadline,
                                       M&... ms) {
   MailboxCursor cur(deadline);
+  bool checked = false;
   for (;;) {
     while (Mail* m = cur.next()) {
       std::optional<Stored<R>> out;
       bool done = false;
       (try_matcher<R>(ms, cur, *m, out, done), ...);
       if (out) return out;
+    }
+    // Before the first wait (off the path of a message that matches at once): a matcher of
+    // an unregistered type could never match.
+    if (!checked) {
+      (check_registered<M>(), ...);
+      checked = true;
     }
     if (!cur.wait()) return std::nullopt;
   }
@@ -319,13 +333,6 @@ struct first_result<M0, M...> {
   using type = typename M0::result_type;
 };
 
-/// Throws NotRegistered at once for a matcher of an unregistered user type (a receive that
-/// could never match must not wait silently).
-template <class M>
-void check_registered() {
-  if constexpr (M::kind == MailKind::user) (void)message_type_id<typename M::value_type>();
-}
-
 template <class... M>
 void check_matchers() {
   using R = typename first_result<M...>::type;
@@ -333,7 +340,6 @@ void check_matchers() {
                 "cadre::receive: every handler must return the same type");
   if constexpr (sizeof...(M) == 0)
     throw EmptyMatchers("cadre::receive: called with no matchers; nothing could ever match");
-  (check_registered<M>(), ...);
 }
 
 }  // namespace detail

@@ -29,6 +29,10 @@ class MailQueue {
   /// Memory one message holds besides its heap payload.
   static constexpr std::size_t kSlotBytes = sizeof(detail::Mail);
 
+  MailQueue() = default;
+  MailQueue(const MailQueue&) = delete;
+  MailQueue& operator=(const MailQueue&) = delete;
+
   /// Slots from the oldest message to the newest, taken ones included: the range of the
   /// indices operator[] accepts (a receive walks them in order).
   std::size_t size() const { return size_; }
@@ -40,10 +44,11 @@ class MailQueue {
 
   /// The slot i places after the oldest (i < size()); it may be `taken`.
   detail::Mail& operator[](std::size_t i) {
-    const std::size_t k = head_ + i;
+    if (i < static_cast<std::size_t>(head_end_ - head_)) return head_[i];  // the first block
+    const std::size_t k = head_index() + i;
     return blocks_[k / kBlock][k % kBlock];
   }
-  detail::Mail& front() { return (*this)[0]; }
+  detail::Mail& front() { return *head_; }
 
   void push_back(detail::Mail&& m) {
     const std::size_t n = m.payload.heap_bytes();
@@ -54,19 +59,18 @@ class MailQueue {
   /// Appends a message to be filled in place with a payload of `payload_size` bytes; its
   /// fields hold whatever the slot held last, so the caller sets every one.
   detail::Mail& emplace_back(std::size_t payload_size) {
-    const std::size_t k = head_ + size_;
-    if (k == blocks_.size() * kBlock) add_block();
-    ++size_;
+    if (tail_ == tail_end_) add_block();
+    if (size_++ == 0) head_ = tail_;
     ++live_;
     bytes_ += kSlotBytes + (payload_size > detail::InlineBytes::kInline ? payload_size : 0);
-    return blocks_[k / kBlock][k % kBlock];
+    return *tail_++;
   }
 
   /// Drops the oldest message (and any taken slots behind it).
   void pop_front() {
-    forget((*this)[0]);
+    forget(*head_);
     drop_front_slot();
-    trim_front();
+    if (size_ > 0 && head_->kind == detail::MailKind::taken) trim_front();
   }
 
   /// Moves the i-th slot's message out and removes it.
@@ -80,6 +84,10 @@ class MailQueue {
 
   /// Removes the i-th slot's message; the others keep their order and indices.
   void erase_at(std::size_t i) {
+    if (i == 0) {
+      pop_front();
+      return;
+    }
     forget((*this)[i]);
     (*this)[i].payload.clear();
     mark_taken(i);
@@ -108,7 +116,8 @@ class MailQueue {
     const std::size_t n = live_;
     blocks_.clear();
     spare_.reset();
-    head_ = size_ = live_ = taken_ = bytes_ = 0;
+    head_ = head_end_ = tail_ = tail_end_ = nullptr;
+    size_ = live_ = taken_ = bytes_ = 0;
     return n;
   }
 
@@ -125,13 +134,20 @@ class MailQueue {
       if (w != r) (*this)[w] = std::move(m);
       ++w;
     }
-    size_ = w;
     taken_ = 0;
-    release_blocks_after_end();
+    set_size(w);
   }
 
  private:
   using Block = std::unique_ptr<detail::Mail[]>;
+
+  // Layout: blocks_ holds the blocks in order; the oldest slot is head_, in the first block
+  // (which ends at head_end_); the next slot to fill is tail_, in the last block (ending at
+  // tail_end_). With no slot in use, head_ is where the next one goes.
+
+  std::size_t head_index() const {
+    return static_cast<std::size_t>(head_ - blocks_.front().get());
+  }
 
   void forget(const detail::Mail& m) {
     --live_;
@@ -146,43 +162,60 @@ class MailQueue {
   }
 
   void drop_front_slot() {
-    (*this)[0].payload.clear();
-    --size_;
-    if (++head_ == kBlock) {
+    head_->payload.clear();
+    if (--size_ == 0) {
+      reset_empty();
+      return;
+    }
+    if (++head_ == head_end_) {
       spare_ = std::move(blocks_.front());
       blocks_.pop_front();
-      head_ = 0;
+      head_ = blocks_.front().get();
+      head_end_ = head_ + kBlock;
     }
-    if (size_ == 0) reset_empty();
   }
 
   void trim_front() {
-    while (size_ > 0 && (*this)[0].kind == detail::MailKind::taken) {
+    while (size_ > 0 && head_->kind == detail::MailKind::taken) {
       --taken_;
       drop_front_slot();
     }
   }
 
   void trim_back() {
-    while (size_ > 0 && (*this)[size_ - 1].kind == detail::MailKind::taken) {
+    std::size_t n = size_;
+    while (n > 0 && (*this)[n - 1].kind == detail::MailKind::taken) {
       --taken_;
-      --size_;
+      --n;
     }
-    if (size_ == 0)
+    set_size(n);
+  }
+
+  // Keeps the first n slots; the blocks after them go.
+  void set_size(std::size_t n) {
+    if (n == 0) {
+      size_ = 0;
       reset_empty();
-    else
-      release_blocks_after_end();
+      return;
+    }
+    const std::size_t end = head_index() + n;  // slots from the first block's start
+    const std::size_t needed = (end + kBlock - 1) / kBlock;
+    while (blocks_.size() > needed) blocks_.pop_back();
+    size_ = n;
+    tail_ = blocks_.back().get() + (end - (needed - 1) * kBlock);
+    tail_end_ = blocks_.back().get() + kBlock;
   }
 
-  // An empty mailbox keeps one block (the common case: a few messages come and go).
+  // An empty mailbox keeps one block (the common case: a few messages come and go), and
+  // fills it from its start.
   void reset_empty() {
-    head_ = 0;
     while (blocks_.size() > 1) blocks_.pop_back();
-  }
-
-  void release_blocks_after_end() {
-    const std::size_t needed = (head_ + size_ + kBlock - 1) / kBlock;
-    while (blocks_.size() > needed && blocks_.size() > 1) blocks_.pop_back();
+    if (blocks_.empty()) {
+      head_ = head_end_ = tail_ = tail_end_ = nullptr;
+      return;
+    }
+    head_ = tail_ = blocks_.front().get();
+    head_end_ = tail_end_ = head_ + kBlock;
   }
 
   void add_block() {
@@ -190,11 +223,20 @@ class MailQueue {
       blocks_.push_back(std::move(spare_));
     else
       blocks_.push_back(std::make_unique<detail::Mail[]>(kBlock));
+    tail_ = blocks_.back().get();
+    tail_end_ = tail_ + kBlock;
+    if (blocks_.size() == 1) {
+      head_ = tail_;
+      head_end_ = tail_end_;
+    }
   }
 
   std::deque<Block> blocks_;
   Block spare_;  // the last block freed at the front, kept for the next one needed
-  std::size_t head_ = 0;   // slot of the oldest message in blocks_.front()
+  detail::Mail* head_ = nullptr;
+  detail::Mail* head_end_ = nullptr;
+  detail::Mail* tail_ = nullptr;
+  detail::Mail* tail_end_ = nullptr;
   std::size_t size_ = 0;   // slots in use, taken ones included
   std::size_t live_ = 0;   // messages
   std::size_t taken_ = 0;  // taken slots between the oldest and the newest message

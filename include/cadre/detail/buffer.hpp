@@ -152,15 +152,12 @@ class InlineBytes {
   /// capped well below).
   void assign(const char* p, std::size_t n) {
     release();
-    if (n > UINT32_MAX) throw std::bad_alloc();
-    char* to = u_.inline_;
-    if (n > kInline) {
-      u_.heap_ = static_cast<char*>(std::malloc(n));
-      if (!u_.heap_) throw std::bad_alloc();
-      to = u_.heap_;
+    if (n <= kInline) {  // the common case, inline: no allocation
+      if (n != 0) std::memcpy(u_.inline_, p, n);
+      size_ = static_cast<std::uint32_t>(n);
+      return;
     }
-    if (n != 0) std::memcpy(to, p, n);
-    size_ = static_cast<std::uint32_t>(n);
+    assign_heap(p, n);
   }
   /// Replaces the contents with a copy of `s`.
   InlineBytes& operator=(const std::string& s) {
@@ -178,6 +175,14 @@ class InlineBytes {
   std::size_t heap_bytes() const noexcept { return size_ > kInline ? size_ : 0; }
 
  private:
+  void assign_heap(const char* p, std::size_t n) {
+    if (n > UINT32_MAX) throw std::bad_alloc();
+    u_.heap_ = static_cast<char*>(std::malloc(n));
+    if (!u_.heap_) throw std::bad_alloc();
+    std::memcpy(u_.heap_, p, n);
+    size_ = static_cast<std::uint32_t>(n);
+  }
+
   void release() noexcept {
     if (size_ > kInline) std::free(u_.heap_);
     size_ = 0;
