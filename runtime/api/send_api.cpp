@@ -1,0 +1,181 @@
+// The bodies of the process API that start processes and send to them: spawn, send,
+// send_after, broadcast.
+
+#include <fmt/format.h>
+
+#include "api/process_support.hpp"
+#include "cadre/errors.hpp"
+#include "cadre/process.hpp"
+#include "node/core.hpp"
+#include "services/mail_queue.hpp"
+#include "services/processes.hpp"
+#include "services/tasks.hpp"
+
+namespace cadre::detail {
+
+using api::check_pid;
+using api::core;
+using api::global_id;
+using api::wait_result;
+
+
+std::pair<Pid, MonitorRef> spawn_process(const Placement& where, const Entry* e, ByteBuffer&& args,
+                                         std::uint8_t flags) {
+  auto& c = core();
+  if (c.stopping()) throw NotRunning("cadre::spawn: the runtime is shutting down");
+  if (where.kind == Placement::Kind::node) c.check_node(where.node, "cadre::spawn");
+  if (args.size() > c.options().payload_cap)
+    throw PayloadTooLarge(fmt::format("cadre::spawn('{}'): {} bytes of arguments, above the cap",
+                                      e->name, args.size()));
+  Pid me = self();
+  if ((flags & 3) && me.is_null())
+    throw WrongRole("cadre::spawn_monitor/spawn_link: call it from a process or the driver");
+  std::uint64_t mon = (flags & 1) ? global_id() : 0;
+  auto st = std::make_shared<ResultState<std::uint64_t>>(1);
+  auto node = std::make_shared<NodeId>();
+  c.execute([&c, where, e, args = std::move(args), flags, me, mon, st, node]() mutable {
+    try {
+      *node = c.tasks().pick(where);
+    } catch (...) {
+      st->set_all_errors(std::current_exception());
+      st->complete();
+      return;
+    }
+    c.processes().spawn(*node, e, std::move(args), flags, me, mon, st);
+  });
+  std::uint64_t serial = wait_result(st);
+  Pid pid{*node, serial};
+  return {pid, MonitorRef{me, pid, mon}};
+}
+
+Pid spawn_watched(const Placement& where, const Entry* e, ByteBuffer&& args,
+                  std::shared_ptr<ResultState<void>> done) {
+  auto& c = core();
+  if (c.stopping()) throw NotRunning("cadre::spawn_hub: the runtime is shutting down");
+  if (where.kind == Placement::Kind::node) c.check_node(where.node, "cadre::spawn_hub");
+  Pid watcher{c.self_node(), services::kFutureWatchSerial};
+  std::uint64_t mon = global_id();
+  auto st = std::make_shared<ResultState<std::uint64_t>>(1);
+  auto node = std::make_shared<NodeId>();
+  c.execute([&c, where, e, args = std::move(args), watcher, mon, st, node, done]() mutable {
+    try {
+      *node = c.tasks().pick(where);
+    } catch (...) {
+      st->set_all_errors(std::current_exception());
+      st->complete();
+      return;
+    }
+    c.processes().future_watches_[mon] = done;
+    c.processes().future_watch_nodes_[mon] = *node;
+    c.processes().spawn(*node, e, std::move(args), 1, watcher, mon, st);
+  });
+  std::uint64_t serial = wait_result(st);  // before reading *node, which it publishes
+  return Pid{*node, serial};
+}
+
+void send_encoded(Pid to, std::uint64_t type_id, ByteBuffer&& payload, bool is_call,
+                  std::uint64_t corr) {
+  check_pid(to, "cadre::send");
+  auto& c = core();
+  if (payload.size() > c.options().payload_cap)
+    throw PayloadTooLarge(fmt::format("cadre::send to {}: {} bytes, above the payload cap of {}",
+                                      to, payload.size(), c.options().payload_cap));
+  Pid from = self();
+  // A thread waits here, as a process would in send_bytes, while the link is out of credit
+  // or its earlier messages to that node have not left yet.
+  const bool thread = !c.on_loop_thread();
+  const std::size_t bytes = payload.size() + wire::kEnvelopeHeaderSize;
+  if (thread) c.wait_thread_send(to.node, bytes);
+  c.execute([&c, to, from, type_id, payload = std::move(payload), is_call, corr, thread, bytes] {
+    if (is_call)
+      if (auto* p = c.processes().find(from.serial); p && from.node == c.self_node())
+        p->calls.insert(corr);
+    wire::Envelope env{};
+    env.cls = static_cast<std::uint8_t>(node::Cls::message);
+    env.flags = is_call ? 1 : 0;
+    env.type_id = type_id;
+    env.corr = corr;
+    env.src = from;
+    env.dst = to;
+    if (thread) c.thread_send_done(to.node, bytes);
+    c.processes().route(env, payload.data(), payload.size());
+  });
+}
+
+void send_bytes(Pid to, std::uint64_t type_id, const char* p, std::size_t n) {
+  auto& c = core();
+  if (!c.on_loop_thread()) {
+    ByteBuffer b;
+    b.append(p, n);
+    send_encoded(to, type_id, std::move(b), false, 0);
+    return;
+  }
+  check_pid(to, "cadre::send");
+  if (n > c.options().payload_cap)
+    throw PayloadTooLarge(fmt::format("cadre::send to {}: {} bytes, above the payload cap of {}",
+                                      to, n, c.options().payload_cap));
+  // self(), for the loop thread: a process, or nobody (posted work, timers).
+  auto* f = sched::Scheduler::current();
+  const bool remote = to.node != c.self_node();
+  ByteBuffer held;
+  if (f && remote && c.congested(to.node)) {
+    // Backpressure: a process that sends faster than its link drains waits here, and only
+    // it: the node loop goes on (and makes the progress it waits for). The bytes may be
+    // borrowed from a per-thread buffer that other fibers use meanwhile: they are kept.
+    held.append(p, n);
+    p = held.data();
+    while (c.congested(to.node) && c.is_up(to.node)) {
+      c.scheduler().yield();
+      c.processes().check_killed(c.processes().current());
+    }
+  }
+  wire::Envelope env{};
+  env.cls = static_cast<std::uint8_t>(node::Cls::message);
+  env.type_id = type_id;
+  env.src = f ? Pid{c.self_node(), f->serial()} : null_pid;
+  // Field by field: a whole-Pid copy here is a 16-byte load of two 8-byte stores, which the
+  // CPU cannot forward (a stall on every message).
+  env.dst.node = to.node;
+  env.dst.serial = to.serial;
+  if (remote)
+    c.send(to.node, env, p, n);
+  else
+    c.processes().deliver_local(env, p, n);
+}
+
+void send_encoded_after(std::chrono::nanoseconds delay, Pid to, std::uint64_t type_id,
+                        ByteBuffer&& payload) {
+  check_pid(to, "cadre::send_after");
+  auto& c = core();
+  Pid from = self();
+  c.execute([&c, delay, to, from, type_id, payload = std::move(payload)]() mutable {
+    auto shared = std::make_shared<ByteBuffer>(std::move(payload));
+    c.scheduler().add_timer(node::Clock::now() + delay, [&c, to, from, type_id, shared] {
+      wire::Envelope env{};
+      env.cls = static_cast<std::uint8_t>(node::Cls::message);
+      env.type_id = type_id;
+      env.src = from;
+      env.dst = to;
+      c.processes().route(env, shared->data(), shared->size());
+    });
+  });
+}
+
+void broadcast_encoded(NodeId node, std::uint64_t type_id, ByteBuffer&& payload) {
+  auto& c = core();
+  c.check_node(node, "cadre::broadcast");
+  c.execute([&c, node, type_id, payload = std::move(payload)] {
+    c.processes().broadcast(node, type_id, std::string(payload.data(), payload.size()), false,
+                            node);
+  });
+}
+
+void broadcast_all_encoded(std::uint64_t type_id, ByteBuffer&& payload) {
+  auto& c = core();
+  c.execute([&c, type_id, payload = std::move(payload)] {
+    c.processes().broadcast(c.self_node(), type_id, std::string(payload.data(), payload.size()),
+                            true, c.self_node());
+  });
+}
+
+}  // namespace cadre::detail

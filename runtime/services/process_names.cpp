@@ -1,0 +1,86 @@
+// Broadcasts (down a tree of point-to-point sends), and global names (the master keeps them).
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "cadre/errors.hpp"
+#include "node/core.hpp"
+#include "services/process_wire.hpp"
+#include "services/processes.hpp"
+#include "services/tasks.hpp"
+
+namespace cadre::services {
+
+using detail::ByteBuffer;
+using detail::Mail;
+using detail::MailKind;
+using node::Cls;
+
+// -- broadcasts -----------------------------------------------------------------------------
+
+void ProcessService::broadcast(NodeId node, std::uint64_t type_id, const std::string& payload,
+                               bool tree, NodeId root) {
+  wire::Envelope env{};
+  env.cls = static_cast<std::uint8_t>(Cls::broadcast);
+  env.type_id = type_id;
+  env.flags = tree ? 1 : 0;
+  env.corr = root.value();
+  env.src = self();
+  env.dst = Pid{node, 0};
+  if (node == core_.self_node()) {
+    on_envelope(node, env, payload.data(), payload.size());
+  } else {
+    send_env(node, env, payload.data(), payload.size());
+  }
+}
+
+// -- names (the service runs on the master) ------------------------------------------------
+
+void ProcessService::name_request(Cls cls, Pid requester, std::string name, Pid pid,
+                                  std::shared_ptr<detail::ResultState<std::optional<Pid>>> result) {
+  std::uint64_t corr = next_id_++;
+  name_waits_[corr] = std::move(result);
+  std::string payload = detail::encode_string(std::make_pair(name, pid));
+  if (core_.is_master()) {
+    name_service(cls, requester, corr, payload.data(), payload.size());
+    return;
+  }
+  wire::Envelope env{};
+  env.cls = static_cast<std::uint8_t>(cls);
+  env.corr = corr;
+  env.src = requester;
+  env.dst = Pid{NodeId(0), 0};
+  send_env(NodeId(0), env, payload.data(), payload.size());
+}
+
+void ProcessService::name_service(Cls cls, Pid requester, std::uint64_t corr, const char* p,
+                                  std::size_t n) {
+  auto [name, pid] = detail::decode_as<std::pair<std::string, Pid>>(p, n);
+  NameAnswer a;
+  if (cls == Cls::name_lookup) {
+    a.ok = true;
+    if (auto it = names_.find(name); it != names_.end()) a.pid = it->second;
+  } else if (auto it = names_.find(name); it != names_.end() && it->second != pid) {
+    a.error = fmt::format("cadre::register_name: the name '{}' is taken by {}", name, it->second);
+  } else {
+    a.ok = true;
+    names_[name] = pid;
+    // Watch the named process: its name goes when it ends.
+    std::uint64_t id = (std::uint64_t(core_.self_node().value()) << 48) | next_id_++;
+    name_monitors_[id] = pid;
+    monitor(Pid{NodeId(0), kNameService}, pid, id);
+  }
+  std::string payload = detail::encode_string(a);
+  wire::Envelope env{};
+  env.cls = static_cast<std::uint8_t>(Cls::name_reply);
+  env.corr = corr;
+  env.dst = requester;
+  if (requester.node == core_.self_node()) {
+    on_envelope(core_.self_node(), env, payload.data(), payload.size());
+  } else {
+    send_env(requester.node, env, payload.data(), payload.size());
+  }
+}
+
+}  // namespace cadre::services
