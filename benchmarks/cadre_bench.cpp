@@ -22,8 +22,8 @@
 #include <thread>
 #include <vector>
 
-#include "harness.hpp"
 #include "flood_mode.hpp"
+#include "harness.hpp"
 #include "process_modes.hpp"
 #include "raw_mpi.hpp"
 
@@ -188,8 +188,8 @@ void idle_mode(const bench::Flags& f, std::vector<bench::Row>& rows, double raw_
 
 int main(int argc, char** argv) {
   bench::Flags f = bench::parse_flags(argc, argv);
-  const std::vector<std::string> modes = {"tasks",   "idle", "latency", "msgrate",
-                                          "ring",    "bcast", "flood"};
+  const std::vector<std::string> modes = {"tasks", "idle",  "latency", "msgrate",
+                                          "ring",  "bcast", "flood"};
   if (std::find(modes.begin(), modes.end(), f.mode) == modes.end()) {
     std::fprintf(
         stderr,

@@ -87,8 +87,8 @@ void flood_mode(const Flags& f, std::vector<Row>& rows) {
   const long n = f.tasks;
   const long master_rss0 = status_kb("VmRSS");
   auto [sink, mon] = spawn_monitor(target, flood_sink, self());
-  const long sink_rss0 = receive(match<std::pair<long, long>>(
-      [](const std::pair<long, long>& p) { return p.first; }));
+  const long sink_rss0 =
+      receive(match<std::pair<long, long>>([](const std::pair<long, long>& p) { return p.first; }));
   // Pings of node 1 during the flood: the longest round trip is the longest stall of a loop.
   std::atomic<bool> flooding{true};
   double worst_ms = 0;
@@ -160,7 +160,8 @@ void flood_baseline(const Flags& f, std::vector<Row>& rows) {
   if (rank == 1) {
     full = status_kb("VmRSS");
     std::uint64_t v;
-    for (long i = 0; i < n; ++i) MPI_Recv(&v, 8, MPI_BYTE, 0, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    for (long i = 0; i < n; ++i)
+      MPI_Recv(&v, 8, MPI_BYTE, 0, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     long out[2] = {rss0, full};
     MPI_Send(out, 2, MPI_LONG, 0, tag + 1, MPI_COMM_WORLD);
   }

@@ -65,8 +65,7 @@ void pong() {
   Pid peer;
   bool more = true;
   while (more)
-    receive(match<Pid>([&](Pid p) { peer = p; }),
-            match<T>([&](const T& m) { send(peer, m); }),
+    receive(match<Pid>([&](Pid p) { peer = p; }), match<T>([&](const T& m) { send(peer, m); }),
             match<Stop>([&](const Stop&) { more = false; }));
 }
 void pong_word() { pong<Word>(); }

@@ -2,9 +2,9 @@
 /// \file cadre.hpp
 /// The whole public API of cadre: `#include <cadre/cadre.hpp>`.
 
+#include "cadre/control.hpp"
 #include "cadre/detail/archive.hpp"
 #include "cadre/detail/registry.hpp"
-#include "cadre/control.hpp"
 #include "cadre/errors.hpp"
 #include "cadre/future.hpp"
 #include "cadre/hub.hpp"

@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace cadre {
 
@@ -50,5 +51,28 @@ CADRE_DEFINE_ERROR(PayloadTooLarge);
 CADRE_DEFINE_ERROR(NotRunning);
 
 #undef CADRE_DEFINE_ERROR
+
+/// An MPI call failed: what() names the routine, MPI's error code and its text, which are also
+/// available apart.
+class MpiError : public Error {
+ public:
+  MpiError(std::string routine, int code, std::string text)
+      : Error("cadre: MPI call failed: " + routine + " returned " + std::to_string(code) + " (" +
+              text + ")"),
+        routine_(std::move(routine)),
+        code_(code),
+        text_(std::move(text)) {}
+  /// The MPI call that failed, as written in cadre's source.
+  const std::string& routine() const { return routine_; }
+  /// The error code it returned.
+  int code() const { return code_; }
+  /// MPI's text for the code.
+  const std::string& text() const { return text_; }
+
+ private:
+  std::string routine_;
+  int code_;
+  std::string text_;
+};
 
 }  // namespace cadre

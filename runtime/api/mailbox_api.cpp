@@ -112,7 +112,6 @@ bool MailboxCursor::wait() {
   return true;
 }
 
-
 std::uint64_t new_call_id() { return global_id(); }
 
 void reply_encoded(std::uint64_t type_id, ByteBuffer&& payload) {
@@ -126,12 +125,8 @@ void reply_encoded(std::uint64_t type_id, ByteBuffer&& payload) {
   auto& c = core();
   Pid from = self();
   c.execute([&c, caller, corr, from, type_id, payload = std::move(payload)] {
-    wire::Envelope env{};
-    env.cls = static_cast<std::uint8_t>(node::Cls::reply);
-    env.type_id = type_id;
-    env.corr = corr;
-    env.src = from;
-    env.dst = caller;
+    const wire::Envelope env = node::envelope(
+        {.cls = node::Cls::reply, .type_id = type_id, .corr = corr, .src = from, .dst = caller});
     c.processes().route(env, payload.data(), payload.size());
   });
 }
@@ -268,4 +263,3 @@ std::optional<Pid> whereis(const std::string& name) {
 }
 
 }  // namespace cadre
-

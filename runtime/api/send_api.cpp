@@ -18,7 +18,6 @@ using api::core;
 using api::global_id;
 using api::wait_result;
 
-
 std::pair<Pid, MonitorRef> spawn_process(const Placement& where, const Entry* e, ByteBuffer&& args,
                                          std::uint8_t flags) {
   auto& c = core();
@@ -28,9 +27,9 @@ std::pair<Pid, MonitorRef> spawn_process(const Placement& where, const Entry* e,
     throw PayloadTooLarge(fmt::format("cadre::spawn('{}'): {} bytes of arguments, above the cap",
                                       e->name, args.size()));
   Pid me = self();
-  if ((flags & 3) && me.is_null())
+  if ((flags & (node::kFlagSpawnMonitor | node::kFlagSpawnLink)) && me.is_null())
     throw WrongRole("cadre::spawn_monitor/spawn_link: call it from a process or the driver");
-  std::uint64_t mon = (flags & 1) ? global_id() : 0;
+  std::uint64_t mon = (flags & node::kFlagSpawnMonitor) ? global_id() : 0;
   auto st = std::make_shared<ResultState<std::uint64_t>>(1);
   auto node = std::make_shared<NodeId>();
   c.execute([&c, where, e, args = std::move(args), flags, me, mon, st, node]() mutable {
@@ -53,7 +52,7 @@ Pid spawn_watched(const Placement& where, const Entry* e, ByteBuffer&& args,
   auto& c = core();
   if (c.stopping()) throw NotRunning("cadre::spawn_hub: the runtime is shutting down");
   if (where.kind == Placement::Kind::node) c.check_node(where.node, "cadre::spawn_hub");
-  Pid watcher{c.self_node(), services::kFutureWatchSerial};
+  Pid watcher{c.self_node(), node::kFutureWatchSerial};
   std::uint64_t mon = global_id();
   auto st = std::make_shared<ResultState<std::uint64_t>>(1);
   auto node = std::make_shared<NodeId>();
@@ -67,7 +66,7 @@ Pid spawn_watched(const Placement& where, const Entry* e, ByteBuffer&& args,
     }
     c.processes().future_watches_[mon] = done;
     c.processes().future_watch_nodes_[mon] = *node;
-    c.processes().spawn(*node, e, std::move(args), 1, watcher, mon, st);
+    c.processes().spawn(*node, e, std::move(args), node::kFlagSpawnMonitor, watcher, mon, st);
   });
   std::uint64_t serial = wait_result(st);  // before reading *node, which it publishes
   return Pid{*node, serial};
@@ -90,13 +89,12 @@ void send_encoded(Pid to, std::uint64_t type_id, ByteBuffer&& payload, bool is_c
     if (is_call)
       if (auto* p = c.processes().find(from.serial); p && from.node == c.self_node())
         p->calls.insert(corr);
-    wire::Envelope env{};
-    env.cls = static_cast<std::uint8_t>(node::Cls::message);
-    env.flags = is_call ? 1 : 0;
-    env.type_id = type_id;
-    env.corr = corr;
-    env.src = from;
-    env.dst = to;
+    const wire::Envelope env = node::envelope({.cls = node::Cls::message,
+                                               .flags = std::uint8_t(is_call ? node::kFlagCall : 0),
+                                               .type_id = type_id,
+                                               .corr = corr,
+                                               .src = from,
+                                               .dst = to});
     if (thread) c.thread_send_done(to.node, bytes);
     c.processes().route(env, payload.data(), payload.size());
   });
@@ -151,11 +149,8 @@ void send_encoded_after(std::chrono::nanoseconds delay, Pid to, std::uint64_t ty
   c.execute([&c, delay, to, from, type_id, payload = std::move(payload)]() mutable {
     auto shared = std::make_shared<ByteBuffer>(std::move(payload));
     c.scheduler().add_timer(node::Clock::now() + delay, [&c, to, from, type_id, shared] {
-      wire::Envelope env{};
-      env.cls = static_cast<std::uint8_t>(node::Cls::message);
-      env.type_id = type_id;
-      env.src = from;
-      env.dst = to;
+      const wire::Envelope env =
+          node::envelope({.cls = node::Cls::message, .type_id = type_id, .src = from, .dst = to});
       c.processes().route(env, shared->data(), shared->size());
     });
   });

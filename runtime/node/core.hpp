@@ -230,9 +230,9 @@ class Core final : public transport::Sink {
   std::vector<std::optional<ShutdownAck>> acks_;
   std::optional<FinalStatus> final_status_;
   bool finalize_safe_ = true;
-  std::vector<char> fin_from_;                         // a link_fin came from this node
-  std::vector<std::optional<DropCounts>> fin_drops_;   // master: each worker's drop counts
-  std::vector<std::string> failures_;                  // fail_job()
+  std::vector<char> fin_from_;                        // a link_fin came from this node
+  std::vector<std::optional<DropCounts>> fin_drops_;  // master: each worker's drop counts
+  std::vector<std::string> failures_;                 // fail_job()
   std::atomic<bool> job_failed_{false};
   // Bad frames are logged at most kBadFrameLines a second; the rest are counted.
   Clock::time_point bad_log_second_{};

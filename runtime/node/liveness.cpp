@@ -97,9 +97,8 @@ void Core::start_watchdog() {
   ticked_at_.store(now);
   master_heard_at_.store(now);
   const auto limit = 3 * options_.heartbeat_timeout;
-  const auto period = std::clamp<Clock::duration>(options_.heartbeat_timeout / 4,
-                                                  std::chrono::milliseconds(10),
-                                                  std::chrono::seconds(1));
+  const auto period = std::clamp<Clock::duration>(
+      options_.heartbeat_timeout / 4, std::chrono::milliseconds(10), std::chrono::seconds(1));
   watchdog_ = std::thread([this, limit, period] {
     std::unique_lock lock(watchdog_mu_);
     while (!watchdog_cv_.wait_for(lock, period, [this] { return watchdog_stop_; })) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <climits>
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
@@ -128,6 +129,34 @@ std::optional<Level> find_level(std::string_view s) {
 }
 
 }  // namespace
+
+// One MPI message carries at most INT_MAX bytes: a frame is a payload, the coalescing
+// buffer it may join, and headers.
+constexpr std::size_t kMaxFrame = static_cast<std::size_t>(INT_MAX) - 65536;
+
+// Checks the options that every node must agree on, and brings a few into range: the payload
+// cap to what one MPI message carries (any value up to 2^31 - 1 is accepted), and the idle
+// loop's waits to at most a second of spinning and 100 ms of sleep (a longer sleep would
+// leave MPI traffic unread).
+void check_limits(Options& o) {
+  if (o.coalesce_bytes > (std::size_t(1) << 26))
+    throw Error(
+        fmt::format("cadre: coalesce_bytes = {} is above the limit of 64 MiB", o.coalesce_bytes));
+  o.payload_cap = std::min(o.payload_cap, kMaxFrame - o.coalesce_bytes);
+  if (o.payload_cap < 1024)
+    throw Error(fmt::format("cadre: payload_cap = {} bytes is below 1 KiB", o.payload_cap));
+  if (o.map_window < 1 || o.map_window > (1 << 20))
+    throw Error(fmt::format("cadre: map_window = {} is not between 1 and 2^20", o.map_window));
+  if (o.link_credit < 4096 || o.link_credit > (std::size_t(1) << 40))
+    throw Error(
+        fmt::format("cadre: link_credit = {} bytes is not between 4 KiB and 1 TiB", o.link_credit));
+  if (o.mailbox_limit.messages < 1 || o.mailbox_limit.bytes < 1024)
+    throw Error(
+        fmt::format("cadre: mailbox_limit = {{{} messages, {} bytes}} is below 1 message or 1 KiB",
+                    o.mailbox_limit.messages, o.mailbox_limit.bytes));
+  o.idle_spin = std::min<std::chrono::microseconds>(o.idle_spin, std::chrono::seconds(1));
+  o.idle_sleep = std::min<std::chrono::microseconds>(o.idle_sleep, std::chrono::milliseconds(100));
+}
 
 void keep_freed_memory() {
 #if defined(__GLIBC__)

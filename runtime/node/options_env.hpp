@@ -35,6 +35,9 @@ void clamp_durations(Options& o);
 /// and serves allocations up to 32 MiB from its heap, instead of mapping and unmapping them.
 /// Elsewhere a no-op.
 void keep_freed_memory();
+/// Checks the options every node must agree on (throws Error naming the one out of range) and
+/// brings the payload cap and the idle waits into range.
+void check_limits(Options& o);
 /// "info" -> Level::info; throws Error for other words.
 Level parse_level(std::string_view s);
 

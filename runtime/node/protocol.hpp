@@ -10,7 +10,9 @@
 #include <string_view>
 #include <vector>
 
+#include "cadre/ids.hpp"
 #include "cadre/options.hpp"
+#include "wire/frame.hpp"
 
 namespace cadre::node {
 
@@ -47,6 +49,49 @@ enum class Cls : std::uint8_t {
   relay = 43,
   relay_request = 44,
 };
+
+// -- reserved pid serials --------------------------------------------------------------
+/// A node's own envelopes carry the pid <node.0>; on the master it is also the driver's.
+inline constexpr std::uint64_t kNodeSerial = 0;
+/// Processes and tasks get serials from here up.
+inline constexpr std::uint64_t kFirstSerial = 1;
+/// The master's name service monitors named processes under <0.kNameServiceSerial>.
+inline constexpr std::uint64_t kNameServiceSerial = UINT64_MAX - 1;
+/// Futures that complete when a process ends (a hub's `done`) watch it under this serial.
+inline constexpr std::uint64_t kFutureWatchSerial = UINT64_MAX - 2;
+
+// -- flag bits, per class ---------------------------------------------------------------
+/// message: a call; the correlation id is the call's.
+inline constexpr std::uint8_t kFlagCall = 1;
+/// spawn, spawn_reply: the spawner monitors the new process.
+inline constexpr std::uint8_t kFlagSpawnMonitor = 1;
+/// spawn, spawn_reply: the spawner is linked to the new process.
+inline constexpr std::uint8_t kFlagSpawnLink = 2;
+/// broadcast: forward down the binomial tree rooted at the node in the correlation id.
+inline constexpr std::uint8_t kFlagForwardTree = 1;
+
+// -- building envelopes -------------------------------------------------------------------
+/// What an envelope says, named: build one with envelope({.cls = ..., .src = ..., ...}).
+struct EnvelopeSpec {
+  Cls cls;
+  std::uint8_t flags = 0;
+  std::uint64_t type_id = 0;
+  std::uint64_t corr = 0;
+  Pid src;
+  Pid dst;
+};
+
+/// The one way envelopes are built (except on the message stream's hot path).
+inline wire::Envelope envelope(const EnvelopeSpec& s) {
+  wire::Envelope e{};
+  e.cls = static_cast<std::uint8_t>(s.cls);
+  e.flags = s.flags;
+  e.type_id = s.type_id;
+  e.corr = s.corr;
+  e.src = s.src;
+  e.dst = s.dst;
+  return e;
+}
 
 /// The class's name ("task_request"), or "unknown".
 std::string_view to_string(Cls c);

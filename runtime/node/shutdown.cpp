@@ -47,7 +47,8 @@ void Core::on_shutdown_request(const char* p, std::size_t n) {
   stopping_ = true;
   terminate_requested_.store(true);  // check_termination() tells long tasks to finish
   tasks_->stop_accepting();
-  const auto deadline = Clock::now() + std::chrono::milliseconds(std::max<std::int64_t>(0, timeout_ms));
+  const auto deadline =
+      Clock::now() + std::chrono::milliseconds(std::max<std::int64_t>(0, timeout_ms));
   // Acknowledge from a fiber once local tasks finish or the deadline passes; the loop goes on
   // serving meanwhile (tasks may still need replies from elsewhere).
   sched_.spawn(
@@ -234,8 +235,8 @@ int Core::shutdown(int driver_status) {
   for (auto& d : fin_drops_)
     if (d) dropped += *d;
   if (dropped.total() > 0)
-    log_local(Level::info, fmt::format("shutdown: {} message(s) were dropped ({})",
-                                       dropped.total(), dropped.describe()));
+    log_local(Level::info, fmt::format("shutdown: {} message(s) were dropped ({})", dropped.total(),
+                                       dropped.describe()));
   if (dropped.undrained > 0 && status == 0) {
     status = 1;
     failures_.push_back(fmt::format("{} link(s) did not drain at shut-down", dropped.undrained));

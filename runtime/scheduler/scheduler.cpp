@@ -22,7 +22,6 @@
 namespace cadre::sched {
 namespace {
 
-
 // ASan must be told about every stack switch, or it reports false stack-buffer-overflows
 // (FACTS.md). The annotations compile to nothing in other builds.
 inline void start_switch(void** fake_save, const void* bottom, std::size_t size) {
@@ -59,7 +58,6 @@ constexpr std::size_t kStackScale = 1;
 Scheduler::Scheduler(std::size_t stack_size) : pool_(stack_size * kStackScale) {}
 
 Scheduler::~Scheduler() = default;
-
 
 void Scheduler::set_stack_size(std::size_t n) { pool_.set_stack_size(n * kStackScale); }
 

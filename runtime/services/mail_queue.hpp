@@ -145,9 +145,7 @@ class MailQueue {
   // (which ends at head_end_); the next slot to fill is tail_, in the last block (ending at
   // tail_end_). With no slot in use, head_ is where the next one goes.
 
-  std::size_t head_index() const {
-    return static_cast<std::size_t>(head_ - blocks_.front().get());
-  }
+  std::size_t head_index() const { return static_cast<std::size_t>(head_ - blocks_.front().get()); }
 
   void forget(const detail::Mail& m) {
     --live_;

@@ -152,10 +152,8 @@ void OutputService::send_log(Level level, std::int64_t unix_ns, Pid pid, std::st
   }
   std::string payload = detail::encode_string(
       LogRecord{static_cast<std::uint8_t>(level), unix_ns, pid, std::move(text)});
-  wire::Envelope env{};
-  env.cls = static_cast<std::uint8_t>(Cls::log);
-  env.src = pid;
-  env.dst = Pid{NodeId(0), 0};
+  const wire::Envelope env =
+      node::envelope({.cls = Cls::log, .src = pid, .dst = Pid{NodeId(0), 0}});
   core_.send(NodeId(0), env, payload.data(), payload.size());
 }
 
@@ -165,9 +163,7 @@ void OutputService::send_stat(std::string key, double value) {
     return;
   }
   std::string payload = detail::encode_string(std::make_pair(std::move(key), value));
-  wire::Envelope env{};
-  env.cls = static_cast<std::uint8_t>(Cls::stat);
-  env.dst = Pid{NodeId(0), 0};
+  const wire::Envelope env = node::envelope({.cls = Cls::stat, .dst = Pid{NodeId(0), 0}});
   core_.send(NodeId(0), env, payload.data(), payload.size());
 }
 
@@ -181,9 +177,7 @@ void OutputService::send_progress(std::uint64_t done, std::uint64_t total) {
     return;
   }
   std::string payload = detail::encode_string(std::make_pair(done, total));
-  wire::Envelope env{};
-  env.cls = static_cast<std::uint8_t>(Cls::progress);
-  env.dst = Pid{NodeId(0), 0};
+  const wire::Envelope env = node::envelope({.cls = Cls::progress, .dst = Pid{NodeId(0), 0}});
   core_.send(NodeId(0), env, payload.data(), payload.size());
 }
 
@@ -192,10 +186,8 @@ void OutputService::relay(std::uint64_t type_id, std::string payload) {
     publish_relay(type_id, std::move(payload));
     return;
   }
-  wire::Envelope env{};
-  env.cls = static_cast<std::uint8_t>(Cls::relay_request);
-  env.type_id = type_id;
-  env.dst = Pid{NodeId(0), 0};
+  const wire::Envelope env =
+      node::envelope({.cls = Cls::relay_request, .type_id = type_id, .dst = Pid{NodeId(0), 0}});
   core_.send(NodeId(0), env, payload.data(), payload.size());
 }
 
@@ -204,11 +196,8 @@ void OutputService::publish_relay(std::uint64_t type_id, std::string payload) {
   std::string wire_payload = detail::encode_string(r);
   for (auto n : *core_.table()) {
     if (n.id == core_.self_node() || n.state != NodeState::up) continue;
-    wire::Envelope env{};
-    env.cls = static_cast<std::uint8_t>(Cls::relay);
-    env.type_id = type_id;
-    env.corr = r.seq;
-    env.dst = Pid{n.id, 0};
+    const wire::Envelope env =
+        node::envelope({.cls = Cls::relay, .type_id = type_id, .corr = r.seq, .dst = Pid{n.id, 0}});
     core_.send(n.id, env, wire_payload.data(), wire_payload.size());
   }
   take_relay(std::move(r));
@@ -380,9 +369,7 @@ void terminate(NodeId node) {
       c.request_termination();
       return;
     }
-    wire::Envelope env{};
-    env.cls = static_cast<std::uint8_t>(node::Cls::terminate);
-    env.dst = Pid{node, 0};
+    const wire::Envelope env = node::envelope({.cls = node::Cls::terminate, .dst = Pid{node, 0}});
     c.send(node, env, nullptr, 0);
   });
 }

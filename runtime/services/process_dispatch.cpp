@@ -43,19 +43,18 @@ void ProcessService::on_envelope(NodeId src, const wire::Envelope& env, const ch
         std::uint64_t serial = core_.next_serial();
         start_process(serial, e, std::move(args));
         Process* proc = find(serial);
-        if (env.flags & 1) proc->watchers[monitor_id] = env.src;
-        if (env.flags & 2) proc->links.insert(env.src);
+        if (env.flags & node::kFlagSpawnMonitor) proc->watchers[monitor_id] = env.src;
+        if (env.flags & node::kFlagSpawnLink) proc->links.insert(env.src);
         a.ok = true;
         a.serial = serial;
       }
       std::string payload = detail::encode_string(a);
-      wire::Envelope r{};
-      r.cls = static_cast<std::uint8_t>(Cls::spawn_reply);
-      r.flags = env.flags;
-      r.type_id = env.type_id;
-      r.corr = env.corr;
-      r.src = Pid{core_.self_node(), a.serial};
-      r.dst = env.src;
+      const wire::Envelope r = node::envelope({.cls = Cls::spawn_reply,
+                                               .flags = env.flags,
+                                               .type_id = env.type_id,
+                                               .corr = env.corr,
+                                               .src = Pid{core_.self_node(), a.serial},
+                                               .dst = env.src});
       send_env(src, r, payload.data(), payload.size());
       return;
     }
@@ -71,16 +70,16 @@ void ProcessService::on_envelope(NodeId src, const wire::Envelope& env, const ch
       if (a.ok) {
         result->set_value(0, a.serial);
         if (Process* req = find(env.dst.serial)) {
-          if (env.flags & 2) req->links.insert(Pid{src, a.serial});
+          if (env.flags & node::kFlagSpawnLink) req->links.insert(Pid{src, a.serial});
           if (auto m = req->monitors.find(pending.monitor_id);
-              (env.flags & 1) && m != req->monitors.end())
+              (env.flags & node::kFlagSpawnMonitor) && m != req->monitors.end())
             m->second = Pid{src, a.serial};
         }
       } else if (a.error_kind == 1) {
         result->set_all_errors(std::make_exception_ptr(NotRegistered(fmt::format(
             "cadre::spawn: '{}' is not registered on {} (its program lacks CADRE_TASK({}))", name,
             core_.describe(src), name))));
-        if (env.flags & 1)
+        if (env.flags & node::kFlagSpawnMonitor)
           if (Process* req = find(env.dst.serial)) req->monitors.erase(pending.monitor_id);
       } else {
         result->set_all_errors(std::make_exception_ptr(
@@ -98,7 +97,7 @@ void ProcessService::on_envelope(NodeId src, const wire::Envelope& env, const ch
     case Cls::down: {
       if (detail::decode_as<Down>(p, n).pid != env.src)
         throw DecodeError(fmt::format("a Down whose pid is not its sender {}", env.src));
-      if (env.dst.serial == kFutureWatch) {
+      if (env.dst.serial == kFutureWatchSerial) {
         auto it = future_watches_.find(env.corr);
         if (it == future_watches_.end()) return;
         auto st = std::move(it->second);
@@ -112,7 +111,7 @@ void ProcessService::on_envelope(NodeId src, const wire::Envelope& env, const ch
         st->complete();
         return;
       }
-      if (env.dst.node == core_.self_node() && env.dst.serial == kNameService) {
+      if (env.dst.node == core_.self_node() && env.dst.serial == kNameServiceSerial) {
         auto it = name_monitors_.find(env.corr);
         if (it == name_monitors_.end()) return;
         Pid gone = it->second;
@@ -155,7 +154,7 @@ void ProcessService::on_envelope(NodeId src, const wire::Envelope& env, const ch
         m.payload.assign(p, n);
         deliver(*proc, std::move(m));
       }
-      if (env.flags & 1) {
+      if (env.flags & node::kFlagForwardTree) {
         // Forward down the binomial tree rooted at corr: position i sends to i + 2^k for
         // every 2^k > i.
         auto table = core_.table();

@@ -21,13 +21,13 @@ using node::Cls;
 
 void ProcessService::broadcast(NodeId node, std::uint64_t type_id, const std::string& payload,
                                bool tree, NodeId root) {
-  wire::Envelope env{};
-  env.cls = static_cast<std::uint8_t>(Cls::broadcast);
-  env.type_id = type_id;
-  env.flags = tree ? 1 : 0;
-  env.corr = root.value();
-  env.src = self();
-  env.dst = Pid{node, 0};
+  const wire::Envelope env =
+      node::envelope({.cls = Cls::broadcast,
+                      .flags = std::uint8_t(tree ? node::kFlagForwardTree : 0),
+                      .type_id = type_id,
+                      .corr = root.value(),
+                      .src = self(),
+                      .dst = Pid{node, 0}});
   if (node == core_.self_node()) {
     on_envelope(node, env, payload.data(), payload.size());
   } else {
@@ -46,11 +46,8 @@ void ProcessService::name_request(Cls cls, Pid requester, std::string name, Pid 
     name_service(cls, requester, corr, payload.data(), payload.size());
     return;
   }
-  wire::Envelope env{};
-  env.cls = static_cast<std::uint8_t>(cls);
-  env.corr = corr;
-  env.src = requester;
-  env.dst = Pid{NodeId(0), 0};
+  const wire::Envelope env =
+      node::envelope({.cls = cls, .corr = corr, .src = requester, .dst = Pid{NodeId(0), 0}});
   send_env(NodeId(0), env, payload.data(), payload.size());
 }
 
@@ -69,13 +66,11 @@ void ProcessService::name_service(Cls cls, Pid requester, std::uint64_t corr, co
     // Watch the named process: its name goes when it ends.
     std::uint64_t id = (std::uint64_t(core_.self_node().value()) << 48) | next_id_++;
     name_monitors_[id] = pid;
-    monitor(Pid{NodeId(0), kNameService}, pid, id);
+    monitor(Pid{NodeId(0), kNameServiceSerial}, pid, id);
   }
   std::string payload = detail::encode_string(a);
-  wire::Envelope env{};
-  env.cls = static_cast<std::uint8_t>(Cls::name_reply);
-  env.corr = corr;
-  env.dst = requester;
+  const wire::Envelope env =
+      node::envelope({.cls = Cls::name_reply, .corr = corr, .dst = requester});
   if (requester.node == core_.self_node()) {
     on_envelope(core_.self_node(), env, payload.data(), payload.size());
   } else {

@@ -21,11 +21,8 @@ void ProcessService::send_down(Pid watcher, Pid target, std::uint64_t id, Reason
                                const std::string& d) {
   Down down{target, r, d, MonitorRef{watcher, target, id}};
   std::string payload = detail::encode_string(down);
-  wire::Envelope env{};
-  env.cls = static_cast<std::uint8_t>(Cls::down);
-  env.corr = id;
-  env.src = target;
-  env.dst = watcher;
+  const wire::Envelope env =
+      node::envelope({.cls = Cls::down, .corr = id, .src = target, .dst = watcher});
   if (watcher.node == core_.self_node()) {
     on_envelope(core_.self_node(), env, payload.data(), payload.size());
   } else {
@@ -34,10 +31,7 @@ void ProcessService::send_down(Pid watcher, Pid target, std::uint64_t id, Reason
 }
 
 void ProcessService::send_exit(Pid to, Pid from, Reason r, const std::string& d) {
-  wire::Envelope env{};
-  env.cls = static_cast<std::uint8_t>(Cls::exit_signal);
-  env.src = from;
-  env.dst = to;
+  const wire::Envelope env = node::envelope({.cls = Cls::exit_signal, .src = from, .dst = to});
   std::string payload = detail::encode_string(ExitSignal{r, d});
   if (to.node == core_.self_node()) {
     on_envelope(core_.self_node(), env, payload.data(), payload.size());
@@ -75,11 +69,8 @@ void ProcessService::monitor(Pid watcher, Pid target, std::uint64_t id) {
   if (watcher.node == core_.self_node())
     if (Process* w = find(watcher.serial)) w->monitors.emplace(id, target);
   if (target.node != core_.self_node()) {
-    wire::Envelope env{};
-    env.cls = static_cast<std::uint8_t>(Cls::monitor);
-    env.corr = id;
-    env.src = watcher;
-    env.dst = target;
+    const wire::Envelope env =
+        node::envelope({.cls = Cls::monitor, .corr = id, .src = watcher, .dst = target});
     send_env(target.node, env, nullptr, 0);
     return;
   }
@@ -95,11 +86,8 @@ void ProcessService::demonitor(Pid watcher, Pid target, std::uint64_t id) {
   if (watcher.node == core_.self_node())
     if (Process* w = find(watcher.serial)) w->monitors.erase(id);
   if (target.node != core_.self_node()) {
-    wire::Envelope env{};
-    env.cls = static_cast<std::uint8_t>(Cls::demonitor);
-    env.corr = id;
-    env.src = watcher;
-    env.dst = target;
+    const wire::Envelope env =
+        node::envelope({.cls = Cls::demonitor, .corr = id, .src = watcher, .dst = target});
     send_env(target.node, env, nullptr, 0);
     return;
   }
@@ -109,10 +97,7 @@ void ProcessService::demonitor(Pid watcher, Pid target, std::uint64_t id) {
 void ProcessService::link(Pid a, Pid b) {
   if (Process* pa = a.node == core_.self_node() ? find(a.serial) : nullptr) pa->links.insert(b);
   if (b.node != core_.self_node()) {
-    wire::Envelope env{};
-    env.cls = static_cast<std::uint8_t>(Cls::link);
-    env.src = a;
-    env.dst = b;
+    const wire::Envelope env = node::envelope({.cls = Cls::link, .src = a, .dst = b});
     send_env(b.node, env, nullptr, 0);
     return;
   }
@@ -127,10 +112,7 @@ void ProcessService::link(Pid a, Pid b) {
 void ProcessService::unlink(Pid a, Pid b) {
   if (Process* pa = a.node == core_.self_node() ? find(a.serial) : nullptr) pa->links.erase(b);
   if (b.node != core_.self_node()) {
-    wire::Envelope env{};
-    env.cls = static_cast<std::uint8_t>(Cls::unlink);
-    env.src = a;
-    env.dst = b;
+    const wire::Envelope env = node::envelope({.cls = Cls::unlink, .src = a, .dst = b});
     send_env(b.node, env, nullptr, 0);
     return;
   }
@@ -139,9 +121,7 @@ void ProcessService::unlink(Pid a, Pid b) {
 
 void ProcessService::kill(Pid target, const std::string& d) {
   if (target.node != core_.self_node()) {
-    wire::Envelope env{};
-    env.cls = static_cast<std::uint8_t>(Cls::kill);
-    env.dst = target;
+    const wire::Envelope env = node::envelope({.cls = Cls::kill, .dst = target});
     std::string payload = detail::encode_string(d);
     send_env(target.node, env, payload.data(), payload.size());
     return;

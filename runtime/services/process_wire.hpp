@@ -1,6 +1,5 @@
 #pragma once
-// Payloads of the process service's envelope classes (see processes.hpp), and the serials
-// under which the runtime itself watches processes.
+// Payloads of the process service's envelope classes (see processes.hpp).
 
 #include <cstdint>
 #include <optional>
@@ -11,10 +10,8 @@
 
 namespace cadre::services {
 
-// The master's name service watches named pids under this serial.
-inline constexpr std::uint64_t kNameService = UINT64_MAX - 1;
-// Futures that complete when a process ends (hubs) watch under this serial.
-inline constexpr std::uint64_t kFutureWatch = kFutureWatchSerial;
+using node::kFutureWatchSerial;
+using node::kNameServiceSerial;
 
 struct SpawnAnswer {
   bool ok = false;

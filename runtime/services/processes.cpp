@@ -2,6 +2,8 @@
 // and ending processes, remote spawns. Monitors, links and kill are in process_signals.cpp,
 // names and broadcasts in process_names.cpp, the envelope handlers in process_dispatch.cpp.
 
+#include "services/processes.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,7 +11,6 @@
 #include "cadre/errors.hpp"
 #include "node/core.hpp"
 #include "services/process_wire.hpp"
-#include "services/processes.hpp"
 #include "services/tasks.hpp"
 
 namespace cadre::services {
@@ -117,16 +118,18 @@ void ProcessService::overflow(Process& p) {
       limit.messages, limit.bytes, queued, bytes);
   const Pid me = pid_of(p);
   if (p.threaded) {
-    node::log_local(Level::error,
-                    fmt::format("process {} (the driver) overflowed: {}; the job ends", me, detail));
+    node::log_local(
+        Level::error,
+        fmt::format("process {} (the driver) overflowed: {}; the job ends", me, detail));
     core_.fail_job(fmt::format("the driver's mailbox overflowed ({})", detail));
     std::lock_guard lock(p.mu);
     p.kill = ProcessEnded{Reason::overflow, detail};
     p.cv.notify_one();
     return;
   }
-  node::log_local(Level::warn,
-                  fmt::format("process {} overflowed: {}; it ends with reason overflow", me, detail));
+  node::log_local(
+      Level::warn,
+      fmt::format("process {} overflowed: {}; it ends with reason overflow", me, detail));
   p.kill = ProcessEnded{Reason::overflow, detail};
   core_.scheduler().wake(p.fiber);
 }
@@ -194,20 +197,20 @@ void ProcessService::spawn(NodeId node, const detail::Entry* e, ByteBuffer args,
                            Pid requester, std::uint64_t monitor_id,
                            std::shared_ptr<detail::ResultState<std::uint64_t>> result) {
   Process* req = requester.node == core_.self_node() ? find(requester.serial) : nullptr;
-  const bool system_watch = requester.serial == kFutureWatch;
-  if ((flags & 3) && !req && !system_watch) {
+  const bool system_watch = requester.serial == kFutureWatchSerial;
+  if ((flags & (node::kFlagSpawnMonitor | node::kFlagSpawnLink)) && !req && !system_watch) {
     result->set_all_errors(std::make_exception_ptr(WrongRole(
         "cadre::spawn_monitor/spawn_link: only a process or the driver can monitor or link")));
     result->complete();
     return;
   }
-  if ((flags & 1) && req) req->monitors.emplace(monitor_id, Pid{node, 0});
+  if ((flags & node::kFlagSpawnMonitor) && req) req->monitors.emplace(monitor_id, Pid{node, 0});
   if (node == core_.self_node()) {
     std::uint64_t serial = core_.next_serial();
     start_process(serial, e, std::move(args));
     Process* p = find(serial);
-    if (flags & 1) p->watchers[monitor_id] = requester;
-    if (flags & 2) {
+    if (flags & node::kFlagSpawnMonitor) p->watchers[monitor_id] = requester;
+    if (flags & node::kFlagSpawnLink) {
       p->links.insert(requester);
       req->links.insert(pid_of(*p));
     }
@@ -217,13 +220,12 @@ void ProcessService::spawn(NodeId node, const detail::Entry* e, ByteBuffer args,
   }
   std::uint64_t corr = next_id_++;
   spawns_[corr] = PendingSpawn{result, node, monitor_id};
-  wire::Envelope env{};
-  env.cls = static_cast<std::uint8_t>(Cls::spawn);
-  env.flags = flags;
-  env.type_id = e->id;
-  env.corr = corr;
-  env.src = requester;
-  env.dst = Pid{node, 0};
+  const wire::Envelope env = node::envelope({.cls = Cls::spawn,
+                                             .flags = flags,
+                                             .type_id = e->id,
+                                             .corr = corr,
+                                             .src = requester,
+                                             .dst = Pid{node, 0}});
   ByteBuffer payload;
   detail::OutArchive ar(payload);
   ar& monitor_id;
@@ -268,7 +270,7 @@ void ProcessService::deliver_local(const wire::Envelope& env, const char* p, std
   }
   auto fill = [&](Mail& m) {
     m.kind = reply ? MailKind::reply : MailKind::user;
-    m.is_call = (env.flags & 1) != 0;
+    m.is_call = (env.flags & node::kFlagCall) != 0;
     m.type_id = env.type_id;
     m.set_from(env.src);
     m.corr = env.corr;

@@ -3,9 +3,10 @@
 // call/reply, broadcasts.
 //
 // Wire (envelope classes in node/protocol.hpp):
-//   message      src -> dst pid; type_id; flags bit0: a call (corr = call id)
+//   message      src -> dst pid; type_id; flags kFlagCall: a call (corr = call id)
 //   reply        callee -> caller; corr = call id
-//   spawn        type_id = body's task id; corr = request id; flags 1 monitor, 2 link;
+//   spawn        type_id = body's task id; corr = request id; flags kFlagSpawnMonitor,
+//                kFlagSpawnLink;
 //                aux unused; payload: the arguments     -> spawn_reply {ok, serial | error}
 //   monitor      src watcher, dst target, corr = monitor id     (-> down no_process if gone)
 //   demonitor    src watcher, dst target, corr = monitor id
@@ -13,8 +14,11 @@
 //   link/unlink  src, dst                                   (-> exit_signal no_process if gone)
 //   exit_signal  src ended process, dst linked process; payload {Reason, detail}
 //   kill         dst; payload detail
-//   broadcast    dst {node, 0}; type_id; flags bit0: forward down the tree rooted at corr
+//   broadcast    dst {node, 0}; type_id; flags kFlagForwardTree: forward down the tree
+//                rooted at corr
 //   name_*       to the master's name service, which monitors every named pid
+//
+// (flags and reserved serials: node/protocol.hpp)
 //
 // Invariants: a watcher takes a Down only for a monitor it still holds (unmonitor drops later
 // ones); a caller takes a reply only for a call it still waits for (late ones are counted).
@@ -51,22 +55,19 @@ struct ProcessEnded {
   std::string detail;
 };
 
-/// The pid serial under which futures watch processes (hubs' `done`).
-inline constexpr std::uint64_t kFutureWatchSerial = UINT64_MAX - 2;
-
 struct Process {
   std::uint64_t serial = 0;
-  sched::Fiber* fiber = nullptr;     // null for the driver
-  bool threaded = false;             // the driver: fed through `inbox` under `mu`
-  MailQueue mailbox;                 // owner's
+  sched::Fiber* fiber = nullptr;  // null for the driver
+  bool threaded = false;          // the driver: fed through `inbox` under `mu`
+  MailQueue mailbox;              // owner's
   std::mutex mu;
   std::condition_variable cv;
   std::deque<detail::Mail> inbox;  // threaded only
   // Threaded only, under `mu`: messages and bytes in `inbox` and `mailbox` together (the
   // mailbox bound counts both; the loop thread cannot look at the driver's mailbox).
   std::size_t queued = 0, queued_bytes = 0;
-  bool overflowed = false;         // its mailbox passed the bound: it is ending
-  bool waiting = false;            // suspended in receive
+  bool overflowed = false;  // its mailbox passed the bound: it is ending
+  bool waiting = false;     // suspended in receive
   bool trap = false;
   std::optional<ProcessEnded> kill;
   std::unordered_map<std::uint64_t, Pid> watchers;  // monitor id -> watcher

@@ -114,13 +114,12 @@ std::size_t TaskService::abandon_queued(const std::string& why) {
 void TaskService::send_request(NodeId node, const detail::Entry* e, std::uint8_t flags,
                                const char* p, std::size_t n, Pending pending) {
   std::uint64_t corr = next_corr_++;
-  wire::Envelope env{};
-  env.cls = static_cast<std::uint8_t>(node::Cls::task_request);
-  env.flags = flags;
-  env.type_id = e->id;
-  env.corr = corr;
-  env.src = Pid{core_.self_node(), 0};
-  env.dst = Pid{node, 0};
+  const wire::Envelope env = node::envelope({.cls = node::Cls::task_request,
+                                             .flags = flags,
+                                             .type_id = e->id,
+                                             .corr = corr,
+                                             .src = Pid{core_.self_node(), 0},
+                                             .dst = Pid{node, 0}});
   core_.send(node, env, p, n);
   if (node.value() >= load_.size()) load_.resize(node.value() + 1, 0);
   load_[node.value()] += pending.count;
@@ -337,13 +336,12 @@ void TaskService::execute(NodeId src, wire::Envelope env, ByteBuffer payload) {
               std::string(fmt::format("{}: {}", detail::type_name(typeid(ex)), ex.what())) &
               std::string();
         }
-        wire::Envelope reply{};
-        reply.cls = static_cast<std::uint8_t>(node::Cls::task_result);
-        reply.flags = flags;
-        reply.type_id = env.type_id;
-        reply.corr = env.corr;
-        reply.src = Pid{core_.self_node(), 0};
-        reply.dst = env.src;
+        const wire::Envelope reply = node::envelope({.cls = node::Cls::task_result,
+                                                     .flags = flags,
+                                                     .type_id = env.type_id,
+                                                     .corr = env.corr,
+                                                     .src = Pid{core_.self_node(), 0},
+                                                     .dst = env.src});
         try {
           core_.send(src, reply, out.data(), out.size());
         } catch (const std::exception& ex) {
@@ -400,57 +398,13 @@ std::uint8_t TaskService::run_request(const wire::Envelope& env, const ByteBuffe
   }
   const std::size_t cap = core_.payload_cap();
   if (out.size() > cap)
-    return whole(SlotStatus::too_large,
-                 fmt::format("its result{} ({} bytes) exceed{} the payload cap of {} bytes "
-                             "(Options::payload_cap, CADRE_PAYLOAD_CAP){}",
-                             env.flags == kChunk ? "s" : "", out.size(),
-                             env.flags == kChunk ? "" : "s", cap,
-                             env.flags == kChunk ? "; a smaller chunk may fit" : ""));
+    return whole(
+        SlotStatus::too_large,
+        fmt::format("its result{} ({} bytes) exceed{} the payload cap of {} bytes "
+                    "(Options::payload_cap, CADRE_PAYLOAD_CAP){}",
+                    env.flags == kChunk ? "s" : "", out.size(), env.flags == kChunk ? "" : "s", cap,
+                    env.flags == kChunk ? "; a smaller chunk may fit" : ""));
   return kSlots;
 }
 
 }  // namespace cadre::services
-
-// -- the public entry points ------------------------------------------------------------
-
-namespace cadre::detail {
-
-void submit_run(const Placement& where, const Entry* e, ByteBuffer&& args,
-                std::shared_ptr<StateBase> state) {
-  auto& core = node::Core::get();
-  if (core.stopping())
-    throw NotRunning(fmt::format("cadre::run(task '{}'): the runtime is shutting down", e->name));
-  if (where.kind == Placement::Kind::node) core.check_node(where.node, "cadre::run");
-  if (args.size() > core.options().payload_cap)
-    throw PayloadTooLarge(fmt::format(
-        "cadre::run(task '{}'): the arguments take {} bytes, above the payload cap of {} bytes "
-        "(Options::payload_cap, CADRE_PAYLOAD_CAP)",
-        e->name, args.size(), core.options().payload_cap));
-  core.execute([&core, where, e, args = std::move(args), state = std::move(state)]() mutable {
-    core.tasks().submit(where, e, std::move(args), std::move(state));
-  });
-}
-
-void submit_map(const Placement& where, const Entry* e, std::vector<ChunkSpec>&& chunks,
-                const MapOptions& opts) {
-  auto& core = node::Core::get();
-  if (core.stopping())
-    throw NotRunning(fmt::format("cadre::map(task '{}'): the runtime is shutting down", e->name));
-  if (where.kind == Placement::Kind::node) core.check_node(where.node, "cadre::map");
-  for (auto& c : chunks)
-    if (c.inputs.size() > core.options().payload_cap)
-      throw PayloadTooLarge(fmt::format(
-          "cadre::map(task '{}'): a chunk of {} inputs takes {} bytes, above the payload cap of "
-          "{} bytes; use a smaller .chunk",
-          e->name, c.count, c.inputs.size(), core.options().payload_cap));
-  core.execute([&core, where, e, chunks = std::move(chunks), opts]() mutable {
-    core.tasks().submit_map(where, e, std::move(chunks), opts);
-  });
-}
-
-std::size_t default_chunk(const Placement& where, std::size_t inputs) {
-  auto& core = node::Core::get();
-  return core.tasks().default_chunk(where, inputs);
-}
-
-}  // namespace cadre::detail

@@ -1,5 +1,5 @@
 #pragma once
-// Every MPI call of cadre goes through CADRE_MPI: a failure throws cadre::Error naming the
+// Every MPI call of cadre goes through CADRE_MPI: a failure throws cadre::MpiError naming the
 // routine, the error code and MPI's text for it.
 
 #include <mpi.h>
@@ -8,6 +8,7 @@
 
 namespace cadre::transport {
 
+/// Throws MpiError for `routine`'s error `code`, with MPI's text for it.
 [[noreturn]] void throw_mpi_error(const char* routine, int code);
 
 }  // namespace cadre::transport

@@ -11,8 +11,7 @@ void throw_mpi_error(const char* routine, int code) {
   char text[MPI_MAX_ERROR_STRING];
   int len = 0;
   if (MPI_Error_string(code, text, &len) != MPI_SUCCESS) len = 0;
-  throw Error(fmt::format("cadre: MPI call failed: {} returned {} ({})", routine, code,
-                          std::string(text, static_cast<std::size_t>(len))));
+  throw MpiError(routine, code, std::string(text, static_cast<std::size_t>(len)));
 }
 
 namespace {

@@ -50,9 +50,10 @@ void check_envelopes(const char* p, std::size_t n, std::uint32_t count) {
     std::uint32_t len;
     std::memcpy(&len, p + at + kEnvelopeLengthOffset, sizeof len);
     if (len > left - kEnvelopeHeaderSize) {
-      throw DecodeError(fmt::format("frame: envelope {} of {}: payload length {} exceeds the {} "
-                                    "bytes left",
-                                    i, count, len, left - kEnvelopeHeaderSize));
+      throw DecodeError(
+          fmt::format("frame: envelope {} of {}: payload length {} exceeds the {} "
+                      "bytes left",
+                      i, count, len, left - kEnvelopeHeaderSize));
     }
     at += kEnvelopeHeaderSize + len;
   }

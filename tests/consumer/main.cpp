@@ -1,6 +1,5 @@
-#include <cstdio>
-
 #include <cadre/cadre.hpp>
+#include <cstdio>
 
 int triple(int x) { return 3 * x; }
 CADRE_TASK(triple);

@@ -39,7 +39,9 @@ struct Unregistered {
 cadre::NodeId last_node() { return cadre::nodes().back(); }
 
 /// Waits for Stop only: everything else piles up in its mailbox.
-void hoarder() { cadre::receive(cadre::match<Stop>([](const Stop&) {})); }
+void hoarder() {
+  cadre::receive(cadre::match<Stop>([](const Stop&) {}));
+}
 CADRE_TASK(hoarder);
 
 /// Sends `n` ints to `to`, yielding now and then, then tells `parent` it is done.
@@ -122,14 +124,14 @@ TEST(Trust, AnOverflowingMailboxEndsItsOwnerAndTheNodeServesOn) {
   EXPECT_LT(cadre::ping(n, 5s), 5s);
   std::string reason;
   ASSERT_TRUE(cadre::receive(30s, cadre::on_down([&](const cadre::Down& d) {
-    reason = std::string(cadre::to_string(d.reason));
-    EXPECT_NE(d.detail.find("mailbox"), std::string::npos) << d.detail;
-  })));
+                               reason = std::string(cadre::to_string(d.reason));
+                               EXPECT_NE(d.detail.find("mailbox"), std::string::npos) << d.detail;
+                             })));
   EXPECT_EQ(reason, "overflow");
   std::set<std::string> got;
   for (int i = 0; i < 2; ++i)
-    if (auto s = cadre::receive(30s, cadre::match<std::string>(
-                                         [](const std::string& x) { return x; })))
+    if (auto s =
+            cadre::receive(30s, cadre::match<std::string>([](const std::string& x) { return x; })))
       got.insert(*s);
   EXPECT_EQ(got, (std::set<std::string>{"flooded", "exit: overflow"}));
   EXPECT_LT(cadre::ping(n, 5s), 5s);
@@ -194,8 +196,8 @@ TEST(Trust, AResultAboveThePayloadCapIsPayloadTooLarge) {
   EXPECT_EQ(cadre::run(cadre::on(last_node()), big_result, 1000).get().size(), 1000u);
   EXPECT_THROW(cadre::run(cadre::on(last_node()), big_result, int(2 * kPayloadCap)).get(),
                cadre::PayloadTooLarge);
-  auto fs = cadre::map(cadre::on(last_node()), big_result, std::vector<int>{10, int(2 * kPayloadCap)},
-                       {.chunk = 1});
+  auto fs = cadre::map(cadre::on(last_node()), big_result,
+                       std::vector<int>{10, int(2 * kPayloadCap)}, {.chunk = 1});
   EXPECT_EQ(fs[0].get().size(), 10u);
   EXPECT_THROW(fs[1].get(), cadre::PayloadTooLarge);
 }

@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace cadre::detail {

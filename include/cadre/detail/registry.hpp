@@ -82,7 +82,7 @@ void invoke_task(InArchive& in, OutArchive& out, bool* decoded) {
   std::apply([&](auto&... a) { ((in & a), ...); }, args);
   *decoded = true;
   // By-value parameters get their argument moved in; reference parameters bind to it.
-  auto call = [&]<std::size_t... I>(std::index_sequence<I...>) -> decltype(auto) {
+  auto call = [&]<std::size_t... I>(std::index_sequence<I...>)->decltype(auto) {
     return F(static_cast<typename S::template param<I>&&>(std::get<I>(args))...);
   };
   if constexpr (std::is_void_v<typename S::result>) {

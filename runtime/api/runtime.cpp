@@ -1,6 +1,6 @@
 // The public Runtime and launch(): which thread runs the node loop, which the driver, and how
 // the process ends (MPI_Finalize when every node acknowledged shut-down, _exit otherwise,
-// since MPI_Finalize waits for every rank).
+// since MPI_Finalize waits for every rank). The node is made here, above the node layer.
 
 #include "cadre/runtime.hpp"
 
@@ -143,8 +143,9 @@ class RuntimeImpl {
                        node::Clock::now() + std::chrono::seconds(1));
     }
     if (!driver_done.load()) {
-      node::log_local(Level::error,
-                      "the job failed while the driver was still running: shutting down without it");
+      node::log_local(
+          Level::error,
+          "the job failed while the driver was still running: shutting down without it");
       int status = core_->shutdown(1);
       th.detach();  // it may still be running user code: the process ends under it
       finish(status, /*exit_now=*/true);

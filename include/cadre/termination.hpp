@@ -1,0 +1,65 @@
+#pragma once
+/// \file termination.hpp
+/// How processes end, and the notices that say so: Reason, MonitorRef, Down, Exit.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "cadre/ids.hpp"
+
+namespace cadre {
+
+// -- termination vocabulary ---------------------------------------------------------------
+
+/// Why a process ended.
+enum class Reason : std::uint8_t {
+  normal,        ///< its body returned
+  exception,     ///< its body threw (detail: type and what())
+  no_process,    ///< it never existed or had already ended
+  unknown_node,  ///< it died of an InvalidNode
+  node_down,     ///< its node was lost
+  killed,        ///< kill() ended it
+  linked,        ///< a linked process ended abnormally
+  shutdown,      ///< the runtime shut down while it ran
+  overflow,      ///< its mailbox passed the bound
+};
+/// "normal", "exception", ...
+std::string_view to_string(Reason);
+
+/// A monitor: identifies one watch of `target` by `watcher`.
+struct MonitorRef {
+  Pid watcher;
+  Pid target;
+  std::uint64_t id = 0;
+  friend auto operator<=>(const MonitorRef&, const MonitorRef&) = default;
+  template <class A>
+  void serialize(A& ar, unsigned) {
+    ar& watcher& target& id;
+  }
+};
+
+/// Delivered once to the watcher's mailbox when a monitored process ends.
+struct Down {
+  Pid pid;
+  Reason reason = Reason::normal;
+  std::string detail;
+  MonitorRef ref;
+  template <class A>
+  void serialize(A& ar, unsigned) {
+    ar& pid& reason& detail& ref;
+  }
+};
+
+/// Delivered to a process that traps exits when a linked process ends.
+struct Exit {
+  Pid pid;
+  Reason reason = Reason::normal;
+  std::string detail;
+  template <class A>
+  void serialize(A& ar, unsigned) {
+    ar& pid& reason& detail;
+  }
+};
+
+}  // namespace cadre

@@ -1,0 +1,51 @@
+// The bodies of the task API (run, map): checks at the caller, then the task service on the
+// node loop.
+
+#include <fmt/format.h>
+
+#include "cadre/errors.hpp"
+#include "cadre/tasks.hpp"
+#include "node/core.hpp"
+#include "services/tasks.hpp"
+
+namespace cadre::detail {
+
+void submit_run(const Placement& where, const Entry* e, ByteBuffer&& args,
+                std::shared_ptr<StateBase> state) {
+  auto& core = node::Core::get();
+  if (core.stopping())
+    throw NotRunning(fmt::format("cadre::run(task '{}'): the runtime is shutting down", e->name));
+  if (where.kind == Placement::Kind::node) core.check_node(where.node, "cadre::run");
+  if (args.size() > core.options().payload_cap)
+    throw PayloadTooLarge(fmt::format(
+        "cadre::run(task '{}'): the arguments take {} bytes, above the payload cap of {} bytes "
+        "(Options::payload_cap, CADRE_PAYLOAD_CAP)",
+        e->name, args.size(), core.options().payload_cap));
+  core.execute([&core, where, e, args = std::move(args), state = std::move(state)]() mutable {
+    core.tasks().submit(where, e, std::move(args), std::move(state));
+  });
+}
+
+void submit_map(const Placement& where, const Entry* e, std::vector<ChunkSpec>&& chunks,
+                const MapOptions& opts) {
+  auto& core = node::Core::get();
+  if (core.stopping())
+    throw NotRunning(fmt::format("cadre::map(task '{}'): the runtime is shutting down", e->name));
+  if (where.kind == Placement::Kind::node) core.check_node(where.node, "cadre::map");
+  for (auto& c : chunks)
+    if (c.inputs.size() > core.options().payload_cap)
+      throw PayloadTooLarge(fmt::format(
+          "cadre::map(task '{}'): a chunk of {} inputs takes {} bytes, above the payload cap of "
+          "{} bytes; use a smaller .chunk",
+          e->name, c.count, c.inputs.size(), core.options().payload_cap));
+  core.execute([&core, where, e, chunks = std::move(chunks), opts]() mutable {
+    core.tasks().submit_map(where, e, std::move(chunks), opts);
+  });
+}
+
+std::size_t default_chunk(const Placement& where, std::size_t inputs) {
+  auto& core = node::Core::get();
+  return core.tasks().default_chunk(where, inputs);
+}
+
+}  // namespace cadre::detail
