@@ -77,8 +77,8 @@ struct EnvelopeSpec {
   std::uint8_t flags = 0;
   std::uint64_t type_id = 0;
   std::uint64_t corr = 0;
-  Pid src;
-  Pid dst;
+  Pid src = null_pid;  // the null pid: no process (a node's own runtime traffic)
+  Pid dst = null_pid;
 };
 
 /// The one way envelopes are built (except on the message stream's hot path).

@@ -136,6 +136,13 @@ class ProcessService {
   void overflow(Process& p);
   void send_env(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n);
   void name_service(node::Cls cls, Pid requester, std::uint64_t corr, const char* p, std::size_t n);
+  // The handlers of the envelope classes (process_dispatch.cpp).
+  void on_spawn(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
+  void on_spawn_reply(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
+  void on_down(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
+  void on_exit_envelope(const wire::Envelope& env, const char* p, std::size_t n);
+  void on_broadcast(const wire::Envelope& env, const char* p, std::size_t n);
+  void on_name_reply(const wire::Envelope& env, const char* p, std::size_t n);
 
   node::Core& core_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Process>> procs_;
