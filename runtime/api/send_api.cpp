@@ -18,21 +18,23 @@ using api::core;
 using api::global_id;
 using api::wait_result;
 
-std::pair<Pid, MonitorRef> spawn_process(const Placement& where, const Entry* e, ByteBuffer&& args,
-                                         std::uint8_t flags) {
+namespace {
+
+/// A spawn, checked at the caller (`what` names the call in errors), then placed and started
+/// on the node loop, where `before_start(node)` runs first. Returns the new process's pid.
+template <class BeforeStart>
+Pid start_spawn(const char* what, const Placement& where, const Entry* e, ByteBuffer&& args,
+                std::uint8_t flags, Pid requester, std::uint64_t mon, BeforeStart before_start) {
   auto& c = core();
-  if (c.stopping()) throw NotRunning("cadre::spawn: the runtime is shutting down");
-  if (where.kind == Placement::Kind::node) c.check_node(where.node, "cadre::spawn");
+  if (c.stopping()) throw NotRunning(fmt::format("{}: the runtime is shutting down", what));
+  if (where.kind == Placement::Kind::node) c.check_node(where.node, what);
   if (args.size() > c.options().payload_cap)
-    throw PayloadTooLarge(fmt::format("cadre::spawn('{}'): {} bytes of arguments, above the cap",
-                                      e->name, args.size()));
-  Pid me = self();
-  if ((flags & (node::kFlagSpawnMonitor | node::kFlagSpawnLink)) && me.is_null())
-    throw WrongRole("cadre::spawn_monitor/spawn_link: call it from a process or the driver");
-  std::uint64_t mon = (flags & node::kFlagSpawnMonitor) ? global_id() : 0;
+    throw PayloadTooLarge(
+        fmt::format("{}('{}'): {} bytes of arguments, above the cap", what, e->name, args.size()));
   auto st = std::make_shared<ResultState<std::uint64_t>>(1);
   auto node = std::make_shared<NodeId>();
-  c.execute([&c, where, e, args = std::move(args), flags, me, mon, st, node]() mutable {
+  c.execute([&c, where, e, args = std::move(args), flags, requester, mon, st, node,
+             before_start]() mutable {
     try {
       *node = c.tasks().pick(where);
     } catch (...) {
@@ -40,36 +42,35 @@ std::pair<Pid, MonitorRef> spawn_process(const Placement& where, const Entry* e,
       st->complete();
       return;
     }
-    c.processes().spawn(*node, e, std::move(args), flags, me, mon, st);
+    before_start(*node);
+    c.processes().spawn(*node, e, std::move(args), flags, requester, mon, st);
   });
-  std::uint64_t serial = wait_result(st);
-  Pid pid{*node, serial};
+  std::uint64_t serial = wait_result(st);  // before reading *node, which it publishes
+  return Pid{*node, serial};
+}
+
+}  // namespace
+
+std::pair<Pid, MonitorRef> spawn_process(const Placement& where, const Entry* e, ByteBuffer&& args,
+                                         std::uint8_t flags) {
+  Pid me = self();
+  if ((flags & (node::kFlagSpawnMonitor | node::kFlagSpawnLink)) && me.is_null())
+    throw WrongRole("cadre::spawn_monitor/spawn_link: call it from a process or the driver");
+  std::uint64_t mon = (flags & node::kFlagSpawnMonitor) ? global_id() : 0;
+  Pid pid = start_spawn("cadre::spawn", where, e, std::move(args), flags, me, mon, [](NodeId) {});
   return {pid, MonitorRef{me, pid, mon}};
 }
 
 Pid spawn_watched(const Placement& where, const Entry* e, ByteBuffer&& args,
                   std::shared_ptr<ResultState<void>> done) {
+  // The future `done` watches the process under the reserved serial.
   auto& c = core();
-  if (c.stopping()) throw NotRunning("cadre::spawn_hub: the runtime is shutting down");
-  if (where.kind == Placement::Kind::node) c.check_node(where.node, "cadre::spawn_hub");
-  Pid watcher{c.self_node(), node::kFutureWatchSerial};
   std::uint64_t mon = global_id();
-  auto st = std::make_shared<ResultState<std::uint64_t>>(1);
-  auto node = std::make_shared<NodeId>();
-  c.execute([&c, where, e, args = std::move(args), watcher, mon, st, node, done]() mutable {
-    try {
-      *node = c.tasks().pick(where);
-    } catch (...) {
-      st->set_all_errors(std::current_exception());
-      st->complete();
-      return;
-    }
-    c.processes().future_watches_[mon] = done;
-    c.processes().future_watch_nodes_[mon] = *node;
-    c.processes().spawn(*node, e, std::move(args), node::kFlagSpawnMonitor, watcher, mon, st);
-  });
-  std::uint64_t serial = wait_result(st);  // before reading *node, which it publishes
-  return Pid{*node, serial};
+  return start_spawn("cadre::spawn_hub", where, e, std::move(args), node::kFlagSpawnMonitor,
+                     Pid{c.self_node(), node::kFutureWatchSerial}, mon, [&c, mon, done](NodeId n) {
+                       c.processes().future_watches_[mon] = done;
+                       c.processes().future_watch_nodes_[mon] = n;
+                     });
 }
 
 void send_encoded(Pid to, std::uint64_t type_id, ByteBuffer&& payload, bool is_call,
