@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs a command and checks its exit status and output:
-#   expect.sh --status zero|nonzero|N [--grep PATTERN --count N]... [--cat FILE]
-#             [--ordered] -- COMMAND...
+#   expect.sh --status zero|nonzero|N [--grep PATTERN --count N]... [--lines PATTERN MIN MAX]...
+#             [--cat FILE] [--ordered] -- COMMAND...
 # --count N: PATTERN (a fixed string) must appear on exactly N lines of the combined output.
+# --lines PATTERN MIN MAX: on MIN to MAX lines (counts that depend on timing, such as
+#            rate-limited reports).
 # --cat FILE: FILE (written by the command) is added to the output before the checks.
 # --ordered: cadre log lines ("<time> <node> <pid> <level>: seq I ...") must be whole and
 #            every sender's I must increase by one from 0.
@@ -12,11 +14,13 @@ pats=()
 cats=()
 ordered=0
 counts=()
+rpats=(); rmins=(); rmaxs=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --status) status=$2; shift 2 ;;
     --grep) pats+=("$2"); shift 2 ;;
     --count) counts+=("$2"); shift 2 ;;
+    --lines) rpats+=("$2"); rmins+=("$3"); rmaxs+=("$4"); shift 4 ;;
     --cat) cats+=("$2"); shift 2 ;;
     --ordered) ordered=1; shift ;;
     --) shift; break ;;
@@ -58,6 +62,13 @@ for i in "${!pats[@]}"; do
   n=$(grep -cF -- "${pats[$i]}" "$out")
   if [ "$n" -ne "${counts[$i]}" ]; then
     echo "expect.sh: '${pats[$i]}' on $n line(s), expected ${counts[$i]}"
+    fail=1
+  fi
+done
+for i in "${!rpats[@]}"; do
+  n=$(grep -cF -- "${rpats[$i]}" "$out")
+  if [ "$n" -lt "${rmins[$i]}" ] || [ "$n" -gt "${rmaxs[$i]}" ]; then
+    echo "expect.sh: '${rpats[$i]}' on $n line(s), expected ${rmins[$i]} to ${rmaxs[$i]}"
     fail=1
   fi
 done

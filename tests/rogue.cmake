@@ -21,12 +21,7 @@ target_link_libraries(cadre-rogue PRIVATE MPI::MPI_C)
 add_executable(cadre-rogue-target mpi/rogue_target.cpp)
 target_link_libraries(cadre-rogue-target PRIVATE cadre)
 
-# Counts that depend on timing (rate-limited reports, a report more or less when a link
-# resynchronises) are checked as ranges by this wrapper, inside expect.sh:
-#   rogue_lines.sh [--lines PATTERN MIN MAX]... -- COMMAND...
-# It prints the command's output and exits with its status, or with 97 if that is 0 and a
-# fixed-string PATTERN is on fewer than MIN or more than MAX lines.
-set(ROGUE_LINES ${CMAKE_CURRENT_SOURCE_DIR}/rogue_lines.sh)
+# Counts that depend on timing (rate-limited reports) are checked as ranges: expect.sh --lines.
 
 # The report of a frame or envelope that failed its checks names the rogue's node.
 set(BAD "malformed frame from node 2")
@@ -78,8 +73,7 @@ function(rogue_test mode)
     --grep "rogue: no link_fin from" --count 0
     --grep "job finished with status 0" --count 1
     --grep "is lost" --count 0
-    ${greps}
-    -- bash ${ROGUE_LINES} ${lines}
+    ${greps} ${lines}
     -- env ${R_ENV} timeout -k 10 40 ${CADRE_MPIEXEC}
          -np 2 $<TARGET_FILE:cadre-rogue-target> ${mode} ${peak}
        : -np 1 $<TARGET_FILE:cadre-rogue> ${mode})
