@@ -97,7 +97,7 @@ bool MailboxCursor::wait() {
     else
       p.cv.wait(lock, ready);
     lock.unlock();
-    c.processes().check_killed(&p);
+    api::processes().check_killed(&p);
     return true;
   }
   auto& s = c.scheduler();
@@ -108,7 +108,7 @@ bool MailboxCursor::wait() {
   s.suspend();
   p.waiting = false;
   if (deadline_) s.cancel_timer(timer);
-  c.processes().check_killed(&p);
+  api::processes().check_killed(&p);
   return true;
 }
 
@@ -125,9 +125,12 @@ void reply_encoded(std::uint64_t type_id, ByteBuffer&& payload) {
   auto& c = core();
   Pid from = self();
   c.execute([&c, caller, corr, from, type_id, payload = std::move(payload)] {
-    const wire::Envelope env = node::envelope(
-        {.cls = node::Cls::reply, .type_id = type_id, .corr = corr, .src = from, .dst = caller});
-    c.processes().route(env, payload.data(), payload.size());
+    const wire::Envelope env = node::envelope({.cls = services::cls::reply,
+                                               .type_id = type_id,
+                                               .corr = corr,
+                                               .src = from,
+                                               .dst = caller});
+    api::processes().route(env, payload.data(), payload.size());
   });
 }
 
@@ -182,7 +185,7 @@ MonitorRef monitor(Pid p) {
   services::Process* pp = &proc;
   c.execute([&c, me, p, id, pp] {
     pp->monitors.emplace(id, p);
-    c.processes().monitor(me, p, id);
+    api::processes().monitor(me, p, id);
   });
   return MonitorRef{me, p, id};
 }
@@ -192,7 +195,7 @@ void unmonitor(const MonitorRef& m) {
   auto& c = core();
   auto done = std::make_shared<detail::ResultState<bool>>(1);
   c.execute([&c, m, done] {
-    c.processes().demonitor(m.watcher, m.target, m.id);
+    api::processes().demonitor(m.watcher, m.target, m.id);
     done->set_value(0, true);
     done->complete();
   });
@@ -218,14 +221,14 @@ void link(Pid p) {
   check_pid(p, "cadre::link");
   require_process("cadre::link");
   Pid me = self();
-  core().execute([me, p] { core().processes().link(me, p); });
+  core().execute([me, p] { api::processes().link(me, p); });
 }
 
 void unlink(Pid p) {
   check_pid(p, "cadre::unlink");
   require_process("cadre::unlink");
   Pid me = self();
-  core().execute([me, p] { core().processes().unlink(me, p); });
+  core().execute([me, p] { api::processes().unlink(me, p); });
 }
 
 void trap_exits(bool on) {
@@ -236,7 +239,7 @@ void trap_exits(bool on) {
 
 void kill(Pid p, std::string reason) {
   check_pid(p, "cadre::kill");
-  core().execute([p, reason = std::move(reason)] { core().processes().kill(p, reason); });
+  core().execute([p, reason = std::move(reason)] { api::processes().kill(p, reason); });
 }
 
 void register_name(const std::string& name, Pid p) {
@@ -246,7 +249,7 @@ void register_name(const std::string& name, Pid p) {
   Pid me = self();
   if (me.is_null()) me = Pid{c.self_node(), 0};
   c.execute([&c, st, me, name, p] {
-    c.processes().name_request(node::Cls::name_register, me, name, p, st);
+    api::processes().name_request(services::cls::name_register, me, name, p, st);
   });
   wait_result(st);
 }
@@ -257,7 +260,7 @@ std::optional<Pid> whereis(const std::string& name) {
   Pid me = self();
   if (me.is_null()) me = Pid{c.self_node(), 0};
   c.execute([&c, st, me, name] {
-    c.processes().name_request(node::Cls::name_lookup, me, name, Pid{}, st);
+    api::processes().name_request(services::cls::name_lookup, me, name, Pid{}, st);
   });
   return wait_result(st);
 }

@@ -6,9 +6,8 @@
 #include <atomic>
 #include <memory>
 
+#include "api/node_services.hpp"
 #include "cadre/errors.hpp"
-#include "node/core.hpp"
-#include "services/processes.hpp"
 
 namespace cadre::api {
 
@@ -17,7 +16,7 @@ inline node::Core& core() { return node::Core::get(); }
 
 /// The calling process; WrongRole for a caller without a mailbox.
 inline services::Process& require_process(const char* what) {
-  auto* p = core().processes().current();
+  auto* p = api::processes().current();
   if (!p)
     throw WrongRole(fmt::format(
         "{}: only processes and the driver have mailboxes; call it from a process (spawn) or "

@@ -14,11 +14,10 @@
 #include <mutex>
 #include <thread>
 
+#include "api/node_services.hpp"
 #include "cadre/detail/registry.hpp"
 #include "cadre/errors.hpp"
-#include "node/core.hpp"
 #include "node/options_env.hpp"
-#include "services/processes.hpp"
 #include "transport/mpi_env.hpp"
 
 namespace cadre {
@@ -42,6 +41,7 @@ class RuntimeImpl {
       mpi_ = std::make_unique<transport::MpiEnvironment>(argc, argv, !launch_mode,
                                                          o.mpi_thread_multiple);
       core_ = std::make_unique<node::Core>(transport::make_world_transport(o), o, mpi_->host());
+      services_ = std::make_unique<api::NodeServices>(*core_);
       master_ = core_->is_master();
       if (master_ && !launch_mode) {
         start_loop_thread();
@@ -69,6 +69,7 @@ class RuntimeImpl {
         if (core_) core_->post([] {});
         loop_.join();
       }
+      services_.reset();
       core_.reset();
       if (mpi_) mpi_->finalize();
     }
@@ -197,6 +198,7 @@ class RuntimeImpl {
     done_ = true;
     status_ = status;
     const bool safe = core_->clean_exit();
+    services_.reset();  // before the node, whose scheduler holds their fibers' stacks
     core_.reset();
     if (safe && exit_now) {
       mpi_->finalize();
@@ -219,6 +221,7 @@ class RuntimeImpl {
 
   std::unique_ptr<transport::MpiEnvironment> mpi_;
   std::unique_ptr<node::Core> core_;
+  std::unique_ptr<api::NodeServices> services_;  // the composition root: after the node
   bool master_ = false;
   bool done_ = false;
   int status_ = 0;
@@ -296,7 +299,7 @@ void yield() {
   auto* core = node::Core::try_get();
   if (core && core->on_loop_thread() && sched::Scheduler::current()) {
     core->scheduler().yield();
-    core->processes().check_killed(core->processes().current());
+    api::processes().check_killed(api::processes().current());
   } else {
     std::this_thread::yield();
   }

@@ -36,14 +36,14 @@ Pid start_spawn(const char* what, const Placement& where, const Entry* e, ByteBu
   c.execute([&c, where, e, args = std::move(args), flags, requester, mon, st, node,
              before_start]() mutable {
     try {
-      *node = c.tasks().pick(where);
+      *node = c.pick(where);
     } catch (...) {
       st->set_all_errors(std::current_exception());
       st->complete();
       return;
     }
     before_start(*node);
-    c.processes().spawn(*node, e, std::move(args), flags, requester, mon, st);
+    api::processes().spawn(*node, e, std::move(args), flags, requester, mon, st);
   });
   std::uint64_t serial = wait_result(st);  // before reading *node, which it publishes
   return Pid{*node, serial};
@@ -54,9 +54,9 @@ Pid start_spawn(const char* what, const Placement& where, const Entry* e, ByteBu
 std::pair<Pid, MonitorRef> spawn_process(const Placement& where, const Entry* e, ByteBuffer&& args,
                                          std::uint8_t flags) {
   Pid me = self();
-  if ((flags & (node::kFlagSpawnMonitor | node::kFlagSpawnLink)) && me.is_null())
+  if ((flags & (services::kFlagSpawnMonitor | services::kFlagSpawnLink)) && me.is_null())
     throw WrongRole("cadre::spawn_monitor/spawn_link: call it from a process or the driver");
-  std::uint64_t mon = (flags & node::kFlagSpawnMonitor) ? global_id() : 0;
+  std::uint64_t mon = (flags & services::kFlagSpawnMonitor) ? global_id() : 0;
   Pid pid = start_spawn("cadre::spawn", where, e, std::move(args), flags, me, mon, [](NodeId) {});
   return {pid, MonitorRef{me, pid, mon}};
 }
@@ -66,10 +66,10 @@ Pid spawn_watched(const Placement& where, const Entry* e, ByteBuffer&& args,
   // The future `done` watches the process under the reserved serial.
   auto& c = core();
   std::uint64_t mon = global_id();
-  return start_spawn("cadre::spawn_hub", where, e, std::move(args), node::kFlagSpawnMonitor,
+  return start_spawn("cadre::spawn_hub", where, e, std::move(args), services::kFlagSpawnMonitor,
                      Pid{c.self_node(), node::kFutureWatchSerial}, mon, [&c, mon, done](NodeId n) {
-                       c.processes().future_watches_[mon] = done;
-                       c.processes().future_watch_nodes_[mon] = n;
+                       api::processes().future_watches_[mon] = done;
+                       api::processes().future_watch_nodes_[mon] = n;
                      });
 }
 
@@ -88,16 +88,17 @@ void send_encoded(Pid to, std::uint64_t type_id, ByteBuffer&& payload, bool is_c
   if (thread) c.wait_thread_send(to.node, bytes);
   c.execute([&c, to, from, type_id, payload = std::move(payload), is_call, corr, thread, bytes] {
     if (is_call)
-      if (auto* p = c.processes().find(from.serial); p && from.node == c.self_node())
+      if (auto* p = api::processes().find(from.serial); p && from.node == c.self_node())
         p->calls.insert(corr);
-    const wire::Envelope env = node::envelope({.cls = node::Cls::message,
-                                               .flags = std::uint8_t(is_call ? node::kFlagCall : 0),
-                                               .type_id = type_id,
-                                               .corr = corr,
-                                               .src = from,
-                                               .dst = to});
+    const wire::Envelope env =
+        node::envelope({.cls = services::cls::message,
+                        .flags = std::uint8_t(is_call ? services::kFlagCall : 0),
+                        .type_id = type_id,
+                        .corr = corr,
+                        .src = from,
+                        .dst = to});
     if (thread) c.thread_send_done(to.node, bytes);
-    c.processes().route(env, payload.data(), payload.size());
+    api::processes().route(env, payload.data(), payload.size());
   });
 }
 
@@ -125,11 +126,11 @@ void send_bytes(Pid to, std::uint64_t type_id, const char* p, std::size_t n) {
     p = held.data();
     while (c.congested(to.node) && c.is_up(to.node)) {
       c.scheduler().yield();
-      c.processes().check_killed(c.processes().current());
+      api::processes().check_killed(api::processes().current());
     }
   }
   wire::Envelope env{};
-  env.cls = static_cast<std::uint8_t>(node::Cls::message);
+  env.cls = static_cast<std::uint8_t>(services::cls::message);
   env.type_id = type_id;
   env.src = f ? Pid{c.self_node(), f->serial()} : null_pid;
   // Field by field: a whole-Pid copy here is a 16-byte load of two 8-byte stores, which the
@@ -139,7 +140,7 @@ void send_bytes(Pid to, std::uint64_t type_id, const char* p, std::size_t n) {
   if (remote)
     c.send(to.node, env, p, n);
   else
-    c.processes().deliver_local(env, p, n);
+    api::processes().deliver_local(env, p, n);
 }
 
 void send_encoded_after(std::chrono::nanoseconds delay, Pid to, std::uint64_t type_id,
@@ -150,9 +151,9 @@ void send_encoded_after(std::chrono::nanoseconds delay, Pid to, std::uint64_t ty
   c.execute([&c, delay, to, from, type_id, payload = std::move(payload)]() mutable {
     auto shared = std::make_shared<ByteBuffer>(std::move(payload));
     c.scheduler().add_timer(node::Clock::now() + delay, [&c, to, from, type_id, shared] {
-      const wire::Envelope env =
-          node::envelope({.cls = node::Cls::message, .type_id = type_id, .src = from, .dst = to});
-      c.processes().route(env, shared->data(), shared->size());
+      const wire::Envelope env = node::envelope(
+          {.cls = services::cls::message, .type_id = type_id, .src = from, .dst = to});
+      api::processes().route(env, shared->data(), shared->size());
     });
   });
 }
@@ -161,16 +162,16 @@ void broadcast_encoded(NodeId node, std::uint64_t type_id, ByteBuffer&& payload)
   auto& c = core();
   c.check_node(node, "cadre::broadcast");
   c.execute([&c, node, type_id, payload = std::move(payload)] {
-    c.processes().broadcast(node, type_id, std::string(payload.data(), payload.size()), false,
-                            node);
+    api::processes().broadcast(node, type_id, std::string(payload.data(), payload.size()), false,
+                               node);
   });
 }
 
 void broadcast_all_encoded(std::uint64_t type_id, ByteBuffer&& payload) {
   auto& c = core();
   c.execute([&c, type_id, payload = std::move(payload)] {
-    c.processes().broadcast(c.self_node(), type_id, std::string(payload.data(), payload.size()),
-                            true, c.self_node());
+    api::processes().broadcast(c.self_node(), type_id, std::string(payload.data(), payload.size()),
+                               true, c.self_node());
   });
 }
 

@@ -3,10 +3,9 @@
 
 #include <fmt/format.h>
 
+#include "api/node_services.hpp"
 #include "cadre/errors.hpp"
 #include "cadre/tasks.hpp"
-#include "node/core.hpp"
-#include "services/tasks.hpp"
 
 namespace cadre::detail {
 
@@ -21,8 +20,9 @@ void submit_run(const Placement& where, const Entry* e, ByteBuffer&& args,
         "cadre::run(task '{}'): the arguments take {} bytes, above the payload cap of {} bytes "
         "(Options::payload_cap, CADRE_PAYLOAD_CAP)",
         e->name, args.size(), core.options().payload_cap));
-  core.execute([&core, where, e, args = std::move(args), state = std::move(state)]() mutable {
-    core.tasks().submit(where, e, std::move(args), std::move(state));
+  core.execute([&tasks = api::tasks(), where, e, args = std::move(args),
+                state = std::move(state)]() mutable {
+    tasks.submit(where, e, std::move(args), std::move(state));
   });
 }
 
@@ -38,14 +38,13 @@ void submit_map(const Placement& where, const Entry* e, std::vector<ChunkSpec>&&
           "cadre::map(task '{}'): a chunk of {} inputs takes {} bytes, above the payload cap of "
           "{} bytes; use a smaller .chunk",
           e->name, c.count, c.inputs.size(), core.options().payload_cap));
-  core.execute([&core, where, e, chunks = std::move(chunks), opts]() mutable {
-    core.tasks().submit_map(where, e, std::move(chunks), opts);
+  core.execute([&tasks = api::tasks(), where, e, chunks = std::move(chunks), opts]() mutable {
+    tasks.submit_map(where, e, std::move(chunks), opts);
   });
 }
 
 std::size_t default_chunk(const Placement& where, std::size_t inputs) {
-  auto& core = node::Core::get();
-  return core.tasks().default_chunk(where, inputs);
+  return api::tasks().default_chunk(where, inputs);
 }
 
 }  // namespace cadre::detail

@@ -14,9 +14,6 @@
 #include "cadre/errors.hpp"
 #include "node/options_env.hpp"
 #include "node/payload.hpp"
-#include "services/output.hpp"
-#include "services/processes.hpp"
-#include "services/tasks.hpp"
 #include "wire/registry_internal.hpp"
 
 namespace cadre::node {
@@ -45,11 +42,16 @@ Core::Core(std::unique_ptr<transport::Transport> transport, Options options, std
       options_(std::move(options)),
       self_(transport_->self()),
       host_(std::move(host)),
-      sched_(options_.stack_size),
-      tasks_(std::make_unique<services::TaskService>(*this)),
-      processes_(std::make_unique<services::ProcessService>(*this)),
-      output_(std::make_unique<services::OutputService>(*this)) {
-  if (is_master()) processes_->add_driver();
+      sched_(options_.stack_size) {
+  add_route(Cls::hello, "hello", kAnyNode, nullptr, &Core::on_hello);
+  add_route(Cls::welcome, "welcome", kFromMaster, nullptr, &Core::on_welcome);
+  add_route(Cls::abort_start, "abort_start", kFromMaster, nullptr, &Core::on_abort_start);
+  add_route(Cls::shutdown, "shutdown", kFromMaster, nullptr, &Core::on_shutdown_request);
+  add_route(Cls::shutdown_ack, "shutdown_ack", kToMaster, nullptr, &Core::on_shutdown_ack);
+  add_route(Cls::final_status, "final_status", kFromMaster, nullptr, &Core::on_final_status);
+  add_route(Cls::node_down, "node_down", kFromMaster, nullptr, &Core::on_node_down_notice);
+  add_route(Cls::terminate, "terminate", kAnyNode, nullptr, &Core::on_terminate);
+  add_route(Cls::link_fin, "link_fin", kAnyNode, nullptr, &Core::on_link_fin);
   check_limits(options_);
   transport_->set_limits(options_.payload_cap, options_.coalesce_bytes, options_.link_credit);
   NodeTable t;
@@ -122,114 +124,84 @@ void Core::check_node_in_table(NodeId n, const char* what) const {
                                 n.value(), live));
 }
 
-// -- dispatch ---------------------------------------------------------------------------
+// -- services and dispatch ------------------------------------------------------------------
+
+void Core::add_route(Cls cls, const char* name, std::uint8_t rules, Service* s, Handler h) {
+  Route& r = routes_[static_cast<std::uint8_t>(cls)];
+  if (r.name)
+    throw std::logic_error(fmt::format("cadre: envelope class {} is claimed by '{}' and by '{}'",
+                                       unsigned(cls), r.service ? r.service->name() : "the node",
+                                       s ? s->name() : "the node"));
+  r = Route{s, h, rules, name};
+}
+
+void Core::add_service(Service& s) {
+  for (const ClassSpec& c : s.classes()) add_route(c.cls, c.name, c.rules, &s, nullptr);
+  services_.push_back(&s);
+}
+
+std::string_view Core::class_name(std::uint8_t cls) const {
+  const char* name = routes_[cls].name;
+  return name ? name : "unknown";
+}
 
 std::string Core::refusal(NodeId src, const wire::Envelope& env) const {
-  const auto cls = static_cast<Cls>(env.cls);
-  switch (cls) {
-    case Cls::welcome:
-    case Cls::abort_start:
-    case Cls::shutdown:
-    case Cls::final_status:
-    case Cls::node_down:
-    case Cls::relay:
-      if (src.value() != 0) return "it may only come from the master";
-      break;
-    case Cls::hello:
-      if (!is_master() || !accepting_hellos_) return "the sending node is not joining";
-      break;
-    case Cls::shutdown_ack:
-    case Cls::log:
-    case Cls::stat:
-    case Cls::progress:
-    case Cls::relay_request:
-      if (!is_master()) return "it may only go to the master";
-      break;
-    default:
-      break;
-  }
-  // Broadcasts travel down a tree: their source is the process that broadcast.
-  if (cls != Cls::broadcast && !env.src.is_null() && env.src.node != src)
+  const Route& r = routes_[env.cls];
+  if ((r.rules & kFromMaster) && src.value() != 0) return "it may only come from the master";
+  if ((r.rules & kToMaster) && !is_master()) return "it may only go to the master";
+  // Hellos come from nodes that join: during start-up, to the master.
+  if (env.cls == static_cast<std::uint8_t>(Cls::hello) && (!is_master() || !accepting_hellos_))
+    return "the sending node is not joining";
+  // Forwarded classes (broadcasts down a tree) carry the pid of their first sender.
+  if (!(r.rules & kForwarded) && !env.src.is_null() && env.src.node != src)
     return fmt::format("its source pid {} does not belong to the sending node", env.src);
   return {};
 }
 
 void Core::on_envelope(NodeId src, const wire::Envelope& env, const char* payload,
                        std::size_t len) {
-  if (env.cls == static_cast<std::uint8_t>(Cls::message) &&  // the stream: first, directly
-      (env.src.node == src || env.src.is_null())) {
-    processes_->deliver_local(env, payload, len);
+  const Route& r = routes_[env.cls];
+  if (!r.name) {
+    on_bad_frame(src, fmt::format("an envelope of unknown class {}", unsigned(env.cls)));
     return;
   }
-  if (std::string why = refusal(src, env); !why.empty()) {
-    on_bad_frame(src, fmt::format("refused an envelope of class {}: {}",
-                                  to_string(static_cast<Cls>(env.cls)), why));
-    return;
+  // The common case (a message from a process of the sending node) passes with two tests.
+  if (r.rules != kAnyNode || (!env.src.is_null() && env.src.node != src) ||
+      env.cls == static_cast<std::uint8_t>(Cls::hello)) {
+    if (std::string why = refusal(src, env); !why.empty()) {
+      on_bad_frame(src,
+                   fmt::format("refused an envelope of class {}: {}", class_name(env.cls), why));
+      return;
+    }
   }
-  switch (static_cast<Cls>(env.cls)) {
-    case Cls::task_request:
-      tasks_->on_request(src, env, payload, len);
-      return;
-    case Cls::task_result:
-      tasks_->on_result(src, env, payload, len);
-      return;
-    case Cls::hello:
-      on_hello(src, payload, len);
-      return;
-    case Cls::welcome:
-      on_welcome(payload, len);
-      return;
-    case Cls::abort_start:
-      abort_message_ = decode_payload<std::string>(payload, len, "start-up refusal");
-      return;
-    case Cls::shutdown:
-      on_shutdown_request(payload, len);
-      return;
-    case Cls::shutdown_ack:
-      if (src.value() < acks_.size())
-        acks_[src.value()] = decode_payload<ShutdownAck>(payload, len, "shut-down ack");
-      return;
-    case Cls::final_status:
-      final_status_ = decode_payload<FinalStatus>(payload, len, "final status");
-      finalize_safe_ = final_status_->finalize;
-      final_seen_.store(true);
-      return;
-    case Cls::link_fin:
-      on_link_fin(src, payload, len);
-      return;
-    case Cls::node_down:
-      node_down(NodeId(decode_payload<std::uint32_t>(payload, len, "node-down notice")),
-                "the master declared it lost");
-      return;
-    case Cls::terminate:
-      terminate_requested_.store(true);
-      return;
-    case Cls::message:
-    case Cls::reply:
-    case Cls::spawn:
-    case Cls::spawn_reply:
-    case Cls::monitor:
-    case Cls::demonitor:
-    case Cls::down:
-    case Cls::link:
-    case Cls::unlink:
-    case Cls::exit_signal:
-    case Cls::kill:
-    case Cls::broadcast:
-    case Cls::name_register:
-    case Cls::name_lookup:
-    case Cls::name_reply:
-      processes_->on_envelope(src, env, payload, len);
-      return;
-    case Cls::log:
-    case Cls::stat:
-    case Cls::progress:
-    case Cls::relay:
-    case Cls::relay_request:
-      output_->on_envelope(src, env, payload, len);
-      return;
-  }
-  on_bad_frame(src, fmt::format("an envelope of unknown class {}", unsigned(env.cls)));
+  if (r.service)
+    r.service->on_envelope(src, env, payload, len);
+  else
+    (this->*r.handler)(src, env, payload, len);
+}
+
+void Core::on_abort_start(NodeId, const wire::Envelope&, const char* p, std::size_t n) {
+  abort_message_ = decode_payload<std::string>(p, n, "start-up refusal");
+}
+
+void Core::on_shutdown_ack(NodeId src, const wire::Envelope&, const char* p, std::size_t n) {
+  if (src.value() < acks_.size())
+    acks_[src.value()] = decode_payload<ShutdownAck>(p, n, "shut-down ack");
+}
+
+void Core::on_final_status(NodeId, const wire::Envelope&, const char* p, std::size_t n) {
+  final_status_ = decode_payload<FinalStatus>(p, n, "final status");
+  finalize_safe_ = final_status_->finalize;
+  final_seen_.store(true);
+}
+
+void Core::on_node_down_notice(NodeId, const wire::Envelope&, const char* p, std::size_t n) {
+  node_down(NodeId(decode_payload<std::uint32_t>(p, n, "node-down notice")),
+            "the master declared it lost");
+}
+
+void Core::on_terminate(NodeId, const wire::Envelope&, const char*, std::size_t) {
+  terminate_requested_.store(true);
 }
 
 void Core::on_bad_frame(NodeId src, const std::string& why) {

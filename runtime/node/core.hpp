@@ -1,10 +1,12 @@
 #pragma once
 // The node: the loop that polls the transport, runs fibers and timers, and the node protocol
-// (start-up handshake, node table, shut-down). One per OS process.
+// (start-up handshake, node table, shut-down). One per OS process. Its services register
+// with it (node/service.hpp); it hands each the envelopes of the classes it owns.
 //
 // Thread rules: members marked "any thread" may be called from any thread; everything else
 // runs on the loop thread only.
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -20,29 +22,22 @@
 #include "cadre/detail/future_state.hpp"
 #include "cadre/options.hpp"
 #include "cadre/runtime.hpp"
+#include "node/log.hpp"
+#include "node/placement.hpp"
 #include "node/protocol.hpp"
+#include "node/service.hpp"
 #include "scheduler/scheduler.hpp"
 #include "transport/transport.hpp"
-
-namespace cadre::services {
-class TaskService;
-class ProcessService;
-class OutputService;
-}  // namespace cadre::services
 
 namespace cadre::node {
 
 using Clock = std::chrono::steady_clock;
-using NodeTable = std::vector<NodeInfo>;
-
-/// True on the thread that runs the master's driver (process <0.0>).
-inline thread_local bool t_driver_thread = false;
 
 class Core;
 /// The core whose loop runs on this thread, if any.
 inline thread_local const Core* t_loop_core = nullptr;
 
-class Core final : public transport::Sink {
+class Core final : public transport::Sink, public NodeContext {
  public:
   Core(std::unique_ptr<transport::Transport> transport, Options options, std::string host);
   ~Core() override;
@@ -54,24 +49,39 @@ class Core final : public transport::Sink {
   /// The running core or nullptr. Any thread.
   static Core* try_get();
 
+  // -- services --------------------------------------------------------------------------
+  /// Registers `s` (before start()): envelopes of its classes go to it, and it takes part in
+  /// start-up, lost nodes and shut-down. Throws std::logic_error when a class it claims is
+  /// taken. The node does not own it: the composition root keeps it alive past the node's
+  /// last pass.
+  void add_service(Service& s);
+  /// The name of an envelope class ("task_request"), or "unknown".
+  std::string_view class_name(std::uint8_t cls) const;
+
   // -- identity (any thread) ----------------------------------------------------------
-  NodeId self_node() const { return self_; }
-  bool is_master() const { return self_.value() == 0; }
-  const Options& options() const { return options_; }
+  NodeId self_node() const override { return self_; }
+  const Options& options() const override { return options_; }
   /// The node table as last published. Any thread.
-  std::shared_ptr<const NodeTable> table() const;
+  std::shared_ptr<const NodeTable> table() const override;
   /// Throws InvalidNode (naming the node and listing live ones) unless `n` is known and up.
-  void check_node(NodeId n, const char* what) const {
+  void check_node(NodeId n, const char* what) const override {
     // Fast path without the table's lock: every node below the count is up.
     if (n.value() < known_nodes_.load(std::memory_order_acquire)) return;
     check_node_in_table(n, what);
   }
-  std::string describe(NodeId n) const;  // "node 1 (host:1 on host)"
+  std::string describe(NodeId n) const override;  // "node 1 (host:1 on host)"
+
+  // -- placement ------------------------------------------------------------------------
+  std::vector<NodeId> candidates(const Placement& where) const override {
+    return placer_.candidates(where);
+  }
+  NodeId pick(const Placement& where) override { return placer_.pick(where); }
+  void add_load(NodeId n, std::int64_t delta) override { placer_.add_load(n, delta); }
 
   // -- the loop ---------------------------------------------------------------------
   /// Marks the calling thread as the loop thread.
   void bind_loop_thread() { t_loop_core = this; }
-  bool on_loop_thread() const { return t_loop_core == this; }
+  bool on_loop_thread() const override { return t_loop_core == this; }
   /// One pass: receive, run posted work, fibers and timers, flush. Returns the work done.
   std::size_t step();
   /// Runs the loop (with idle backoff) until `done()` or the deadline; returns done().
@@ -99,28 +109,23 @@ class Core final : public transport::Sink {
   int shutdown(int driver_status);
   /// True when every node acknowledged shut-down (MPI_Finalize is safe).
   bool clean_exit() const { return finalize_safe_; }
-  bool stopping() const { return stopping_.load(); }
+  bool stopping() const override { return stopping_.load(); }
 
-  // -- services (loop thread) ---------------------------------------------------------
-  void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) {
+  // -- what services ask (loop thread) ---------------------------------------------------
+  void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) override {
     transport_->send(dst, env, p, n);
   }
-  sched::Scheduler& scheduler() { return sched_; }
-  services::TaskService& tasks() { return *tasks_; }
-  services::ProcessService& processes() { return *processes_; }
-  services::OutputService& output() { return *output_; }
-  std::uint64_t next_serial() { return next_serial_++; }
-  /// True while the link to `dst` has as many frames in flight as it may: a process that
-  /// sends to `dst` waits (its node goes on) until MPI has taken some.
+  sched::Scheduler& scheduler() override { return sched_; }
+  std::uint64_t next_serial() override { return next_serial_++; }
   /// Called by a fiber about to suspend: when no other fiber is ready, nothing more will be
   /// sent in this pass, so the links are flushed now, before the switch back to the loop
   /// (a reply leaves a switch and a loop pass sooner; coalescing is unchanged).
-  void flush_if_last() {
+  void flush_if_last() override {
     if (!sched_.has_ready()) transport_->flush();
   }
   /// A process sending to `dst` waits while this holds: the link is out of credit, or MPI has
-  /// not yet taken kMaxFramesInFlight of its frames.
-  bool congested(NodeId dst) const {
+  /// not yet taken kMaxFramesInFlight of its frames (its node goes on meanwhile).
+  bool congested(NodeId dst) const override {
     return transport_->credit(dst) <= 0 || transport_->in_flight(dst) >= kMaxFramesInFlight;
   }
   static constexpr std::size_t kMaxFramesInFlight = 16;
@@ -136,15 +141,15 @@ class Core final : public transport::Sink {
   /// Bytes the threads may have posted to one destination and not yet sent.
   static constexpr std::int64_t kThreadWindow = 256 * 1024;
   /// The payload cap in force on the links (the master's).
-  std::size_t payload_cap() const { return transport_->payload_cap(); }
+  std::size_t payload_cap() const override { return transport_->payload_cap(); }
   /// Messages this node dropped for reasons of its own (malformed frames, results nobody
   /// waits for); the services and the transport count theirs.
-  DropCounts& drops() { return drops_; }
+  DropCounts& drops() override { return drops_; }
   /// Every message this node dropped, by reason: its own, the services' and the transport's.
   DropCounts all_drops() const;
   /// Fails the job: shut-down reports `why` and the status is non-zero; the master's driver
   /// is not waited for (the job ends now). Loop thread.
-  void fail_job(std::string why);
+  void fail_job(std::string why) override;
   /// True once fail_job() was called. Any thread.
   bool job_failed() const { return job_failed_.load(); }
 
@@ -161,7 +166,7 @@ class Core final : public transport::Sink {
   /// `n` is lost: its work fails or moves, its processes are down, its messages ignored.
   /// The master also tells the other nodes and calls Options::on_node_down.
   void node_down(NodeId n, const std::string& why);
-  bool is_up(NodeId n) const;
+  bool is_up(NodeId n) const override;
   const std::vector<NodeId>& lost_nodes() const { return lost_; }
   /// Round trip to `n` over the control channel; the caller waits on `result`.
   void ping(NodeId n, std::shared_ptr<detail::ResultState<std::int64_t>> result);
@@ -177,13 +182,30 @@ class Core final : public transport::Sink {
   bool idle(Clock::time_point now, Clock::time_point last_work,
             std::optional<Clock::time_point> deadline);
   void close();
-  void end_processes(Clock::time_point deadline);
+  /// Ends the services' residents and waits (in a fiber) until they have, or `deadline`.
+  void end_residents(Clock::time_point deadline);
+  std::size_t running() const;    // summed over the services
+  std::size_t residents() const;  // summed over the services
   std::size_t drain_posted();
   void publish(NodeTable t);
-  void on_hello(NodeId src, const char* p, std::size_t n);
-  void on_welcome(const char* p, std::size_t n);
-  void on_shutdown_request(const char* p, std::size_t n);
-  void on_link_fin(NodeId src, const char* p, std::size_t n);
+  // The node protocol's envelope classes, each to a handler (dispatch by routes_).
+  using Handler = void (Core::*)(NodeId, const wire::Envelope&, const char*, std::size_t);
+  struct Route {
+    Service* service = nullptr;  // or
+    Handler handler = nullptr;   // the node's own
+    std::uint8_t rules = kAnyNode;
+    const char* name = nullptr;
+  };
+  void add_route(Cls cls, const char* name, std::uint8_t rules, Service* s, Handler h);
+  void on_hello(NodeId src, const wire::Envelope&, const char* p, std::size_t n);
+  void on_welcome(NodeId src, const wire::Envelope&, const char* p, std::size_t n);
+  void on_abort_start(NodeId src, const wire::Envelope&, const char* p, std::size_t n);
+  void on_shutdown_request(NodeId src, const wire::Envelope&, const char* p, std::size_t n);
+  void on_shutdown_ack(NodeId src, const wire::Envelope&, const char* p, std::size_t n);
+  void on_final_status(NodeId src, const wire::Envelope&, const char* p, std::size_t n);
+  void on_link_fin(NodeId src, const wire::Envelope&, const char* p, std::size_t n);
+  void on_node_down_notice(NodeId src, const wire::Envelope&, const char* p, std::size_t n);
+  void on_terminate(NodeId src, const wire::Envelope&, const char* p, std::size_t n);
   void send_control(NodeId dst, Cls cls, const detail::ByteBuffer& payload);
   /// Why `src` may not send `env` (empty when it may): master-only classes come from the
   /// master, hello from a joining node, and a source pid belongs to the sending node.
@@ -201,9 +223,9 @@ class Core final : public transport::Sink {
   NodeId self_;
   std::string host_;
   sched::Scheduler sched_;
-  std::unique_ptr<services::TaskService> tasks_;
-  std::unique_ptr<services::ProcessService> processes_;
-  std::unique_ptr<services::OutputService> output_;
+  Placer placer_{*this};
+  std::vector<Service*> services_;   // in registration order
+  std::array<Route, 256> routes_{};  // by envelope class
 
   std::atomic<std::uint32_t> known_nodes_{0};  // nodes 0..n-1 are known and up
   Clock::duration last_quiet_{};               // the loop's last wait that ended with work
@@ -282,8 +304,5 @@ class Core final : public transport::Sink {
   DropCounts drops_;
   std::uint64_t next_serial_ = 1;
 };
-
-/// Writes a line to stderr: "cadre[<node> <host>] level: message". Any thread.
-void log_local(Level level, const std::string& message);
 
 }  // namespace cadre::node

@@ -12,7 +12,6 @@
 #include "node/core.hpp"
 #include "node/options_env.hpp"
 #include "node/payload.hpp"
-#include "services/output.hpp"
 #include "wire/registry_internal.hpp"
 
 namespace cadre::node {
@@ -70,13 +69,13 @@ Hello Core::make_hello() const {
   return h;
 }
 
-void Core::on_hello(NodeId src, const char* p, std::size_t n) {
+void Core::on_hello(NodeId src, const wire::Envelope&, const char* p, std::size_t n) {
   if (std::any_of(hellos_.begin(), hellos_.end(), [&](auto& h) { return h.first == src; }))
     throw DecodeError("a second hello from this node");
   hellos_.emplace_back(src, decode_payload<Hello>(p, n, "hello"));
 }
 
-void Core::on_welcome(const char* p, std::size_t n) {
+void Core::on_welcome(NodeId, const wire::Envelope&, const char* p, std::size_t n) {
   auto w = decode_payload<Welcome>(p, n, "welcome");
   Options o = options_;
   from_wire(w.options, o);
@@ -89,7 +88,8 @@ void Core::on_welcome(const char* p, std::size_t n) {
   for (auto& r : w.nodes)
     t.push_back(NodeInfo{NodeId(r.id), r.name, r.host, r.rank, NodeState::up, r.os_pid});
   publish(std::move(t));
-  output_->load_history(std::move(w.relays));  // before anything else reaches this node
+  // Before anything else reaches this node (one service provides records: see Service).
+  for (Service* s : services_) s->load_join_records(w.relays);
   welcomed_ = true;
 }
 
@@ -149,7 +149,11 @@ void Core::start() {
     }
     Welcome w;
     w.options = to_wire(options_);
-    w.relays = output_->relay_history();
+    for (Service* s : services_) {
+      auto records = s->join_records();
+      w.relays.insert(w.relays.end(), std::make_move_iterator(records.begin()),
+                      std::make_move_iterator(records.end()));
+    }
     std::sort(hellos_.begin(), hellos_.end(), [](auto& a, auto& b) { return a.first < b.first; });
     NodeTable t;
     for (auto& [id, h] : hellos_) {

@@ -17,8 +17,6 @@
 
 #include "cadre/errors.hpp"
 #include "node/core.hpp"
-#include "services/processes.hpp"
-#include "services/tasks.hpp"
 
 namespace cadre::node {
 namespace {
@@ -225,8 +223,8 @@ void Core::node_down(NodeId n, const std::string& why) {
   lost_why_.push_back(fmt::format("{}: {}", name, why));
   transport_->forget(n);
   log_local(Level::error, fmt::format("{} is lost: {}", name, why));
-  tasks_->node_down(n);
-  processes_->node_down(n);
+  placer_.forget(n);
+  for (Service* s : services_) s->on_node_down(n);
   if (!is_master()) return;
   auto payload = detail::ByteBuffer();
   {

@@ -16,6 +16,9 @@
 
 namespace cadre::node {
 
+/// An envelope class: what an envelope is. The node's own classes are named here; each
+/// service names its own (10-19 tasks, 20-39 processes, 40-49 output) in its header and
+/// claims them when it registers (node/service.hpp).
 enum class Cls : std::uint8_t {
   hello = 1,         // worker -> master: identity and registry
   welcome = 2,       // master -> worker: options and node table
@@ -26,28 +29,6 @@ enum class Cls : std::uint8_t {
   node_down = 7,     // master -> worker: a node was lost
   terminate = 8,     // any -> node: check_termination() turns true there
   link_fin = 9,      // any -> node: the last frame of a link at shut-down; payload DropCounts
-  task_request = 10,
-  task_result = 11,
-  message = 20,  // processes: see services/processes.hpp
-  reply = 21,
-  spawn = 22,
-  spawn_reply = 23,
-  monitor = 24,
-  demonitor = 25,
-  down = 26,
-  link = 27,
-  unlink = 28,
-  exit_signal = 29,
-  kill = 30,
-  broadcast = 31,
-  name_register = 32,
-  name_lookup = 33,
-  name_reply = 34,
-  log = 40,  // output: see services/output.hpp
-  stat = 41,
-  progress = 42,
-  relay = 43,
-  relay_request = 44,
 };
 
 // -- reserved pid serials --------------------------------------------------------------
@@ -59,16 +40,6 @@ inline constexpr std::uint64_t kFirstSerial = 1;
 inline constexpr std::uint64_t kNameServiceSerial = UINT64_MAX - 1;
 /// Futures that complete when a process ends (a hub's `done`) watch it under this serial.
 inline constexpr std::uint64_t kFutureWatchSerial = UINT64_MAX - 2;
-
-// -- flag bits, per class ---------------------------------------------------------------
-/// message: a call; the correlation id is the call's.
-inline constexpr std::uint8_t kFlagCall = 1;
-/// spawn, spawn_reply: the spawner monitors the new process.
-inline constexpr std::uint8_t kFlagSpawnMonitor = 1;
-/// spawn, spawn_reply: the spawner is linked to the new process.
-inline constexpr std::uint8_t kFlagSpawnLink = 2;
-/// broadcast: forward down the binomial tree rooted at the node in the correlation id.
-inline constexpr std::uint8_t kFlagForwardTree = 1;
 
 // -- building envelopes -------------------------------------------------------------------
 /// What an envelope says, named: build one with envelope({.cls = ..., .src = ..., ...}).
@@ -93,7 +64,8 @@ inline wire::Envelope envelope(const EnvelopeSpec& s) {
   return e;
 }
 
-/// The class's name ("task_request"), or "unknown".
+/// The name of one of the node's own classes ("welcome"), or "unknown" (a service's class:
+/// see Core::class_name).
 std::string_view to_string(Cls c);
 
 struct RegistryRecord {

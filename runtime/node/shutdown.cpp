@@ -21,15 +21,12 @@
 #include "cadre/errors.hpp"
 #include "node/core.hpp"
 #include "node/payload.hpp"
-#include "services/output.hpp"
-#include "services/processes.hpp"
-#include "services/tasks.hpp"
 
 namespace cadre::node {
 
 DropCounts Core::all_drops() const {
   DropCounts d = drops_;
-  d += processes_->drops();
+  for (const Service* s : services_) d += s->drops();
   const transport::LinkDrops t = transport_->dropped();
   d.node_down += t.node_down;
   d.after_close += t.after_close;
@@ -41,20 +38,32 @@ void Core::fail_job(std::string why) {
   job_failed_.store(true);
 }
 
-void Core::on_shutdown_request(const char* p, std::size_t n) {
+std::size_t Core::running() const {
+  std::size_t n = 0;
+  for (const Service* s : services_) n += s->running();
+  return n;
+}
+
+std::size_t Core::residents() const {
+  std::size_t n = 0;
+  for (const Service* s : services_) n += s->residents();
+  return n;
+}
+
+void Core::on_shutdown_request(NodeId, const wire::Envelope&, const char* p, std::size_t n) {
   if (stopping_) return;  // one shut-down
   auto timeout_ms = decode_payload<std::int64_t>(p, n, "shut-down request");
   stopping_ = true;
   terminate_requested_.store(true);  // check_termination() tells long tasks to finish
-  tasks_->stop_accepting();
+  for (Service* s : services_) s->stop_accepting();
   const auto deadline =
       Clock::now() + std::chrono::milliseconds(std::max<std::int64_t>(0, timeout_ms));
   // Acknowledge from a fiber once local tasks finish or the deadline passes; the loop goes on
   // serving meanwhile (tasks may still need replies from elsewhere).
   sched_.spawn(
       [this, deadline] {
-        end_processes(deadline);
-        while (tasks_->running() > 0 && Clock::now() < deadline) {
+        end_residents(deadline);
+        while (running() > 0 && Clock::now() < deadline) {
           auto* f = sched::Scheduler::current();
           auto t = sched_.add_timer(Clock::now() + std::chrono::milliseconds(1),
                                     [this, f] { sched_.wake(f); });
@@ -62,7 +71,7 @@ void Core::on_shutdown_request(const char* p, std::size_t n) {
           sched_.cancel_timer(t);
         }
         ShutdownAck ack;
-        ack.unfinished = static_cast<std::uint32_t>(tasks_->running() + processes_->live());
+        ack.unfinished = static_cast<std::uint32_t>(running() + residents());
         ack.clean = ack.unfinished == 0;
         ack.dropped = all_drops().total();
         if (!ack.clean)
@@ -73,12 +82,12 @@ void Core::on_shutdown_request(const char* p, std::size_t n) {
       next_serial());
 }
 
-// Processes still running at shut-down end with reason `shutdown` at their next suspension
-// point (their stacks unwind); this waits (in a fiber) until they have, or the deadline.
-void Core::end_processes(Clock::time_point deadline) {
-  processes_->end_all(Reason::shutdown, "the runtime shut down");
+// Residents still running at shut-down (processes) end at their next suspension point (their
+// stacks unwind); this waits (in a fiber) until they have, or the deadline.
+void Core::end_residents(Clock::time_point deadline) {
+  for (Service* s : services_) s->end_residents();
   auto* f = sched::Scheduler::current();
-  while (processes_->live() > 0 && Clock::now() < deadline) {
+  while (residents() > 0 && Clock::now() < deadline) {
     auto t = sched_.add_timer(Clock::now() + std::chrono::milliseconds(1),
                               [this, f] { sched_.wake(f); });
     sched_.suspend();
@@ -86,7 +95,7 @@ void Core::end_processes(Clock::time_point deadline) {
   }
 }
 
-void Core::on_link_fin(NodeId src, const char* p, std::size_t n) {
+void Core::on_link_fin(NodeId src, const wire::Envelope&, const char* p, std::size_t n) {
   if (src.value() >= fin_from_.size()) return;
   fin_from_[src.value()] = 1;
   if (is_master() && n > 0) fin_drops_[src.value()] = decode_payload<DropCounts>(p, n, "link_fin");
@@ -151,11 +160,16 @@ int Core::shutdown(int driver_status) {
   // Requests already made (and map chunks already queued) were made before shut-down: they
   // finish first, within the shut-down timeout, before any node stops accepting work.
   if (!job_failed())
-    run_until([&] { return tasks_->outstanding() == 0 || job_failed(); },
-              t0 + options_.shutdown_timeout);
-  std::size_t abandoned = tasks_->abandon_queued(
-      "cadre: the runtime shut down before this map input was sent (shutdown_timeout)");
-  tasks_->stop_accepting();
+    run_until(
+        [&] {
+          std::size_t n = 0;
+          for (const Service* s : services_) n += s->unfinished();
+          return n == 0 || job_failed();
+        },
+        t0 + options_.shutdown_timeout);
+  std::size_t abandoned = 0;
+  for (Service* s : services_) abandoned += s->abandon_unsent();
+  for (Service* s : services_) s->stop_accepting();
   const std::uint32_t size = transport_->size();
   acks_.assign(size, std::nullopt);
   fin_drops_.assign(size, std::nullopt);
@@ -166,16 +180,12 @@ int Core::shutdown(int driver_status) {
   auto req = encode_payload(static_cast<std::int64_t>(std::max<std::int64_t>(0, left.count())));
   for (std::uint32_t r = 1; r < size; ++r)
     if (is_up(NodeId(r))) send_control(NodeId(r), Cls::shutdown, req);
-  run_until([&] { return tasks_->running() == 0; }, t0 + options_.shutdown_timeout);
-  bool clean = tasks_->running() == 0 && abandoned == 0 && failures_.empty();
-  if (abandoned)
-    log_local(Level::error, fmt::format("shutdown: {} map input(s) were never sent: the "
-                                        "shut-down timeout ({} ms) ran out first",
-                                        abandoned, timeout_ms));
-  if (tasks_->running() > 0)
+  run_until([&] { return running() == 0; }, t0 + options_.shutdown_timeout);
+  bool clean = running() == 0 && abandoned == 0 && failures_.empty();
+  if (running() > 0)
     log_local(Level::error,
-              fmt::format("shutdown: {} task(s) still running on the master after {} ms",
-                          tasks_->running(), timeout_ms));
+              fmt::format("shutdown: {} task(s) still running on the master after {} ms", running(),
+                          timeout_ms));
   // Workers answer within their shutdown_timeout; allow for the links on top.
   const auto ack_deadline = t0 + options_.shutdown_timeout + std::chrono::seconds(3);
   run_until(
@@ -187,14 +197,14 @@ int Core::shutdown(int driver_status) {
       ack_deadline);
   // The master's own processes end last, so that they still see the Downs of the workers'
   // processes (which arrive ahead of the acknowledgements, on the same links).
-  processes_->end_all(Reason::shutdown, "the runtime shut down");
-  run_until([&] { return processes_->live() == 0; }, Clock::now() + std::chrono::seconds(2));
-  if (processes_->live() > 0) {
+  for (Service* s : services_) s->end_residents();
+  run_until([&] { return residents() == 0; }, Clock::now() + std::chrono::seconds(2));
+  if (residents() > 0) {
     clean = false;
-    log_local(Level::error, fmt::format("shutdown: {} process(es) on the master did not end",
-                                        processes_->live()));
+    log_local(Level::error,
+              fmt::format("shutdown: {} process(es) on the master did not end", residents()));
   }
-  processes_->count_driver_unread();
+  for (Service* s : services_) s->residents_ended();
   FinalStatus fin;
   for (std::uint32_t r = 1; r < size; ++r) {
     if (!is_up(NodeId(r))) continue;  // lost: reported when it was declared down
@@ -242,7 +252,7 @@ int Core::shutdown(int driver_status) {
     failures_.push_back(fmt::format("{} link(s) did not drain at shut-down", dropped.undrained));
   }
   run_until([&] { return !transport_->busy(); }, Clock::now() + std::chrono::seconds(5));
-  output_->finish();
+  for (Service* s : services_) s->finish();
   report_status(status, driver_status);
   close();
   return status;

@@ -5,14 +5,12 @@
 #include <cstdlib>
 #include <ctime>
 
-#include "cadre/control.hpp"
 #include "cadre/errors.hpp"
-#include "node/core.hpp"
+#include "node/log.hpp"
 #include "services/processes.hpp"
 
 namespace cadre::services {
 
-using node::Cls;
 using SteadyClock = std::chrono::steady_clock;
 
 namespace {
@@ -53,8 +51,24 @@ std::string duration_text(double secs) {
 
 }  // namespace
 
-OutputService::OutputService(node::Core& core) : core_(core), mode_(mode_from_env()) {}
+OutputService::OutputService(node::NodeContext& node, ProcessService& processes)
+    : core_(node), processes_(processes), mode_(mode_from_env()) {}
 OutputService::~OutputService() = default;
+
+// The output classes, each to its handler.
+const node::HandlerTable<OutputService>& OutputService::handlers() {
+  using S = OutputService;
+  static const node::HandlerTable<S> table{
+      {cls::log, "log", node::kToMaster, &S::on_log},
+      {cls::stat, "stat", node::kToMaster, &S::on_stat},
+      {cls::progress, "progress", node::kToMaster, &S::on_progress},
+      {cls::relay, "relay", node::kFromMaster, &S::on_relay},
+      {cls::relay_request, "relay_request", node::kToMaster, &S::on_relay_request},
+  };
+  return table;
+}
+
+std::vector<node::ClassSpec> OutputService::classes() const { return handlers().specs(); }
 
 // -- master ---------------------------------------------------------------------------------
 
@@ -153,7 +167,7 @@ void OutputService::send_log(Level level, std::int64_t unix_ns, Pid pid, std::st
   std::string payload = detail::encode_string(
       LogRecord{static_cast<std::uint8_t>(level), unix_ns, pid, std::move(text)});
   const wire::Envelope env =
-      node::envelope({.cls = Cls::log, .src = pid, .dst = Pid{NodeId(0), 0}});
+      node::envelope({.cls = cls::log, .src = pid, .dst = Pid{NodeId(0), 0}});
   core_.send(NodeId(0), env, payload.data(), payload.size());
 }
 
@@ -163,7 +177,7 @@ void OutputService::send_stat(std::string key, double value) {
     return;
   }
   std::string payload = detail::encode_string(std::make_pair(std::move(key), value));
-  const wire::Envelope env = node::envelope({.cls = Cls::stat, .dst = Pid{NodeId(0), 0}});
+  const wire::Envelope env = node::envelope({.cls = cls::stat, .dst = Pid{NodeId(0), 0}});
   core_.send(NodeId(0), env, payload.data(), payload.size());
 }
 
@@ -177,7 +191,7 @@ void OutputService::send_progress(std::uint64_t done, std::uint64_t total) {
     return;
   }
   std::string payload = detail::encode_string(std::make_pair(done, total));
-  const wire::Envelope env = node::envelope({.cls = Cls::progress, .dst = Pid{NodeId(0), 0}});
+  const wire::Envelope env = node::envelope({.cls = cls::progress, .dst = Pid{NodeId(0), 0}});
   core_.send(NodeId(0), env, payload.data(), payload.size());
 }
 
@@ -187,7 +201,7 @@ void OutputService::relay(std::uint64_t type_id, std::string payload) {
     return;
   }
   const wire::Envelope env =
-      node::envelope({.cls = Cls::relay_request, .type_id = type_id, .dst = Pid{NodeId(0), 0}});
+      node::envelope({.cls = cls::relay_request, .type_id = type_id, .dst = Pid{NodeId(0), 0}});
   core_.send(NodeId(0), env, payload.data(), payload.size());
 }
 
@@ -197,7 +211,7 @@ void OutputService::publish_relay(std::uint64_t type_id, std::string payload) {
   for (auto n : *core_.table()) {
     if (n.id == core_.self_node() || n.state != NodeState::up) continue;
     const wire::Envelope env =
-        node::envelope({.cls = Cls::relay, .type_id = type_id, .corr = r.seq, .dst = Pid{n.id, 0}});
+        node::envelope({.cls = cls::relay, .type_id = type_id, .corr = r.seq, .dst = Pid{n.id, 0}});
     core_.send(n.id, env, wire_payload.data(), wire_payload.size());
   }
   take_relay(std::move(r));
@@ -207,7 +221,7 @@ void OutputService::take_relay(RelayRecord r) {
   auto it = subscribers_.find(r.type_id);
   if (it != subscribers_.end()) {
     for (auto s = it->second.begin(); s != it->second.end();) {
-      Process* p = core_.processes().find(*s);
+      Process* p = processes_.find(*s);
       if (!p) {
         s = it->second.erase(s);  // the subscriber ended
         continue;
@@ -216,7 +230,7 @@ void OutputService::take_relay(RelayRecord r) {
       m.type_id = r.type_id;
       m.set_from(Pid{NodeId(0), 0});
       m.payload = r.payload;
-      core_.processes().deliver(*p, std::move(m));
+      processes_.deliver(*p, std::move(m));
       ++s;
     }
   }
@@ -228,7 +242,7 @@ void OutputService::load_history(std::vector<RelayRecord> h) {
 }
 
 void OutputService::subscribe(std::uint64_t serial, std::uint64_t type_id) {
-  Process* p = core_.processes().find(serial);
+  Process* p = processes_.find(serial);
   if (!p) return;
   if (!subscribers_[type_id].insert(serial).second) return;  // already subscribed
   for (auto& r : history_) {
@@ -237,146 +251,40 @@ void OutputService::subscribe(std::uint64_t serial, std::uint64_t type_id) {
     m.type_id = type_id;
     m.set_from(Pid{NodeId(0), 0});
     m.payload = r.payload;
-    core_.processes().deliver(*p, std::move(m));
+    processes_.deliver(*p, std::move(m));
   }
 }
 
 void OutputService::on_envelope(NodeId src, const wire::Envelope& env, const char* p,
                                 std::size_t n) {
-  switch (static_cast<Cls>(env.cls)) {
-    case Cls::log: {
-      auto r = detail::decode_as<LogRecord>(p, n);
-      if (!r.pid.is_null() && r.pid.node != src)
-        throw DecodeError(fmt::format("a log line of {}, which is not on the sending node", r.pid));
-      print_line(static_cast<Level>(std::min<std::uint8_t>(r.level, 5)), r.unix_ns, src, r.pid,
-                 r.text);
-      return;
-    }
-    case Cls::stat: {
-      auto [k, v] = detail::decode_as<std::pair<std::string, double>>(p, n);
-      add_stat(k, v);
-      return;
-    }
-    case Cls::progress: {
-      auto [d, t] = detail::decode_as<std::pair<std::uint64_t, std::uint64_t>>(p, n);
-      if (d > t) throw DecodeError(fmt::format("impossible progress: {} done of {}", d, t));
-      show_progress(d, t, false);
-      return;
-    }
-    case Cls::relay_request:
-      if (core_.is_master()) publish_relay(env.type_id, std::string(p, n));
-      return;
-    case Cls::relay:
-      take_relay(detail::decode_as<RelayRecord>(p, n));
-      return;
-    default:
-      return;
-  }
+  handlers().dispatch(*this, src, env, p, n);
+}
+
+void OutputService::on_log(NodeId src, const wire::Envelope&, const char* p, std::size_t n) {
+  auto r = detail::decode_as<LogRecord>(p, n);
+  if (!r.pid.is_null() && r.pid.node != src)
+    throw DecodeError(fmt::format("a log line of {}, which is not on the sending node", r.pid));
+  print_line(static_cast<Level>(std::min<std::uint8_t>(r.level, 5)), r.unix_ns, src, r.pid, r.text);
+}
+
+void OutputService::on_stat(NodeId, const wire::Envelope&, const char* p, std::size_t n) {
+  auto [k, v] = detail::decode_as<std::pair<std::string, double>>(p, n);
+  add_stat(k, v);
+}
+
+void OutputService::on_progress(NodeId, const wire::Envelope&, const char* p, std::size_t n) {
+  auto [d, t] = detail::decode_as<std::pair<std::uint64_t, std::uint64_t>>(p, n);
+  if (d > t) throw DecodeError(fmt::format("impossible progress: {} done of {}", d, t));
+  show_progress(d, t, false);
+}
+
+void OutputService::on_relay_request(NodeId, const wire::Envelope& env, const char* p,
+                                     std::size_t n) {
+  if (core_.is_master()) publish_relay(env.type_id, std::string(p, n));
+}
+
+void OutputService::on_relay(NodeId, const wire::Envelope&, const char* p, std::size_t n) {
+  take_relay(detail::decode_as<RelayRecord>(p, n));
 }
 
 }  // namespace cadre::services
-
-// -- the public API -------------------------------------------------------------------------
-
-namespace cadre {
-namespace {
-node::Core& core() { return node::Core::get(); }
-std::int64_t unix_now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-}  // namespace
-
-namespace detail {
-
-bool log_enabled(Level l) {
-  auto* c = node::Core::try_get();
-  if (!c) return l >= Level::info && l != Level::off;
-  return l != Level::off && l >= c->options().log_level;
-}
-
-void log_line(Level l, std::string message) {
-  auto* c = node::Core::try_get();
-  if (!c) {
-    node::log_local(l, message);
-    return;
-  }
-  Pid pid = self();
-  std::int64_t t = unix_now_ns();
-  c->execute([c, l, t, pid, message = std::move(message)]() mutable {
-    c->output().send_log(l, t, pid, std::move(message));
-  });
-}
-
-void relay_encoded(std::uint64_t type_id, ByteBuffer&& payload) {
-  auto& c = core();
-  c.execute([&c, type_id, payload = std::string(payload.data(), payload.size())]() mutable {
-    c.output().relay(type_id, std::move(payload));
-  });
-}
-
-void subscribe_relay_id(std::uint64_t type_id) {
-  Pid me = self();
-  if (me.is_null())
-    throw WrongRole("cadre::subscribe_relay: only processes and the driver have mailboxes");
-  auto& c = core();
-  auto done = std::make_shared<ResultState<bool>>(1);
-  c.execute([&c, me, type_id, done] {
-    c.output().subscribe(me.serial, type_id);
-    done->set_value(0, true);
-    done->complete();
-  });
-  wait_state(done.get(), std::nullopt);
-}
-
-}  // namespace detail
-
-void stat(std::string_view key, double value) {
-  auto& c = core();
-  c.execute(
-      [&c, k = std::string(key), value]() mutable { c.output().send_stat(std::move(k), value); });
-}
-
-std::map<std::string, double> stats() {
-  auto& c = core();
-  if (!c.is_master())
-    throw WrongRole("cadre::stats: the statistics are summed on the master; call it there");
-  return c.output().stats();
-}
-
-void progress(std::uint64_t done, std::uint64_t total) {
-  auto& c = core();
-  c.execute([&c, done, total] { c.output().send_progress(done, total); });
-}
-
-std::chrono::nanoseconds ping(NodeId node, std::chrono::milliseconds timeout) {
-  auto& c = core();
-  c.check_node(node, "cadre::ping");
-  auto st = std::make_shared<detail::ResultState<std::int64_t>>(1);
-  c.execute([&c, node, st] { c.ping(node, st); });
-  if (!detail::wait_state(st.get(), detail::deadline_after(timeout)))
-    throw Timeout(fmt::format("cadre::ping: {} did not answer within {} ms", c.describe(node),
-                              timeout.count()));
-  return std::chrono::nanoseconds(st->value(0));
-}
-
-void terminate(NodeId node) {
-  auto& c = core();
-  c.check_node(node, "cadre::terminate");
-  c.execute([&c, node] {
-    if (node == c.self_node()) {
-      c.request_termination();
-      return;
-    }
-    const wire::Envelope env = node::envelope({.cls = node::Cls::terminate, .dst = Pid{node, 0}});
-    c.send(node, env, nullptr, 0);
-  });
-}
-
-bool check_termination() {
-  auto* c = node::Core::try_get();
-  return c && c->termination_requested();
-}
-
-}  // namespace cadre

@@ -20,22 +20,43 @@
 
 #include "cadre/options.hpp"
 #include "node/protocol.hpp"
+#include "node/service.hpp"
 #include "wire/frame.hpp"
 
-namespace cadre::node {
-class Core;
-}
-
 namespace cadre::services {
+
+class ProcessService;
+
+/// The output service's envelope classes.
+namespace cls {
+inline constexpr node::Cls log{40};
+inline constexpr node::Cls stat{41};
+inline constexpr node::Cls progress{42};
+inline constexpr node::Cls relay{43};
+inline constexpr node::Cls relay_request{44};
+}  // namespace cls
 
 using RelayRecord = node::RelayWire;
 
 enum class ProgressMode { live, lines, off };
 
-class OutputService {
+class OutputService final : public node::Service {
  public:
-  explicit OutputService(node::Core& core);
-  ~OutputService();
+  /// Output of `node`; relays go to the mailboxes of `processes`.
+  OutputService(node::NodeContext& node, ProcessService& processes);
+  ~OutputService() override;
+
+  // -- node::Service ----------------------------------------------------------------------
+  const char* name() const override { return "output"; }
+  std::vector<node::ClassSpec> classes() const override;
+  void on_envelope(NodeId src, const wire::Envelope& env, const char* p, std::size_t n) override;
+  /// The statistics table at shut-down (when there are any), and the end of a live line.
+  void finish() override;
+  /// The relay history: a joining node receives it before anything else.
+  std::vector<node::JoinRecord> join_records() const override { return history_; }
+  void load_join_records(std::vector<node::JoinRecord> records) override {
+    load_history(std::move(records));
+  }
 
   // -- master's side --------------------------------------------------------------------
   /// Prints one line (master); keeps a live progress line below the log lines.
@@ -44,8 +65,6 @@ class OutputService {
   /// Any thread.
   std::map<std::string, double> stats() const;
   void show_progress(std::uint64_t done, std::uint64_t total, bool force);
-  /// The statistics table at shut-down (when there are any), and the end of a live line.
-  void finish();
 
   // -- every node -----------------------------------------------------------------------
   void send_log(Level level, std::int64_t unix_ns, Pid pid, std::string text);
@@ -56,15 +75,21 @@ class OutputService {
   const std::vector<RelayRecord>& relay_history() const { return history_; }
   void load_history(std::vector<RelayRecord> h);
 
-  void on_envelope(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
-
  private:
+  // The envelope classes, each to its handler.
+  static const node::HandlerTable<OutputService>& handlers();
+  void on_log(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
+  void on_stat(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
+  void on_progress(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
+  void on_relay_request(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
+  void on_relay(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
   void publish_relay(std::uint64_t type_id, std::string payload);
   void take_relay(RelayRecord r);
   void clear_progress_line();
   void draw_progress();
 
-  node::Core& core_;
+  node::NodeContext& core_;
+  ProcessService& processes_;
   ProgressMode mode_;
   mutable std::mutex stats_mu_;
   std::map<std::string, double> stats_;

@@ -5,52 +5,74 @@
 #include <algorithm>
 
 #include "cadre/errors.hpp"
-#include "node/core.hpp"
+#include "node/log.hpp"
 #include "services/process_wire.hpp"
 #include "services/processes.hpp"
-#include "services/tasks.hpp"
 
 namespace cadre::services {
 
 using detail::ByteBuffer;
 using detail::Mail;
 using detail::MailKind;
-using node::Cls;
+
+// The process classes, each to its handler.
+const node::HandlerTable<ProcessService>& ProcessService::handlers() {
+  using S = ProcessService;
+  static const node::HandlerTable<S> table{
+      {cls::message, "message", node::kAnyNode, &S::on_message},
+      {cls::reply, "reply", node::kAnyNode, &S::on_message},
+      {cls::spawn, "spawn", node::kAnyNode, &S::on_spawn},
+      {cls::spawn_reply, "spawn_reply", node::kAnyNode, &S::on_spawn_reply},
+      {cls::monitor, "monitor", node::kAnyNode, &S::on_monitor},
+      {cls::demonitor, "demonitor", node::kAnyNode, &S::on_demonitor},
+      {cls::down, "down", node::kAnyNode, &S::on_down},
+      {cls::link, "link", node::kAnyNode, &S::on_link},
+      {cls::unlink, "unlink", node::kAnyNode, &S::on_unlink},
+      {cls::exit_signal, "exit_signal", node::kAnyNode, &S::on_exit_envelope},
+      {cls::kill, "kill", node::kAnyNode, &S::on_kill},
+      // A broadcast travels down a tree: its source is the process that broadcast.
+      {cls::broadcast, "broadcast", node::kForwarded, &S::on_broadcast},
+      {cls::name_register, "name_register", node::kAnyNode, &S::on_name_request},
+      {cls::name_lookup, "name_lookup", node::kAnyNode, &S::on_name_request},
+      {cls::name_reply, "name_reply", node::kAnyNode, &S::on_name_reply},
+  };
+  return table;
+}
+
+std::vector<node::ClassSpec> ProcessService::classes() const { return handlers().specs(); }
 
 void ProcessService::on_envelope(NodeId src, const wire::Envelope& env, const char* p,
                                  std::size_t n) {
-  switch (static_cast<Cls>(env.cls)) {
-    case Cls::message:
-    case Cls::reply:
-      return deliver_local(env, p, n);
-    case Cls::spawn:
-      return on_spawn(src, env, p, n);
-    case Cls::spawn_reply:
-      return on_spawn_reply(src, env, p, n);
-    case Cls::monitor:
-      return monitor(env.src, env.dst, env.corr);
-    case Cls::demonitor:
-      return demonitor(env.src, env.dst, env.corr);
-    case Cls::down:
-      return on_down(src, env, p, n);
-    case Cls::link:
-      return link(env.src, env.dst);
-    case Cls::unlink:
-      return unlink(env.src, env.dst);
-    case Cls::exit_signal:
-      return on_exit_envelope(env, p, n);
-    case Cls::kill:
-      return kill(env.dst, detail::decode_as<std::string>(p, n));
-    case Cls::broadcast:
-      return on_broadcast(env, p, n);
-    case Cls::name_register:
-    case Cls::name_lookup:
-      return name_service(static_cast<Cls>(env.cls), env.src, env.corr, p, n);
-    case Cls::name_reply:
-      return on_name_reply(env, p, n);
-    default:
-      return;
-  }
+  handlers().dispatch(*this, src, env, p, n);
+}
+
+void ProcessService::on_message(NodeId, const wire::Envelope& env, const char* p, std::size_t n) {
+  deliver_local(env, p, n);
+}
+
+void ProcessService::on_monitor(NodeId, const wire::Envelope& env, const char*, std::size_t) {
+  monitor(env.src, env.dst, env.corr);
+}
+
+void ProcessService::on_demonitor(NodeId, const wire::Envelope& env, const char*, std::size_t) {
+  demonitor(env.src, env.dst, env.corr);
+}
+
+void ProcessService::on_link(NodeId, const wire::Envelope& env, const char*, std::size_t) {
+  link(env.src, env.dst);
+}
+
+void ProcessService::on_unlink(NodeId, const wire::Envelope& env, const char*, std::size_t) {
+  unlink(env.src, env.dst);
+}
+
+void ProcessService::on_kill(NodeId, const wire::Envelope& env, const char* p, std::size_t n) {
+  kill(env.dst, detail::decode_as<std::string>(p, n));
+}
+
+void ProcessService::on_name_request(NodeId, const wire::Envelope& env, const char* p,
+                                     std::size_t n) {
+  name_service(static_cast<node::Cls>(env.cls), env.src, env.corr, p, n);
 }
 
 // A remote spawn: start the process here and answer with its serial or why not.
@@ -71,13 +93,13 @@ void ProcessService::on_spawn(NodeId src, const wire::Envelope& env, const char*
     std::uint64_t serial = core_.next_serial();
     start_process(serial, e, std::move(args));
     Process* proc = find(serial);
-    if (env.flags & node::kFlagSpawnMonitor) proc->watchers[monitor_id] = env.src;
-    if (env.flags & node::kFlagSpawnLink) proc->links.insert(env.src);
+    if (env.flags & kFlagSpawnMonitor) proc->watchers[monitor_id] = env.src;
+    if (env.flags & kFlagSpawnLink) proc->links.insert(env.src);
     a.ok = true;
     a.serial = serial;
   }
   std::string payload = detail::encode_string(a);
-  const wire::Envelope r = node::envelope({.cls = Cls::spawn_reply,
+  const wire::Envelope r = node::envelope({.cls = cls::spawn_reply,
                                            .flags = env.flags,
                                            .type_id = env.type_id,
                                            .corr = env.corr,
@@ -100,16 +122,16 @@ void ProcessService::on_spawn_reply(NodeId src, const wire::Envelope& env, const
   if (a.ok) {
     result->set_value(0, a.serial);
     if (Process* req = find(env.dst.serial)) {
-      if (env.flags & node::kFlagSpawnLink) req->links.insert(Pid{src, a.serial});
+      if (env.flags & kFlagSpawnLink) req->links.insert(Pid{src, a.serial});
       if (auto m = req->monitors.find(pending.monitor_id);
-          (env.flags & node::kFlagSpawnMonitor) && m != req->monitors.end())
+          (env.flags & kFlagSpawnMonitor) && m != req->monitors.end())
         m->second = Pid{src, a.serial};
     }
   } else if (a.error_kind == 1) {
     result->set_all_errors(std::make_exception_ptr(NotRegistered(
         fmt::format("cadre::spawn: '{}' is not registered on {} (its program lacks CADRE_TASK({}))",
                     name, core_.describe(src), name))));
-    if (env.flags & node::kFlagSpawnMonitor)
+    if (env.flags & kFlagSpawnMonitor)
       if (Process* req = find(env.dst.serial)) req->monitors.erase(pending.monitor_id);
   } else {
     result->set_all_errors(std::make_exception_ptr(
@@ -155,7 +177,8 @@ void ProcessService::on_down(NodeId src, const wire::Envelope& env, const char* 
 }
 
 // An exit signal of a linked process.
-void ProcessService::on_exit_envelope(const wire::Envelope& env, const char* p, std::size_t n) {
+void ProcessService::on_exit_envelope(NodeId, const wire::Envelope& env, const char* p,
+                                      std::size_t n) {
   Process* proc = find(env.dst.serial);
   // Only a linked process's exit reaches it (unlinked meanwhile: dropped).
   if (!proc || !proc->links.count(env.src)) return;
@@ -164,7 +187,7 @@ void ProcessService::on_exit_envelope(const wire::Envelope& env, const char* p, 
 }
 
 // A broadcast: to every process here, then down the tree if it says so.
-void ProcessService::on_broadcast(const wire::Envelope& env, const char* p, std::size_t n) {
+void ProcessService::on_broadcast(NodeId, const wire::Envelope& env, const char* p, std::size_t n) {
   for (auto& [serial, proc] : procs_) {
     Mail m;
     m.type_id = env.type_id;
@@ -172,7 +195,7 @@ void ProcessService::on_broadcast(const wire::Envelope& env, const char* p, std:
     m.payload.assign(p, n);
     deliver(*proc, std::move(m));
   }
-  if (env.flags & node::kFlagForwardTree) {
+  if (env.flags & kFlagForwardTree) {
     // Forward down the binomial tree rooted at corr: position i sends to i + 2^k for
     // every 2^k > i.
     auto table = core_.table();
@@ -199,7 +222,8 @@ void ProcessService::on_broadcast(const wire::Envelope& env, const char* p, std:
 }
 
 // The master's answer to a name request.
-void ProcessService::on_name_reply(const wire::Envelope& env, const char* p, std::size_t n) {
+void ProcessService::on_name_reply(NodeId, const wire::Envelope& env, const char* p,
+                                   std::size_t n) {
   auto it = name_waits_.find(env.corr);
   if (it == name_waits_.end()) return;
   auto result = std::move(it->second);

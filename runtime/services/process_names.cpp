@@ -5,29 +5,26 @@
 #include <algorithm>
 
 #include "cadre/errors.hpp"
-#include "node/core.hpp"
+#include "node/log.hpp"
 #include "services/process_wire.hpp"
 #include "services/processes.hpp"
-#include "services/tasks.hpp"
 
 namespace cadre::services {
 
 using detail::ByteBuffer;
 using detail::Mail;
 using detail::MailKind;
-using node::Cls;
 
 // -- broadcasts -----------------------------------------------------------------------------
 
 void ProcessService::broadcast(NodeId node, std::uint64_t type_id, const std::string& payload,
                                bool tree, NodeId root) {
-  const wire::Envelope env =
-      node::envelope({.cls = Cls::broadcast,
-                      .flags = std::uint8_t(tree ? node::kFlagForwardTree : 0),
-                      .type_id = type_id,
-                      .corr = root.value(),
-                      .src = self(),
-                      .dst = Pid{node, 0}});
+  const wire::Envelope env = node::envelope({.cls = cls::broadcast,
+                                             .flags = std::uint8_t(tree ? kFlagForwardTree : 0),
+                                             .type_id = type_id,
+                                             .corr = root.value(),
+                                             .src = self(),
+                                             .dst = Pid{node, 0}});
   if (node == core_.self_node()) {
     on_envelope(node, env, payload.data(), payload.size());
   } else {
@@ -37,25 +34,25 @@ void ProcessService::broadcast(NodeId node, std::uint64_t type_id, const std::st
 
 // -- names (the service runs on the master) ------------------------------------------------
 
-void ProcessService::name_request(Cls cls, Pid requester, std::string name, Pid pid,
+void ProcessService::name_request(node::Cls kind, Pid requester, std::string name, Pid pid,
                                   std::shared_ptr<detail::ResultState<std::optional<Pid>>> result) {
   std::uint64_t corr = next_id_++;
   name_waits_[corr] = std::move(result);
   std::string payload = detail::encode_string(std::make_pair(name, pid));
   if (core_.is_master()) {
-    name_service(cls, requester, corr, payload.data(), payload.size());
+    name_service(kind, requester, corr, payload.data(), payload.size());
     return;
   }
   const wire::Envelope env =
-      node::envelope({.cls = cls, .corr = corr, .src = requester, .dst = Pid{NodeId(0), 0}});
+      node::envelope({.cls = kind, .corr = corr, .src = requester, .dst = Pid{NodeId(0), 0}});
   send_env(NodeId(0), env, payload.data(), payload.size());
 }
 
-void ProcessService::name_service(Cls cls, Pid requester, std::uint64_t corr, const char* p,
+void ProcessService::name_service(node::Cls kind, Pid requester, std::uint64_t corr, const char* p,
                                   std::size_t n) {
   auto [name, pid] = detail::decode_as<std::pair<std::string, Pid>>(p, n);
   NameAnswer a;
-  if (cls == Cls::name_lookup) {
+  if (kind == cls::name_lookup) {
     a.ok = true;
     if (auto it = names_.find(name); it != names_.end()) a.pid = it->second;
   } else if (auto it = names_.find(name); it != names_.end() && it->second != pid) {
@@ -70,7 +67,7 @@ void ProcessService::name_service(Cls cls, Pid requester, std::uint64_t corr, co
   }
   std::string payload = detail::encode_string(a);
   const wire::Envelope env =
-      node::envelope({.cls = Cls::name_reply, .corr = corr, .dst = requester});
+      node::envelope({.cls = cls::name_reply, .corr = corr, .dst = requester});
   if (requester.node == core_.self_node()) {
     on_envelope(core_.self_node(), env, payload.data(), payload.size());
   } else {

@@ -5,24 +5,22 @@
 #include <algorithm>
 
 #include "cadre/errors.hpp"
-#include "node/core.hpp"
+#include "node/log.hpp"
 #include "services/process_wire.hpp"
 #include "services/processes.hpp"
-#include "services/tasks.hpp"
 
 namespace cadre::services {
 
 using detail::ByteBuffer;
 using detail::Mail;
 using detail::MailKind;
-using node::Cls;
 
 void ProcessService::send_down(Pid watcher, Pid target, std::uint64_t id, Reason r,
                                const std::string& d) {
   Down down{target, r, d, MonitorRef{watcher, target, id}};
   std::string payload = detail::encode_string(down);
   const wire::Envelope env =
-      node::envelope({.cls = Cls::down, .corr = id, .src = target, .dst = watcher});
+      node::envelope({.cls = cls::down, .corr = id, .src = target, .dst = watcher});
   if (watcher.node == core_.self_node()) {
     on_envelope(core_.self_node(), env, payload.data(), payload.size());
   } else {
@@ -31,7 +29,7 @@ void ProcessService::send_down(Pid watcher, Pid target, std::uint64_t id, Reason
 }
 
 void ProcessService::send_exit(Pid to, Pid from, Reason r, const std::string& d) {
-  const wire::Envelope env = node::envelope({.cls = Cls::exit_signal, .src = from, .dst = to});
+  const wire::Envelope env = node::envelope({.cls = cls::exit_signal, .src = from, .dst = to});
   std::string payload = detail::encode_string(ExitSignal{r, d});
   if (to.node == core_.self_node()) {
     on_envelope(core_.self_node(), env, payload.data(), payload.size());
@@ -70,7 +68,7 @@ void ProcessService::monitor(Pid watcher, Pid target, std::uint64_t id) {
     if (Process* w = find(watcher.serial)) w->monitors.emplace(id, target);
   if (target.node != core_.self_node()) {
     const wire::Envelope env =
-        node::envelope({.cls = Cls::monitor, .corr = id, .src = watcher, .dst = target});
+        node::envelope({.cls = cls::monitor, .corr = id, .src = watcher, .dst = target});
     send_env(target.node, env, nullptr, 0);
     return;
   }
@@ -87,7 +85,7 @@ void ProcessService::demonitor(Pid watcher, Pid target, std::uint64_t id) {
     if (Process* w = find(watcher.serial)) w->monitors.erase(id);
   if (target.node != core_.self_node()) {
     const wire::Envelope env =
-        node::envelope({.cls = Cls::demonitor, .corr = id, .src = watcher, .dst = target});
+        node::envelope({.cls = cls::demonitor, .corr = id, .src = watcher, .dst = target});
     send_env(target.node, env, nullptr, 0);
     return;
   }
@@ -97,7 +95,7 @@ void ProcessService::demonitor(Pid watcher, Pid target, std::uint64_t id) {
 void ProcessService::link(Pid a, Pid b) {
   if (Process* pa = a.node == core_.self_node() ? find(a.serial) : nullptr) pa->links.insert(b);
   if (b.node != core_.self_node()) {
-    const wire::Envelope env = node::envelope({.cls = Cls::link, .src = a, .dst = b});
+    const wire::Envelope env = node::envelope({.cls = cls::link, .src = a, .dst = b});
     send_env(b.node, env, nullptr, 0);
     return;
   }
@@ -112,7 +110,7 @@ void ProcessService::link(Pid a, Pid b) {
 void ProcessService::unlink(Pid a, Pid b) {
   if (Process* pa = a.node == core_.self_node() ? find(a.serial) : nullptr) pa->links.erase(b);
   if (b.node != core_.self_node()) {
-    const wire::Envelope env = node::envelope({.cls = Cls::unlink, .src = a, .dst = b});
+    const wire::Envelope env = node::envelope({.cls = cls::unlink, .src = a, .dst = b});
     send_env(b.node, env, nullptr, 0);
     return;
   }
@@ -121,7 +119,7 @@ void ProcessService::unlink(Pid a, Pid b) {
 
 void ProcessService::kill(Pid target, const std::string& d) {
   if (target.node != core_.self_node()) {
-    const wire::Envelope env = node::envelope({.cls = Cls::kill, .dst = target});
+    const wire::Envelope env = node::envelope({.cls = cls::kill, .dst = target});
     std::string payload = detail::encode_string(d);
     send_env(target.node, env, payload.data(), payload.size());
     return;

@@ -9,18 +9,16 @@
 #include <algorithm>
 
 #include "cadre/errors.hpp"
-#include "node/core.hpp"
+#include "node/log.hpp"
 #include "services/process_wire.hpp"
-#include "services/tasks.hpp"
 
 namespace cadre::services {
 
 using detail::ByteBuffer;
 using detail::Mail;
 using detail::MailKind;
-using node::Cls;
 
-ProcessService::ProcessService(node::Core& core) : core_(core) {}
+ProcessService::ProcessService(node::NodeContext& node) : core_(node) {}
 ProcessService::~ProcessService() = default;
 
 void ProcessService::add_driver() {
@@ -198,19 +196,19 @@ void ProcessService::spawn(NodeId node, const detail::Entry* e, ByteBuffer args,
                            std::shared_ptr<detail::ResultState<std::uint64_t>> result) {
   Process* req = requester.node == core_.self_node() ? find(requester.serial) : nullptr;
   const bool system_watch = requester.serial == kFutureWatchSerial;
-  if ((flags & (node::kFlagSpawnMonitor | node::kFlagSpawnLink)) && !req && !system_watch) {
+  if ((flags & (kFlagSpawnMonitor | kFlagSpawnLink)) && !req && !system_watch) {
     result->set_all_errors(std::make_exception_ptr(WrongRole(
         "cadre::spawn_monitor/spawn_link: only a process or the driver can monitor or link")));
     result->complete();
     return;
   }
-  if ((flags & node::kFlagSpawnMonitor) && req) req->monitors.emplace(monitor_id, Pid{node, 0});
+  if ((flags & kFlagSpawnMonitor) && req) req->monitors.emplace(monitor_id, Pid{node, 0});
   if (node == core_.self_node()) {
     std::uint64_t serial = core_.next_serial();
     start_process(serial, e, std::move(args));
     Process* p = find(serial);
-    if (flags & node::kFlagSpawnMonitor) p->watchers[monitor_id] = requester;
-    if (flags & node::kFlagSpawnLink) {
+    if (flags & kFlagSpawnMonitor) p->watchers[monitor_id] = requester;
+    if (flags & kFlagSpawnLink) {
       p->links.insert(requester);
       req->links.insert(pid_of(*p));
     }
@@ -220,7 +218,7 @@ void ProcessService::spawn(NodeId node, const detail::Entry* e, ByteBuffer args,
   }
   std::uint64_t corr = next_id_++;
   spawns_[corr] = PendingSpawn{result, node, monitor_id};
-  const wire::Envelope env = node::envelope({.cls = Cls::spawn,
+  const wire::Envelope env = node::envelope({.cls = cls::spawn,
                                              .flags = flags,
                                              .type_id = e->id,
                                              .corr = corr,
@@ -263,14 +261,14 @@ void ProcessService::deliver_local(const wire::Envelope& env, const char* p, std
     ++drops_.ended;  // its process has ended (or never existed): counted, never a failure
     return;
   }
-  const bool reply = env.cls == static_cast<std::uint8_t>(Cls::reply);
+  const bool reply = env.cls == static_cast<std::uint8_t>(cls::reply);
   if (reply && !proc->calls.count(env.corr)) {
     ++drops_.late_reply;  // its caller gave up
     return;
   }
   auto fill = [&](Mail& m) {
     m.kind = reply ? MailKind::reply : MailKind::user;
-    m.is_call = (env.flags & node::kFlagCall) != 0;
+    m.is_call = (env.flags & kFlagCall) != 0;
     m.type_id = env.type_id;
     m.set_from(env.src);
     m.corr = env.corr;

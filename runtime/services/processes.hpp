@@ -18,7 +18,7 @@
 //                rooted at corr
 //   name_*       to the master's name service, which monitors every named pid
 //
-// (flags and reserved serials: node/protocol.hpp)
+// (the classes and flag bits below; reserved serials: node/protocol.hpp)
 //
 // Invariants: a watcher takes a Down only for a monitor it still holds (unmonitor drops later
 // ones); a caller takes a reply only for a call it still waits for (late ones are counted).
@@ -38,15 +38,41 @@
 
 #include "cadre/process.hpp"
 #include "node/protocol.hpp"
+#include "node/service.hpp"
 #include "scheduler/scheduler.hpp"
 #include "services/mail_queue.hpp"
 #include "wire/frame.hpp"
 
-namespace cadre::node {
-class Core;
-}  // namespace cadre::node
-
 namespace cadre::services {
+
+/// The process service's envelope classes.
+namespace cls {
+inline constexpr node::Cls message{20};
+inline constexpr node::Cls reply{21};
+inline constexpr node::Cls spawn{22};
+inline constexpr node::Cls spawn_reply{23};
+inline constexpr node::Cls monitor{24};
+inline constexpr node::Cls demonitor{25};
+inline constexpr node::Cls down{26};
+inline constexpr node::Cls link{27};
+inline constexpr node::Cls unlink{28};
+inline constexpr node::Cls exit_signal{29};
+inline constexpr node::Cls kill{30};
+inline constexpr node::Cls broadcast{31};
+inline constexpr node::Cls name_register{32};
+inline constexpr node::Cls name_lookup{33};
+inline constexpr node::Cls name_reply{34};
+}  // namespace cls
+
+// -- flag bits, per class ---------------------------------------------------------------
+/// message: a call; the correlation id is the call's.
+inline constexpr std::uint8_t kFlagCall = 1;
+/// spawn, spawn_reply: the spawner monitors the new process.
+inline constexpr std::uint8_t kFlagSpawnMonitor = 1;
+/// spawn, spawn_reply: the spawner is linked to the new process.
+inline constexpr std::uint8_t kFlagSpawnLink = 2;
+/// broadcast: forward down the binomial tree rooted at the node in the correlation id.
+inline constexpr std::uint8_t kFlagForwardTree = 1;
 
 /// Thrown inside a process at a suspension point after kill() or a linked exit. Not a
 /// std::exception, so that `catch (const std::exception&)` in user code lets it pass.
@@ -77,10 +103,22 @@ struct Process {
   std::optional<std::pair<Pid, std::uint64_t>> call;  // the call to answer (owner's)
 };
 
-class ProcessService {
+class ProcessService final : public node::Service {
  public:
-  explicit ProcessService(node::Core& core);
-  ~ProcessService();
+  /// The processes of `node`.
+  explicit ProcessService(node::NodeContext& node);
+  ~ProcessService() override;
+
+  // -- node::Service ----------------------------------------------------------------------
+  const char* name() const override { return "processes"; }
+  std::vector<node::ClassSpec> classes() const override;
+  /// Dispatch of the process envelope classes, each to its handler.
+  void on_envelope(NodeId src, const wire::Envelope& env, const char* p, std::size_t n) override;
+  void on_node_down(NodeId n) override { node_down(n); }
+  void end_residents() override { end_all(Reason::shutdown, "the runtime shut down"); }
+  std::size_t residents() const override { return live(); }
+  void residents_ended() override { count_driver_unread(); }
+  node::DropCounts drops() const override { return drops_; }
 
   /// Creates the driver's process <0.0> (master).
   void add_driver();
@@ -101,21 +139,16 @@ class ProcessService {
   void kill(Pid target, const std::string& detail);
   void broadcast(NodeId node, std::uint64_t type_id, const std::string& payload, bool tree,
                  NodeId root);
-  void name_request(node::Cls cls, Pid requester, std::string name, Pid pid,
+  void name_request(node::Cls kind, Pid requester, std::string name, Pid pid,
                     std::shared_ptr<detail::ResultState<std::optional<Pid>>> result);
   /// Ends every process with `reason` (shut-down); returns how many were alive.
   std::size_t end_all(Reason reason, const std::string& detail);
   std::size_t live() const { return procs_.size() - (driver_ ? 1 : 0); }
   std::uint64_t next_id() { return next_id_++; }
-  /// Messages dropped so far on this node by the process service, by reason.
-  const node::DropCounts& drops() const { return drops_; }
   /// Counts what is still in the driver's mailbox as unread (at shut-down, once the driver
   /// has stopped receiving).
   void count_driver_unread();
   Process* find(std::uint64_t serial);
-
-  /// Dispatch of the process envelope classes.
-  void on_envelope(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
 
   /// Throws ProcessEnded if the calling process was killed (after a resume).
   void check_killed(Process* p);
@@ -135,16 +168,25 @@ class ProcessService {
   /// (the driver: the job fails).
   void overflow(Process& p);
   void send_env(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n);
-  void name_service(node::Cls cls, Pid requester, std::uint64_t corr, const char* p, std::size_t n);
-  // The handlers of the envelope classes (process_dispatch.cpp).
+  void name_service(node::Cls kind, Pid requester, std::uint64_t corr, const char* p,
+                    std::size_t n);
+  // The envelope classes, each to its handler (process_dispatch.cpp).
+  static const node::HandlerTable<ProcessService>& handlers();
+  void on_message(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
   void on_spawn(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
   void on_spawn_reply(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
+  void on_monitor(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
+  void on_demonitor(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
   void on_down(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
-  void on_exit_envelope(const wire::Envelope& env, const char* p, std::size_t n);
-  void on_broadcast(const wire::Envelope& env, const char* p, std::size_t n);
-  void on_name_reply(const wire::Envelope& env, const char* p, std::size_t n);
+  void on_link(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
+  void on_unlink(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
+  void on_exit_envelope(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
+  void on_kill(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
+  void on_broadcast(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
+  void on_name_request(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
+  void on_name_reply(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
 
-  node::Core& core_;
+  node::NodeContext& core_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Process>> procs_;
   Process* driver_ = nullptr;
   Process* last_ = nullptr;  // the process deliver_local found last

@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "cadre/errors.hpp"
-#include "node/core.hpp"
+#include "node/log.hpp"
 #include "services/output.hpp"
 
 namespace cadre::services {
@@ -21,68 +21,41 @@ constexpr std::uint8_t kSlots = 0, kWhole = 1;                    // result flag
 std::string task_label(const detail::Entry* e) { return fmt::format("task '{}'", e->name); }
 }  // namespace
 
-TaskService::TaskService(node::Core& core)
-    : core_(core), rng_(core.self_node().value() * 7919 + 17) {}
+TaskService::TaskService(node::NodeContext& core, OutputService& output)
+    : core_(core), output_(output), rng_(core.self_node().value() * 7919 + 17) {}
 TaskService::~TaskService() = default;
 
-// -- placement ----------------------------------------------------------------------------
-
-std::vector<NodeId> TaskService::candidates(const Placement& where) const {
-  auto table = core_.table();
-  std::vector<NodeId> out;
-  switch (where.kind) {
-    case Placement::Kind::any:
-    case Placement::Kind::random:
-      for (auto& n : *table)
-        if (n.id.value() != 0 && n.state == NodeState::up) out.push_back(n.id);
-      if (out.empty()) out.push_back(NodeId(0));
-      break;
-    case Placement::Kind::node:
-      core_.check_node(where.node, "cadre placement on()");
-      out.push_back(where.node);
-      break;
-    case Placement::Kind::host: {
-      std::string hosts;
-      for (auto& n : *table) {
-        if (n.state != NodeState::up) continue;
-        if (n.host == where.host) out.push_back(n.id);
-        if (hosts.find(n.host) == std::string::npos) hosts += (hosts.empty() ? "" : ", ") + n.host;
-      }
-      if (out.empty())
-        throw InvalidNode(
-            fmt::format("cadre placement on_host(\"{}\"): no live node on that "
-                        "host (hosts: {})",
-                        where.host, hosts));
-      break;
-    }
-    case Placement::Kind::local:
-      out.push_back(core_.self_node());
-      break;
-  }
-  return out;
+// The task classes, each to its handler.
+const node::HandlerTable<TaskService>& TaskService::handlers() {
+  using S = TaskService;
+  static const node::HandlerTable<S> table{
+      {cls::task_request, "task_request", node::kAnyNode, &S::on_request},
+      {cls::task_result, "task_result", node::kAnyNode, &S::on_result},
+  };
+  return table;
 }
 
-NodeId TaskService::pick(const Placement& where) {
-  auto c = candidates(where);
-  if (c.size() == 1) return c[0];
-  if (where.kind == Placement::Kind::random)
-    return c[std::uniform_int_distribution<std::size_t>(0, c.size() - 1)(rng_)];
-  // Least outstanding work; ties go round-robin so equal nodes share the load.
-  std::size_t start = rr_++ % c.size();
-  NodeId best = c[start];
-  for (std::size_t k = 0; k < c.size(); ++k) {
-    NodeId n = c[(start + k) % c.size()];
-    if (n.value() >= load_.size()) load_.resize(n.value() + 1, 0);
-    if (best.value() >= load_.size()) load_.resize(best.value() + 1, 0);
-    if (load_[n.value()] < load_[best.value()]) best = n;
-  }
-  return best;
+std::vector<node::ClassSpec> TaskService::classes() const { return handlers().specs(); }
+
+void TaskService::on_envelope(NodeId src, const wire::Envelope& env, const char* p, std::size_t n) {
+  handlers().dispatch(*this, src, env, p, n);
+}
+
+std::size_t TaskService::abandon_unsent() {
+  const std::size_t abandoned = abandon_queued(
+      "cadre: the runtime shut down before this map input was sent (shutdown_timeout)");
+  if (abandoned)
+    node::log_local(Level::error,
+                    fmt::format("shutdown: {} map input(s) were never sent: the shut-down timeout "
+                                "({} ms) ran out first",
+                                abandoned, core_.options().shutdown_timeout.count()));
+  return abandoned;
 }
 
 std::size_t TaskService::default_chunk(const Placement& where, std::size_t inputs) const {
   std::size_t nodes = 1;
   try {
-    nodes = candidates(where).size();
+    nodes = core_.candidates(where).size();
   } catch (const Error&) {
   }
   std::size_t per = std::max<int>(1, core_.options().map_window) * 4;
@@ -114,20 +87,18 @@ std::size_t TaskService::abandon_queued(const std::string& why) {
 void TaskService::send_request(NodeId node, const detail::Entry* e, std::uint8_t flags,
                                const char* p, std::size_t n, Pending pending) {
   std::uint64_t corr = next_corr_++;
-  const wire::Envelope env = node::envelope({.cls = node::Cls::task_request,
+  const wire::Envelope env = node::envelope({.cls = cls::task_request,
                                              .flags = flags,
                                              .type_id = e->id,
                                              .corr = corr,
                                              .src = Pid{core_.self_node(), 0},
                                              .dst = Pid{node, 0}});
   core_.send(node, env, p, n);
-  if (node.value() >= load_.size()) load_.resize(node.value() + 1, 0);
-  load_[node.value()] += pending.count;
+  core_.add_load(node, pending.count);
   pending_.emplace(corr, std::move(pending));
 }
 
 void TaskService::node_down(NodeId n) {
-  if (n.value() < load_.size()) load_[n.value()] = 0;
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (it->second.node != n) {
       ++it;
@@ -152,7 +123,7 @@ void TaskService::node_down(NodeId n) {
 void TaskService::submit(const Placement& where, const detail::Entry* e, ByteBuffer args,
                          std::shared_ptr<detail::StateBase> state) {
   try {
-    NodeId n = pick(where);
+    NodeId n = core_.pick(where);
     send_request(n, e, kSingle, args.data(), args.size(), Pending{state, e, n, 1, nullptr, {}});
   } catch (...) {
     state->set_all_errors(std::current_exception());
@@ -171,7 +142,7 @@ void TaskService::submit_map(const Placement& where, const detail::Entry* e,
     job.total += c.count;
     job.queue.push_back(std::move(c));
   }
-  if (job.progress) core_.output().send_progress(0, job.total);
+  if (job.progress) output_.send_progress(0, job.total);
   pump(job);
   if (job.queue.empty() && job.outstanding == 0) jobs_.pop_back();
 }
@@ -179,7 +150,7 @@ void TaskService::submit_map(const Placement& where, const detail::Entry* e,
 void TaskService::pump(MapJob& job) {
   std::vector<NodeId> c;
   try {
-    c = candidates(job.where);
+    c = core_.candidates(job.where);
   } catch (...) {
     auto err = std::current_exception();
     for (auto& chunk : job.queue) {
@@ -238,7 +209,7 @@ void TaskService::on_result(NodeId src, const wire::Envelope& env, const char* p
   }
   Pending pend = std::move(it->second);
   pending_.erase(it);
-  if (pend.node.value() < load_.size()) load_[pend.node.value()] -= pend.count;
+  core_.add_load(pend.node, -static_cast<std::int64_t>(pend.count));
   auto& st = *pend.state;
   const std::string where = core_.describe(src);
   try {
@@ -302,7 +273,7 @@ void TaskService::on_result(NodeId src, const wire::Envelope& env, const char* p
     --job->inflight[pend.node.value()];
     --job->outstanding;
     job->done += pend.count;
-    if (job->progress) core_.output().send_progress(job->done, job->total);
+    if (job->progress) output_.send_progress(job->done, job->total);
     pump(*job);
     if (job->queue.empty() && job->outstanding == 0)
       jobs_.remove_if([job](const MapJob& j) { return &j == job; });
@@ -311,12 +282,13 @@ void TaskService::on_result(NodeId src, const wire::Envelope& env, const char* p
 
 // -- executing side -----------------------------------------------------------------------
 
-void TaskService::on_request(NodeId src, wire::Envelope env, const char* p, std::size_t n) {
+void TaskService::on_request(NodeId src, const wire::Envelope& env, const char* p, std::size_t n) {
   ByteBuffer payload;
   payload.append(p, n);
   // Acceptance is decided on arrival: a request that arrived before the shut-down notice runs.
-  if (!accepting_) env.flags = kRefused;
-  execute(src, env, std::move(payload));
+  wire::Envelope request = env;
+  if (!accepting_) request.flags = kRefused;
+  execute(src, request, std::move(payload));
 }
 
 void TaskService::execute(NodeId src, wire::Envelope env, ByteBuffer payload) {
@@ -336,7 +308,7 @@ void TaskService::execute(NodeId src, wire::Envelope env, ByteBuffer payload) {
               std::string(fmt::format("{}: {}", detail::type_name(typeid(ex)), ex.what())) &
               std::string();
         }
-        const wire::Envelope reply = node::envelope({.cls = node::Cls::task_result,
+        const wire::Envelope reply = node::envelope({.cls = cls::task_result,
                                                      .flags = flags,
                                                      .type_id = env.type_id,
                                                      .corr = env.corr,

@@ -18,13 +18,18 @@
 #include <vector>
 
 #include "cadre/tasks.hpp"
+#include "node/service.hpp"
 #include "wire/frame.hpp"
 
-namespace cadre::node {
-class Core;
-}
-
 namespace cadre::services {
+
+class OutputService;
+
+/// The task service's envelope classes.
+namespace cls {
+inline constexpr node::Cls task_request{10};
+inline constexpr node::Cls task_result{11};
+}  // namespace cls
 
 enum class SlotStatus : std::uint8_t {
   ok = 0,
@@ -35,10 +40,21 @@ enum class SlotStatus : std::uint8_t {
   too_large = 5  // the results are above the payload cap
 };
 
-class TaskService {
+class TaskService final : public node::Service {
  public:
-  explicit TaskService(node::Core& core);
-  ~TaskService();
+  /// Runs tasks on `node`; map jobs report progress through `output`.
+  TaskService(node::NodeContext& node, OutputService& output);
+  ~TaskService() override;
+
+  // -- node::Service ----------------------------------------------------------------------
+  const char* name() const override { return "tasks"; }
+  std::vector<node::ClassSpec> classes() const override;
+  void on_envelope(NodeId src, const wire::Envelope& env, const char* p, std::size_t n) override;
+  void on_node_down(NodeId n) override { node_down(n); }
+  std::size_t unfinished() const override { return outstanding(); }
+  std::size_t abandon_unsent() override;
+  void stop_accepting() override { accepting_ = false; }
+  std::size_t running() const override { return running_; }
 
   /// Sends one request (resolving `where` now). Errors go into `state`.
   void submit(const Placement& where, const detail::Entry* e, detail::ByteBuffer args,
@@ -46,13 +62,9 @@ class TaskService {
   void submit_map(const Placement& where, const detail::Entry* e,
                   std::vector<detail::ChunkSpec> chunks, const MapOptions& opts);
 
-  void on_request(NodeId src, wire::Envelope env, const char* p, std::size_t n);
+  void on_request(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
   void on_result(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
 
-  /// New requests from now on are refused with an error result.
-  void stop_accepting() { accepting_ = false; }
-  /// Task fibers still running on this node.
-  std::size_t running() const { return running_; }
   /// Requests of this node not yet answered, and map chunks not yet sent.
   std::size_t outstanding() const;
   /// Fails every map chunk not yet sent (shut-down); returns how many inputs that was.
@@ -63,10 +75,8 @@ class TaskService {
   /// Chunk size for a map over `inputs` on the nodes `where` allows.
   std::size_t default_chunk(const Placement& where, std::size_t inputs) const;
 
-  /// The node a new task or process goes to (throws InvalidNode).
-  NodeId pick(const Placement& where);
-
  private:
+  static const node::HandlerTable<TaskService>& handlers();
   struct MapJob;
   struct Pending {
     std::shared_ptr<detail::StateBase> state;
@@ -87,8 +97,6 @@ class TaskService {
     std::uint64_t done = 0, total = 0;
   };
 
-  /// Nodes `where` may use (throws InvalidNode).
-  std::vector<NodeId> candidates(const Placement& where) const;
   void send_request(NodeId node, const detail::Entry* e, std::uint8_t flags, const char* p,
                     std::size_t n, Pending pending);
   void pump(MapJob& job);
@@ -98,15 +106,14 @@ class TaskService {
                            detail::ByteBuffer& out);
   void fail_pending(Pending& p, std::exception_ptr e);
 
-  node::Core& core_;
+  node::NodeContext& core_;
+  OutputService& output_;
   bool accepting_ = true;
   std::size_t running_ = 0;
   std::uint64_t next_corr_ = 1;
   std::unordered_map<std::uint64_t, Pending> pending_;
-  std::vector<std::uint64_t> load_;  // outstanding inputs per node
   std::list<MapJob> jobs_;
   std::minstd_rand rng_;
-  std::size_t rr_ = 0;
 };
 
 }  // namespace cadre::services

@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "api/node_services.hpp"
 #include "cadre/cadre.hpp"
 #include "fake_transport.hpp"
 #include "node/core.hpp"
@@ -54,6 +55,7 @@ struct Fixture {
   FakeTransport* fake;
   std::shared_ptr<std::deque<Sent>> out;
   std::unique_ptr<node::Core> core;
+  std::unique_ptr<api::NodeServices> services;
 
   explicit Fixture(bool mismatch = false) {
     auto t = std::make_unique<FakeTransport>(NodeId(0), 2);
@@ -62,10 +64,12 @@ struct Fixture {
     Options o;
     o.ready_timeout = std::chrono::milliseconds(2000);
     core = std::make_unique<node::Core>(std::move(t), o, "fake");
+    services = std::make_unique<api::NodeServices>(*core);
     core->bind_loop_thread();
     fake->inject(NodeId(1), env_of(node::Cls::hello, NodeId(1), NodeId(0)),
                  encode(hello_of_node1(mismatch)));
   }
+  ~Fixture() { services.reset(); }  // before the node
   Sent pop() {
     EXPECT_FALSE(out->empty());
     Sent s = std::move(out->front());
@@ -107,7 +111,7 @@ TEST(NodeLoop, RunSendsARequestAndTheResultCompletesTheFuture) {
   f.pop();  // welcome
   auto fut = run(on(NodeId(1)), add_one, 41);
   Sent req = f.pop();
-  EXPECT_EQ(req.env.cls, static_cast<std::uint8_t>(node::Cls::task_request));
+  EXPECT_EQ(req.env.cls, static_cast<std::uint8_t>(services::cls::task_request));
   EXPECT_EQ(req.env.type_id, detail::find_task(reinterpret_cast<const void*>(&add_one))->id);
   EXPECT_EQ(detail::decode_as<int>(req.payload.data(), req.payload.size()), 41);
   EXPECT_FALSE(fut.ready());
@@ -117,7 +121,7 @@ TEST(NodeLoop, RunSendsARequestAndTheResultCompletesTheFuture) {
     detail::OutArchive ar(b);
     ar& std::uint32_t(1) & std::uint8_t(0) & 42;
   }
-  auto res = env_of(node::Cls::task_result, NodeId(1), NodeId(0));
+  auto res = env_of(services::cls::task_result, NodeId(1), NodeId(0));
   res.corr = req.env.corr;
   f.fake->inject(NodeId(1), res, b.to_vector());
   f.steps(1);
@@ -134,7 +138,7 @@ TEST(NodeLoop, MalformedResultsFailTheFutureClearly) {
   f.pop();
   auto fut = run(on(NodeId(1)), add_one, 1);
   Sent req = f.pop();
-  auto res = env_of(node::Cls::task_result, NodeId(1), NodeId(0));
+  auto res = env_of(services::cls::task_result, NodeId(1), NodeId(0));
   res.corr = req.env.corr;
   f.fake->inject(NodeId(1), res, std::vector<char>{1, 0});  // truncated count
   f.fake->inject_bad(NodeId(1), "checksum mismatch");       // and a bad frame: no crash
@@ -154,7 +158,7 @@ TEST(NodeLoop, RequestsFromOtherNodesRunAsFibersAndAnswer) {
   Fixture f;
   f.core->start();
   f.pop();
-  auto req = env_of(node::Cls::task_request, NodeId(1), NodeId(0));
+  auto req = env_of(services::cls::task_request, NodeId(1), NodeId(0));
   req.type_id = detail::find_task(reinterpret_cast<const void*>(&add_one))->id;
   req.corr = 77;
   f.fake->inject(NodeId(1), req, encode(5));
@@ -167,7 +171,7 @@ TEST(NodeLoop, RequestsFromOtherNodesRunAsFibersAndAnswer) {
   ASSERT_EQ(f.out->size(), 3u);
   for (int i = 0; i < 3; ++i) {
     Sent r = f.pop();
-    EXPECT_EQ(r.env.cls, static_cast<std::uint8_t>(node::Cls::task_result));
+    EXPECT_EQ(r.env.cls, static_cast<std::uint8_t>(services::cls::task_result));
     detail::InArchive ia(r.payload.data(), r.payload.size());
     if (r.env.corr == 77) {
       std::uint32_t n;

@@ -1,14 +1,13 @@
-// Blocking on futures: a fiber parks itself on the node loop; any other thread sleeps on a
-// condition variable. Completion always happens on the node loop, under the state's mutex,
-// so a waiter that has removed itself can never be notified afterwards.
+// Waiting on futures (include/cadre/future.hpp): a fiber parks itself on the node loop; any
+// other thread sleeps on a condition variable. Completion always happens on the node loop, under
+// the state's mutex, so a waiter that has removed itself can never be notified afterwards.
 
 #include <condition_variable>
 #include <mutex>
 
+#include "api/node_services.hpp"
 #include "cadre/detail/future_state.hpp"
 #include "cadre/errors.hpp"
-#include "node/core.hpp"
-#include "services/processes.hpp"
 
 namespace cadre::detail {
 namespace {
@@ -98,7 +97,7 @@ std::size_t wait_any_state(std::span<StateBase* const> states,
     if (deadline) s.cancel_timer(timer);
     unregister(&w);
     // A killed process resumes here too: it ends now.
-    core->processes().check_killed(core->processes().current());
+    api::processes().check_killed(api::processes().current());
     got = w.tag();
   } else {
     ThreadWaiter w;

@@ -1,0 +1,114 @@
+// The bodies of include/cadre/control.hpp: log lines, relays, statistics, progress (through
+// the output service), and ping, terminate and check_termination (the node's own).
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "api/node_services.hpp"
+#include "cadre/control.hpp"
+#include "cadre/errors.hpp"
+
+namespace cadre {
+namespace {
+node::Core& core() { return node::Core::get(); }
+std::int64_t unix_now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+namespace detail {
+
+bool log_enabled(Level l) {
+  auto* c = node::Core::try_get();
+  if (!c) return l >= Level::info && l != Level::off;
+  return l != Level::off && l >= c->options().log_level;
+}
+
+void log_line(Level l, std::string message) {
+  auto* c = node::Core::try_get();
+  if (!c) {
+    node::log_local(l, message);
+    return;
+  }
+  Pid pid = self();
+  std::int64_t t = unix_now_ns();
+  c->execute([c, l, t, pid, message = std::move(message)]() mutable {
+    api::output().send_log(l, t, pid, std::move(message));
+  });
+}
+
+void relay_encoded(std::uint64_t type_id, ByteBuffer&& payload) {
+  auto& c = core();
+  c.execute([&c, type_id, payload = std::string(payload.data(), payload.size())]() mutable {
+    api::output().relay(type_id, std::move(payload));
+  });
+}
+
+void subscribe_relay_id(std::uint64_t type_id) {
+  Pid me = self();
+  if (me.is_null())
+    throw WrongRole("cadre::subscribe_relay: only processes and the driver have mailboxes");
+  auto& c = core();
+  auto done = std::make_shared<ResultState<bool>>(1);
+  c.execute([&c, me, type_id, done] {
+    api::output().subscribe(me.serial, type_id);
+    done->set_value(0, true);
+    done->complete();
+  });
+  wait_state(done.get(), std::nullopt);
+}
+
+}  // namespace detail
+
+void stat(std::string_view key, double value) {
+  auto& c = core();
+  c.execute([&c, k = std::string(key), value]() mutable {
+    api::output().send_stat(std::move(k), value);
+  });
+}
+
+std::map<std::string, double> stats() {
+  auto& c = core();
+  if (!c.is_master())
+    throw WrongRole("cadre::stats: the statistics are summed on the master; call it there");
+  return api::output().stats();
+}
+
+void progress(std::uint64_t done, std::uint64_t total) {
+  auto& c = core();
+  c.execute([&c, done, total] { api::output().send_progress(done, total); });
+}
+
+std::chrono::nanoseconds ping(NodeId node, std::chrono::milliseconds timeout) {
+  auto& c = core();
+  c.check_node(node, "cadre::ping");
+  auto st = std::make_shared<detail::ResultState<std::int64_t>>(1);
+  c.execute([&c, node, st] { c.ping(node, st); });
+  if (!detail::wait_state(st.get(), detail::deadline_after(timeout)))
+    throw Timeout(fmt::format("cadre::ping: {} did not answer within {} ms", c.describe(node),
+                              timeout.count()));
+  return std::chrono::nanoseconds(st->value(0));
+}
+
+void terminate(NodeId node) {
+  auto& c = core();
+  c.check_node(node, "cadre::terminate");
+  c.execute([&c, node] {
+    if (node == c.self_node()) {
+      c.request_termination();
+      return;
+    }
+    const wire::Envelope env = node::envelope({.cls = node::Cls::terminate, .dst = Pid{node, 0}});
+    c.send(node, env, nullptr, 0);
+  });
+}
+
+bool check_termination() {
+  auto* c = node::Core::try_get();
+  return c && c->termination_requested();
+}
+
+}  // namespace cadre

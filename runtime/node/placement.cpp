@@ -1,0 +1,73 @@
+#include "node/placement.hpp"
+
+#include <fmt/format.h>
+
+#include "cadre/errors.hpp"
+#include "node/service.hpp"
+
+namespace cadre::node {
+
+Placer::Placer(const NodeContext& node) : node_(node), rng_(node.self_node().value() * 7919 + 17) {}
+
+std::vector<NodeId> Placer::candidates(const Placement& where) const {
+  auto table = node_.table();
+  std::vector<NodeId> out;
+  switch (where.kind) {
+    case Placement::Kind::any:
+    case Placement::Kind::random:
+      for (auto& n : *table)
+        if (n.id.value() != 0 && n.state == NodeState::up) out.push_back(n.id);
+      if (out.empty()) out.push_back(NodeId(0));
+      break;
+    case Placement::Kind::node:
+      node_.check_node(where.node, "cadre placement on()");
+      out.push_back(where.node);
+      break;
+    case Placement::Kind::host: {
+      std::string hosts;
+      for (auto& n : *table) {
+        if (n.state != NodeState::up) continue;
+        if (n.host == where.host) out.push_back(n.id);
+        if (hosts.find(n.host) == std::string::npos) hosts += (hosts.empty() ? "" : ", ") + n.host;
+      }
+      if (out.empty())
+        throw InvalidNode(
+            fmt::format("cadre placement on_host(\"{}\"): no live node on that "
+                        "host (hosts: {})",
+                        where.host, hosts));
+      break;
+    }
+    case Placement::Kind::local:
+      out.push_back(node_.self_node());
+      break;
+  }
+  return out;
+}
+
+NodeId Placer::pick(const Placement& where) {
+  auto c = candidates(where);
+  if (c.size() == 1) return c[0];
+  if (where.kind == Placement::Kind::random)
+    return c[std::uniform_int_distribution<std::size_t>(0, c.size() - 1)(rng_)];
+  // Least outstanding work; ties go round-robin so equal nodes share the load.
+  std::size_t start = rr_++ % c.size();
+  NodeId best = c[start];
+  for (std::size_t k = 0; k < c.size(); ++k) {
+    NodeId n = c[(start + k) % c.size()];
+    if (n.value() >= load_.size()) load_.resize(n.value() + 1, 0);
+    if (best.value() >= load_.size()) load_.resize(best.value() + 1, 0);
+    if (load_[n.value()] < load_[best.value()]) best = n;
+  }
+  return best;
+}
+
+void Placer::add_load(NodeId n, std::int64_t delta) {
+  if (n.value() >= load_.size()) load_.resize(n.value() + 1, 0);
+  load_[n.value()] += delta;
+}
+
+void Placer::forget(NodeId n) {
+  if (n.value() < load_.size()) load_[n.value()] = 0;
+}
+
+}  // namespace cadre::node

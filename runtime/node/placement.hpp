@@ -1,0 +1,38 @@
+#pragma once
+// Placement: which node new work (a task, a map chunk, a process) goes to. Candidates come
+// from the node table and the Placement asked for; among several, the least loaded wins, ties
+// going round-robin so that equal nodes share the work.
+//
+// Thread rule: loop thread only.
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "cadre/tasks.hpp"
+
+namespace cadre::node {
+
+class NodeContext;
+
+class Placer {
+ public:
+  /// Places work for `node`, whose table and identity it reads.
+  explicit Placer(const NodeContext& node);
+  /// The nodes `where` allows (throws InvalidNode, naming the live nodes or hosts).
+  std::vector<NodeId> candidates(const Placement& where) const;
+  /// The node new work goes to (throws InvalidNode).
+  NodeId pick(const Placement& where);
+  /// Adds `delta` to the outstanding work on `n`.
+  void add_load(NodeId n, std::int64_t delta);
+  /// `n` is lost: nothing is outstanding there any more.
+  void forget(NodeId n);
+
+ private:
+  const NodeContext& node_;
+  std::vector<std::int64_t> load_;  // outstanding inputs per node
+  std::minstd_rand rng_;
+  std::size_t rr_ = 0;
+};
+
+}  // namespace cadre::node
