@@ -201,20 +201,7 @@ void unmonitor(const MonitorRef& m) {
   });
   detail::wait_state(done.get(), std::nullopt);
   // A Down of this monitor may already be queued: it goes too.
-  std::size_t count = 0, bytes = 0;
-  auto is_it = [&](const detail::Mail& x) {
-    if (x.kind != detail::MailKind::down || x.corr != m.id) return false;
-    ++count;
-    bytes += services::MailQueue::kSlotBytes + x.payload.heap_bytes();
-    return true;
-  };
-  proc.mailbox.erase_if(is_it);
-  if (proc.threaded) {
-    std::lock_guard lock(proc.mu);
-    std::erase_if(proc.inbox, is_it);
-    proc.queued -= count;
-    proc.queued_bytes -= bytes;
-  }
+  services::ProcessService::drop_queued_downs(proc, m.id);
 }
 
 void link(Pid p) {

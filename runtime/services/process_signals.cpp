@@ -92,6 +92,24 @@ void ProcessService::demonitor(Pid watcher, Pid target, std::uint64_t id) {
   if (Process* t = find(target.serial)) t->watchers.erase(id);
 }
 
+std::size_t ProcessService::drop_queued_downs(Process& p, std::uint64_t id) {
+  std::size_t count = 0, bytes = 0;
+  auto is_it = [&](const detail::Mail& x) {
+    if (x.kind != detail::MailKind::down || x.corr != id) return false;
+    ++count;
+    bytes += MailQueue::kSlotBytes + x.payload.heap_bytes();
+    return true;
+  };
+  p.mailbox.erase_if(is_it);
+  if (p.threaded) {
+    std::lock_guard lock(p.mu);
+    std::erase_if(p.inbox, is_it);
+    p.queued -= count;
+    p.queued_bytes -= bytes;
+  }
+  return count;
+}
+
 void ProcessService::link(Pid a, Pid b) {
   if (Process* pa = a.node == core_.self_node() ? find(a.serial) : nullptr) pa->links.insert(b);
   if (b.node != core_.self_node()) {

@@ -134,6 +134,9 @@ class ProcessService final : public node::Service {
   void route(const wire::Envelope& env, const char* p, std::size_t n);
   void monitor(Pid watcher, Pid target, std::uint64_t id);
   void demonitor(Pid watcher, Pid target, std::uint64_t id);
+  /// Drops the Downs of monitor `id` already queued for `p` (unmonitor: a watcher takes a
+  /// Down only for a monitor it still holds). Returns how many. `p`'s owner's thread.
+  static std::size_t drop_queued_downs(Process& p, std::uint64_t id);
   void link(Pid a, Pid b);
   void unlink(Pid a, Pid b);
   void kill(Pid target, const std::string& detail);
