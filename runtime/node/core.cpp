@@ -58,7 +58,7 @@ Core::Core(std::unique_ptr<transport::Transport> transport, Options options, std
   t.push_back(NodeInfo{self_, fmt::format("{}:{}", host_, self_.value()), host_,
                        static_cast<int>(self_.value()), NodeState::up,
                        static_cast<int>(::getpid())});
-  publish(std::move(t));
+  nodes_.publish(std::move(t));
   {
     std::lock_guard lock(g_log_mu);
     g_log_prefix = fmt::format("cadre[{}:{}]", host_, self_.value());
@@ -69,7 +69,7 @@ Core::Core(std::unique_ptr<transport::Transport> transport, Options options, std
 }
 
 Core::~Core() {
-  stop_watchdog();
+  watchdog_.stop();
   Core* me = this;
   g_core.compare_exchange_strong(me, nullptr);
 }
@@ -84,45 +84,6 @@ Core& Core::get() {
 }
 
 Core* Core::try_get() { return g_core.load(std::memory_order_acquire); }
-
-std::shared_ptr<const NodeTable> Core::table() const {
-  std::lock_guard lock(table_mu_);
-  return table_;
-}
-
-void Core::publish(NodeTable t) {
-  auto p = std::make_shared<const NodeTable>(std::move(t));
-  std::uint32_t contiguous = 0;
-  while (contiguous < p->size() && (*p)[contiguous].id.value() == contiguous &&
-         (*p)[contiguous].state == NodeState::up)
-    ++contiguous;
-  std::lock_guard lock(table_mu_);
-  table_ = std::move(p);
-  known_nodes_.store(contiguous, std::memory_order_release);
-}
-
-std::string Core::describe(NodeId n) const {
-  auto t = table();
-  for (auto& i : *t)
-    if (i.id == n) return fmt::format("node {} ({} on host {})", n.value(), i.name, i.host);
-  return fmt::format("node {}", n.value());
-}
-
-void Core::check_node_in_table(NodeId n, const char* what) const {
-  auto t = table();
-  for (auto& i : *t) {
-    if (i.id != n) continue;
-    if (i.state != NodeState::down) return;
-    throw NodeDown(
-        fmt::format("{}: node {} ({} on host {}) was lost", what, n.value(), i.name, i.host));
-  }
-  std::string live;
-  for (auto& i : *t)
-    if (i.state != NodeState::down)
-      live += fmt::format("{}{} ({})", live.empty() ? "" : ", ", i.id.value(), i.name);
-  throw InvalidNode(fmt::format("{}: node {} is not part of the runtime (live nodes: {})", what,
-                                n.value(), live));
-}
 
 // -- services and dispatch ------------------------------------------------------------------
 
@@ -192,7 +153,7 @@ void Core::on_shutdown_ack(NodeId src, const wire::Envelope&, const char* p, std
 void Core::on_final_status(NodeId, const wire::Envelope&, const char* p, std::size_t n) {
   final_status_ = decode_payload<FinalStatus>(p, n, "final status");
   finalize_safe_ = final_status_->finalize;
-  final_seen_.store(true);
+  watchdog_.master_done();
 }
 
 void Core::on_node_down_notice(NodeId, const wire::Envelope&, const char* p, std::size_t n) {

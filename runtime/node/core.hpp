@@ -23,9 +23,11 @@
 #include "cadre/options.hpp"
 #include "cadre/runtime.hpp"
 #include "node/log.hpp"
+#include "node/node_table.hpp"
 #include "node/placement.hpp"
 #include "node/protocol.hpp"
 #include "node/service.hpp"
+#include "node/watchdog.hpp"
 #include "scheduler/scheduler.hpp"
 #include "transport/transport.hpp"
 
@@ -62,14 +64,11 @@ class Core final : public transport::Sink, public NodeContext {
   NodeId self_node() const override { return self_; }
   const Options& options() const override { return options_; }
   /// The node table as last published. Any thread.
-  std::shared_ptr<const NodeTable> table() const override;
+  std::shared_ptr<const NodeTable> table() const override { return nodes_.table(); }
   /// Throws InvalidNode (naming the node and listing live ones) unless `n` is known and up.
-  void check_node(NodeId n, const char* what) const override {
-    // Fast path without the table's lock: every node below the count is up.
-    if (n.value() < known_nodes_.load(std::memory_order_acquire)) return;
-    check_node_in_table(n, what);
-  }
-  std::string describe(NodeId n) const override;  // "node 1 (host:1 on host)"
+  void check_node(NodeId n, const char* what) const override { nodes_.check(n, what); }
+  /// "node 1 (host:1 on host host)".
+  std::string describe(NodeId n) const override { return nodes_.describe(n); }
 
   // -- placement ------------------------------------------------------------------------
   std::vector<NodeId> candidates(const Placement& where) const override {
@@ -166,18 +165,15 @@ class Core final : public transport::Sink, public NodeContext {
   /// `n` is lost: its work fails or moves, its processes are down, its messages ignored.
   /// The master also tells the other nodes and calls Options::on_node_down.
   void node_down(NodeId n, const std::string& why);
-  bool is_up(NodeId n) const override;
-  const std::vector<NodeId>& lost_nodes() const { return lost_; }
+  bool is_up(NodeId n) const override { return nodes_.is_up(n); }
+  const std::vector<NodeId>& lost_nodes() const { return nodes_.lost(); }
   /// Round trip to `n` over the control channel; the caller waits on `result`.
   void ping(NodeId n, std::shared_ptr<detail::ResultState<std::int64_t>> result);
   /// True once terminate() reached this node (or it shuts down). Any thread.
   bool termination_requested() const { return terminate_requested_.load(); }
   void request_termination() { terminate_requested_.store(true); }
-  /// The final status line, and $CADRE_STATUS_FILE (master).
-  void report_status(int status, int driver_status);
 
  private:
-  void check_node_in_table(NodeId n, const char* what) const;
   /// Backs off for one pass; returns true when it slept.
   bool idle(Clock::time_point now, Clock::time_point last_work,
             std::optional<Clock::time_point> deadline);
@@ -187,7 +183,6 @@ class Core final : public transport::Sink, public NodeContext {
   std::size_t running() const;    // summed over the services
   std::size_t residents() const;  // summed over the services
   std::size_t drain_posted();
-  void publish(NodeTable t);
   // The node protocol's envelope classes, each to a handler (dispatch by routes_).
   using Handler = void (Core::*)(NodeId, const wire::Envelope&, const char*, std::size_t);
   struct Route {
@@ -215,6 +210,8 @@ class Core final : public transport::Sink, public NodeContext {
   /// unread), or the peer is lost, or `deadline`. A worker's last link_fin goes to the master
   /// with its drop counts. Returns the links that did not drain.
   std::size_t drain_links(const std::vector<NodeId>& peers, Clock::time_point deadline);
+  void start_master(Clock::time_point deadline);
+  void start_worker(Clock::time_point deadline);
   std::string check_registries(const std::vector<std::pair<NodeId, Hello>>& hellos) const;
   Hello make_hello() const;
 
@@ -223,16 +220,14 @@ class Core final : public transport::Sink, public NodeContext {
   NodeId self_;
   std::string host_;
   sched::Scheduler sched_;
+  NodeDirectory nodes_;
   Placer placer_{*this};
   std::vector<Service*> services_;   // in registration order
   std::array<Route, 256> routes_{};  // by envelope class
 
-  std::atomic<std::uint32_t> known_nodes_{0};  // nodes 0..n-1 are known and up
-  Clock::duration last_quiet_{};               // the loop's last wait that ended with work
+  Clock::duration last_quiet_{};  // the loop's last wait that ended with work
   unsigned passes_ = 0;
   std::uint64_t pass_count_ = 0;
-  mutable std::mutex table_mu_;
-  std::shared_ptr<const NodeTable> table_;
 
   std::mutex post_mu_;
   std::condition_variable post_cv_;
@@ -264,8 +259,6 @@ class Core final : public transport::Sink, public NodeContext {
   // liveness
   std::vector<Clock::time_point> last_heard_;
   std::vector<char> heard_;  // something arrived since the last heartbeat tick
-  std::vector<NodeId> lost_;
-  std::vector<std::string> lost_why_;
   std::atomic<bool> terminate_requested_{false};
   std::uint64_t next_ping_ = 1;
   Clock::time_point last_beat_{};
@@ -273,19 +266,7 @@ class Core final : public transport::Sink, public NodeContext {
                                               std::shared_ptr<detail::ResultState<std::int64_t>>>>
       pings_;
   void heartbeat_tick();
-  /// The watchdog thread: ends the process when the loop stops ticking (held by a task that
-  /// does not yield) or, on a worker, when no master heartbeat was processed, for three
-  /// heartbeat timeouts. It only reads clocks.
-  void start_watchdog();
-  void stop_watchdog();
-  std::thread watchdog_;
-  std::mutex watchdog_mu_;
-  std::condition_variable watchdog_cv_;
-  bool watchdog_stop_ = false;
-  // Steady-clock times (as counts) the loop last ticked and last heard the master; read by the
-  // watchdog.
-  std::atomic<Clock::rep> ticked_at_{0}, master_heard_at_{0};
-  std::atomic<bool> final_seen_{false};  // the master's last word came: it may go silent
+  Watchdog watchdog_;
   void size_thread_sends(std::uint32_t nodes);
   void publish_thread_links();
   // Sends from other threads (thread_sends.cpp).

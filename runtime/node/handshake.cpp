@@ -87,7 +87,7 @@ void Core::on_welcome(NodeId, const wire::Envelope&, const char* p, std::size_t 
   NodeTable t;
   for (auto& r : w.nodes)
     t.push_back(NodeInfo{NodeId(r.id), r.name, r.host, r.rank, NodeState::up, r.os_pid});
-  publish(std::move(t));
+  nodes_.publish(std::move(t));
   // Before anything else reaches this node (one service provides records: see Service).
   for (Service* s : services_) s->load_join_records(w.relays);
   welcomed_ = true;
@@ -121,55 +121,65 @@ void Core::start() {
   const auto deadline = Clock::now() + options_.ready_timeout;
   fin_from_.assign(size, 0);
   size_thread_sends(size);
-  if (is_master()) {
-    hellos_.emplace_back(self_, make_hello());
-    accepting_hellos_ = true;
-    run_until([&] { return hellos_.size() == size; }, deadline);
-    accepting_hellos_ = false;
-    if (hellos_.size() != size) {
-      std::string missing;
-      for (std::uint32_t r = 1; r < size; ++r)
-        if (std::none_of(hellos_.begin(), hellos_.end(),
-                         [&](auto& h) { return h.first.value() == r; }))
-          missing += fmt::format(" {}", r);
-      throw Error(
-          fmt::format("cadre start-up: nodes{} did not report ready within {} ms (ready_timeout; "
-                      "CADRE_READY_TIMEOUT_MS). Are all ranks cadre programs?",
-                      missing, options_.ready_timeout.count()));
-    }
-    std::string problems = check_registries(hellos_);
-    if (!problems.empty()) {
-      std::string msg =
-          "cadre start-up: the registries of the job's programs disagree:" + problems +
-          "\n  Every program must register a name with one signature.";
-      auto payload = encode_payload(msg);
-      for (std::uint32_t r = 1; r < size; ++r) send_control(NodeId(r), Cls::abort_start, payload);
-      run_until([&] { return !transport_->busy(); }, Clock::now() + std::chrono::seconds(5));
-      throw RegistryMismatch(msg);
-    }
-    Welcome w;
-    w.options = to_wire(options_);
-    for (Service* s : services_) {
-      auto records = s->join_records();
-      w.relays.insert(w.relays.end(), std::make_move_iterator(records.begin()),
-                      std::make_move_iterator(records.end()));
-    }
-    std::sort(hellos_.begin(), hellos_.end(), [](auto& a, auto& b) { return a.first < b.first; });
-    NodeTable t;
-    for (auto& [id, h] : hellos_) {
-      w.nodes.push_back(NodeRecordWire{id.value(), h.name, h.host,
-                                       static_cast<std::int32_t>(id.value()), h.os_pid});
-      t.push_back(
-          NodeInfo{id, h.name, h.host, static_cast<int>(id.value()), NodeState::up, h.os_pid});
-    }
-    publish(std::move(t));
-    auto payload = encode_payload(w);
-    for (std::uint32_t r = 1; r < size; ++r) send_control(NodeId(r), Cls::welcome, payload);
-    transport_->flush();
-    hellos_.clear();
-    start_heartbeats();
-    return;
+  if (is_master())
+    start_master(deadline);
+  else
+    start_worker(deadline);
+  start_heartbeats();
+}
+
+// The master's half: every node's hello within ready_timeout, the registries agree, and
+// each worker gets the welcome (options, node table, join records) or the refusal.
+void Core::start_master(Clock::time_point deadline) {
+  const std::uint32_t size = transport_->size();
+  hellos_.emplace_back(self_, make_hello());
+  accepting_hellos_ = true;
+  run_until([&] { return hellos_.size() == size; }, deadline);
+  accepting_hellos_ = false;
+  if (hellos_.size() != size) {
+    std::string missing;
+    for (std::uint32_t r = 1; r < size; ++r)
+      if (std::none_of(hellos_.begin(), hellos_.end(),
+                       [&](auto& h) { return h.first.value() == r; }))
+        missing += fmt::format(" {}", r);
+    throw Error(
+        fmt::format("cadre start-up: nodes{} did not report ready within {} ms (ready_timeout; "
+                    "CADRE_READY_TIMEOUT_MS). Are all ranks cadre programs?",
+                    missing, options_.ready_timeout.count()));
   }
+  std::string problems = check_registries(hellos_);
+  if (!problems.empty()) {
+    std::string msg = "cadre start-up: the registries of the job's programs disagree:" + problems +
+                      "\n  Every program must register a name with one signature.";
+    auto payload = encode_payload(msg);
+    for (std::uint32_t r = 1; r < size; ++r) send_control(NodeId(r), Cls::abort_start, payload);
+    run_until([&] { return !transport_->busy(); }, Clock::now() + std::chrono::seconds(5));
+    throw RegistryMismatch(msg);
+  }
+  Welcome w;
+  w.options = to_wire(options_);
+  for (Service* s : services_) {
+    auto records = s->join_records();
+    w.relays.insert(w.relays.end(), std::make_move_iterator(records.begin()),
+                    std::make_move_iterator(records.end()));
+  }
+  std::sort(hellos_.begin(), hellos_.end(), [](auto& a, auto& b) { return a.first < b.first; });
+  NodeTable t;
+  for (auto& [id, h] : hellos_) {
+    w.nodes.push_back(NodeRecordWire{id.value(), h.name, h.host,
+                                     static_cast<std::int32_t>(id.value()), h.os_pid});
+    t.push_back(
+        NodeInfo{id, h.name, h.host, static_cast<int>(id.value()), NodeState::up, h.os_pid});
+  }
+  nodes_.publish(std::move(t));
+  auto payload = encode_payload(w);
+  for (std::uint32_t r = 1; r < size; ++r) send_control(NodeId(r), Cls::welcome, payload);
+  transport_->flush();
+  hellos_.clear();
+}
+
+// The worker's half: say hello, and wait for the welcome or the refusal.
+void Core::start_worker(Clock::time_point deadline) {
   send_control(NodeId(0), Cls::hello, encode_payload(make_hello()));
   // The master waits ready_timeout for everybody; give it that and some more to answer.
   run_until([&] { return welcomed_ || !abort_message_.empty(); },
@@ -178,7 +188,6 @@ void Core::start() {
   if (!welcomed_)
     throw Error(fmt::format("cadre start-up: node {} got no answer from the master within {} ms",
                             self_.value(), 2 * options_.ready_timeout.count() + 5000));
-  start_heartbeats();
 }
 
 }  // namespace cadre::node

@@ -1,4 +1,4 @@
-// Liveness: heartbeats over the control channel, lost nodes, ping, the final status.
+// Liveness: heartbeats over the control channel, lost nodes, ping.
 //
 // Open MPI 4.1 never reports a dead peer (no ULFM): under `mpirun --enable-recovery` the
 // survivors must find out themselves. The master and each worker send each other a
@@ -33,41 +33,7 @@ void encode(char* out, const ControlMsg& m) {
   std::memcpy(out + 1, &m.id, sizeof m.id);
 }
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20)
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-        else
-          out += c;
-    }
-  }
-  return out;
-}
-
 }  // namespace
-
-bool Core::is_up(NodeId n) const {
-  if (n.value() < known_nodes_.load(std::memory_order_acquire)) return true;
-  auto t = table();
-  for (auto& i : *t)
-    if (i.id == n) return i.state == NodeState::up;
-  return false;
-}
 
 void Core::start_heartbeats() {
   const std::uint32_t size = transport_->size();
@@ -87,54 +53,12 @@ void Core::start_heartbeats() {
     }
   };
   sched_.add_timer(Clock::now() + period, Ticker{this, period});
-  start_watchdog();
-}
-
-void Core::start_watchdog() {
-  const auto now = Clock::now().time_since_epoch().count();
-  ticked_at_.store(now);
-  master_heard_at_.store(now);
-  const auto limit = 3 * options_.heartbeat_timeout;
-  const auto period = std::clamp<Clock::duration>(
-      options_.heartbeat_timeout / 4, std::chrono::milliseconds(10), std::chrono::seconds(1));
-  watchdog_ = std::thread([this, limit, period] {
-    std::unique_lock lock(watchdog_mu_);
-    while (!watchdog_cv_.wait_for(lock, period, [this] { return watchdog_stop_; })) {
-      const auto now = Clock::now();
-      const auto ticked = Clock::time_point(Clock::duration(ticked_at_.load()));
-      const auto heard = Clock::time_point(Clock::duration(master_heard_at_.load()));
-      const char* why = nullptr;
-      Clock::duration silent{};
-      if (now - ticked > limit) {
-        why = "this node's loop has not run: a task holds it without yielding";
-        silent = now - ticked;
-      } else if (!is_master() && !final_seen_.load() && now - heard > limit) {
-        why = "no heartbeat of the master was processed";
-        silent = now - heard;
-      }
-      if (!why) continue;
-      log_local(Level::error,
-                fmt::format("{} for {} ms (3 x heartbeat_timeout): this node ends itself", why,
-                            std::chrono::duration_cast<std::chrono::milliseconds>(silent).count()));
-      std::fflush(nullptr);
-      std::_Exit(1);
-    }
-  });
-}
-
-void Core::stop_watchdog() {
-  if (!watchdog_.joinable()) return;
-  {
-    std::lock_guard lock(watchdog_mu_);
-    watchdog_stop_ = true;
-  }
-  watchdog_cv_.notify_all();
-  watchdog_.join();
+  watchdog_.start(options_.heartbeat_timeout, is_master());
 }
 
 void Core::heartbeat_tick() {
   const auto now = Clock::now();
-  ticked_at_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+  watchdog_.ticked(now);
   char msg[16];
   encode(msg, ControlMsg{Ctl::heartbeat, 0});
   const bool send_now = now - last_beat_ >= options_.heartbeat_interval;
@@ -145,7 +69,7 @@ void Core::heartbeat_tick() {
     if (heard_[r]) {
       heard_[r] = 0;
       last_heard_[r] = now;
-      if (r == 0) master_heard_at_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+      if (r == 0) watchdog_.heard_master(now);
     }
     if (send_now) transport_->send_control(n, msg, sizeof msg);
     const auto silent = now - last_heard_[r];
@@ -211,16 +135,7 @@ void Core::ping(NodeId n, std::shared_ptr<detail::ResultState<std::int64_t>> res
 
 void Core::node_down(NodeId n, const std::string& why) {
   if (n == self_ || !is_up(n)) return;
-  NodeTable t = *table();
-  std::string name = fmt::format("node {}", n.value());
-  for (auto& i : t)
-    if (i.id == n) {
-      i.state = NodeState::down;
-      name = fmt::format("node {} ({} on host {})", n.value(), i.name, i.host);
-    }
-  publish(std::move(t));
-  lost_.push_back(n);
-  lost_why_.push_back(fmt::format("{}: {}", name, why));
+  const std::string name = nodes_.mark_down(n, why);
   transport_->forget(n);
   log_local(Level::error, fmt::format("{} is lost: {}", name, why));
   placer_.forget(n);
@@ -240,39 +155,6 @@ void Core::node_down(NodeId n, const std::string& why) {
       log_local(Level::error, fmt::format("on_node_down threw: {}", e.what()));
     }
   }
-}
-
-void Core::report_status(int status, int driver_status) {
-  std::string message;
-  if (!lost_.empty()) {
-    message = fmt::format("{} node(s) lost:", lost_.size());
-    for (auto& w : lost_why_) message += " " + w + ";";
-    message.pop_back();
-  } else if (!failures_.empty()) {
-    for (auto& f : failures_) message += (message.empty() ? "" : "; ") + f;
-  } else if (driver_status != 0) {
-    message = fmt::format("the driver returned {}", driver_status);
-  } else if (status != 0) {
-    message = "a node did not finish cleanly (see above)";
-  } else {
-    message = "clean";
-  }
-  std::string line = fmt::format("cadre: job finished with status {}: {}\n", status, message);
-  std::fwrite(line.data(), 1, line.size(), stderr);
-  if (const char* path = std::getenv("CADRE_STATUS_FILE"); path && *path) {
-    std::string ids;
-    for (auto n : lost_) ids += fmt::format("{}{}", ids.empty() ? "" : ", ", n.value());
-    std::string json =
-        fmt::format("{{\"status\": {}, \"lost_nodes\": [{}], \"message\": \"{}\"}}\n", status, ids,
-                    json_escape(message));
-    if (std::FILE* f = std::fopen(path, "w")) {
-      std::fwrite(json.data(), 1, json.size(), f);
-      std::fclose(f);
-    } else {
-      log_local(Level::error, fmt::format("cannot write CADRE_STATUS_FILE {}", path));
-    }
-  }
-  std::fflush(nullptr);
 }
 
 }  // namespace cadre::node

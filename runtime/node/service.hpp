@@ -21,13 +21,12 @@
 #include "cadre/options.hpp"
 #include "cadre/runtime.hpp"
 #include "cadre/tasks.hpp"
+#include "node/node_table.hpp"
 #include "node/protocol.hpp"
 #include "scheduler/scheduler.hpp"
 #include "wire/frame.hpp"
 
 namespace cadre::node {
-
-using NodeTable = std::vector<NodeInfo>;
 
 /// True on the thread that runs the master's driver (process <0.0>).
 inline thread_local bool t_driver_thread = false;

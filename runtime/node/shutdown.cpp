@@ -21,6 +21,7 @@
 #include "cadre/errors.hpp"
 #include "node/core.hpp"
 #include "node/payload.hpp"
+#include "node/status_report.hpp"
 
 namespace cadre::node {
 
@@ -146,7 +147,7 @@ int Core::serve() {
 }
 
 void Core::close() {
-  stop_watchdog();
+  watchdog_.stop();
   std::lock_guard lock(post_mu_);
   closed_ = true;
 }
@@ -223,7 +224,7 @@ int Core::shutdown(int driver_status) {
       log_local(Level::error, fmt::format("shutdown: {}: {}", describe(NodeId(r)), acks_[r]->note));
     }
   }
-  if (!lost_.empty()) {
+  if (!nodes_.lost().empty()) {
     clean = false;
     // MPI_Finalize would wait for the lost node for ever: every node ends with _exit.
     finalize_safe_ = false;
@@ -253,7 +254,7 @@ int Core::shutdown(int driver_status) {
   }
   run_until([&] { return !transport_->busy(); }, Clock::now() + std::chrono::seconds(5));
   for (Service* s : services_) s->finish();
-  report_status(status, driver_status);
+  report_status(status, driver_status, nodes_, failures_);
   close();
   return status;
 }

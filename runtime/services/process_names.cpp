@@ -1,4 +1,4 @@
-// Broadcasts (down a tree of point-to-point sends), and global names (the master keeps them).
+// Global names: the master keeps them, monitors every named pid, and answers requests.
 
 #include <fmt/format.h>
 
@@ -14,23 +14,6 @@ namespace cadre::services {
 using detail::ByteBuffer;
 using detail::Mail;
 using detail::MailKind;
-
-// -- broadcasts -----------------------------------------------------------------------------
-
-void ProcessService::broadcast(NodeId node, std::uint64_t type_id, const std::string& payload,
-                               bool tree, NodeId root) {
-  const wire::Envelope env = node::envelope({.cls = cls::broadcast,
-                                             .flags = std::uint8_t(tree ? kFlagForwardTree : 0),
-                                             .type_id = type_id,
-                                             .corr = root.value(),
-                                             .src = self(),
-                                             .dst = Pid{node, 0}});
-  if (node == core_.self_node()) {
-    on_envelope(node, env, payload.data(), payload.size());
-  } else {
-    send_env(node, env, payload.data(), payload.size());
-  }
-}
 
 // -- names (the service runs on the master) ------------------------------------------------
 
@@ -73,6 +56,21 @@ void ProcessService::name_service(node::Cls kind, Pid requester, std::uint64_t c
   } else {
     send_env(requester.node, env, payload.data(), payload.size());
   }
+}
+
+// The master's answer to a name request.
+void ProcessService::on_name_reply(NodeId, const wire::Envelope& env, const char* p,
+                                   std::size_t n) {
+  auto it = name_waits_.find(env.corr);
+  if (it == name_waits_.end()) return;
+  auto result = std::move(it->second);
+  name_waits_.erase(it);
+  auto a = detail::decode_as<NameAnswer>(p, n);
+  if (a.ok)
+    result->set_value(0, a.pid);
+  else
+    result->set_all_errors(std::make_exception_ptr(Error(a.error)));
+  result->complete();
 }
 
 }  // namespace cadre::services

@@ -205,4 +205,50 @@ void ProcessService::node_down(NodeId n) {
   }
 }
 
+// A Down: for a future watching a process (hubs), the name service, or a watcher's mailbox.
+void ProcessService::on_down(NodeId src, const wire::Envelope& env, const char* p, std::size_t n) {
+  if (detail::decode_as<Down>(p, n).pid != env.src)
+    throw DecodeError(fmt::format("a Down whose pid is not its sender {}", env.src));
+  if (env.dst.serial == kFutureWatchSerial) {
+    auto it = future_watches_.find(env.corr);
+    if (it == future_watches_.end()) return;
+    auto st = std::move(it->second);
+    future_watches_.erase(it);
+    future_watch_nodes_.erase(env.corr);
+    auto d = detail::decode_as<Down>(p, n);
+    if (d.reason != Reason::normal)
+      st->set_all_errors(std::make_exception_ptr(RemoteError(
+          fmt::format("cadre: process {} on {} ended ({}){}{}", d.pid, core_.describe(src),
+                      to_string(d.reason), d.detail.empty() ? "" : ": ", d.detail))));
+    st->complete();
+    return;
+  }
+  if (env.dst.node == core_.self_node() && env.dst.serial == kNameServiceSerial) {
+    auto it = name_monitors_.find(env.corr);
+    if (it == name_monitors_.end()) return;
+    Pid gone = it->second;
+    name_monitors_.erase(it);
+    std::erase_if(names_, [&](const auto& kv) { return kv.second == gone; });
+    return;
+  }
+  Process* w = find(env.dst.serial);
+  if (!w || !w->monitors.erase(env.corr)) return;  // unmonitored meanwhile: dropped
+  Mail m;
+  m.kind = MailKind::down;
+  m.set_from(env.src);
+  m.corr = env.corr;
+  m.payload.assign(p, n);
+  deliver(*w, std::move(m));
+}
+
+// An exit signal of a linked process.
+void ProcessService::on_exit_envelope(NodeId, const wire::Envelope& env, const char* p,
+                                      std::size_t n) {
+  Process* proc = find(env.dst.serial);
+  // Only a linked process's exit reaches it (unlinked meanwhile: dropped).
+  if (!proc || !proc->links.count(env.src)) return;
+  auto sig = detail::decode_as<ExitSignal>(p, n);
+  on_exit_signal(*proc, env.src, sig.reason, sig.detail);
+}
+
 }  // namespace cadre::services

@@ -191,46 +191,6 @@ void ProcessService::finish(Process& p, Reason reason, const std::string& detail
   for (auto& l : links) send_exit(l, me, reason, detail);
 }
 
-void ProcessService::spawn(NodeId node, const detail::Entry* e, ByteBuffer args, std::uint8_t flags,
-                           Pid requester, std::uint64_t monitor_id,
-                           std::shared_ptr<detail::ResultState<std::uint64_t>> result) {
-  Process* req = requester.node == core_.self_node() ? find(requester.serial) : nullptr;
-  const bool system_watch = requester.serial == kFutureWatchSerial;
-  if ((flags & (kFlagSpawnMonitor | kFlagSpawnLink)) && !req && !system_watch) {
-    result->set_all_errors(std::make_exception_ptr(WrongRole(
-        "cadre::spawn_monitor/spawn_link: only a process or the driver can monitor or link")));
-    result->complete();
-    return;
-  }
-  if ((flags & kFlagSpawnMonitor) && req) req->monitors.emplace(monitor_id, Pid{node, 0});
-  if (node == core_.self_node()) {
-    std::uint64_t serial = core_.next_serial();
-    start_process(serial, e, std::move(args));
-    Process* p = find(serial);
-    if (flags & kFlagSpawnMonitor) p->watchers[monitor_id] = requester;
-    if (flags & kFlagSpawnLink) {
-      p->links.insert(requester);
-      req->links.insert(pid_of(*p));
-    }
-    result->set_value(0, serial);
-    result->complete();
-    return;
-  }
-  std::uint64_t corr = next_id_++;
-  spawns_[corr] = PendingSpawn{result, node, monitor_id};
-  const wire::Envelope env = node::envelope({.cls = cls::spawn,
-                                             .flags = flags,
-                                             .type_id = e->id,
-                                             .corr = corr,
-                                             .src = requester,
-                                             .dst = Pid{node, 0}});
-  ByteBuffer payload;
-  detail::OutArchive ar(payload);
-  ar& monitor_id;
-  payload.append(args.data(), args.size());
-  send_env(node, env, payload.data(), payload.size());
-}
-
 std::size_t ProcessService::end_all(Reason reason, const std::string& detail) {
   std::size_t n = 0;
   for (auto& [serial, p] : procs_) {
