@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 
 #include "api/node_services.hpp"
@@ -44,5 +45,12 @@ inline void check_pid(Pid p, const char* what) {
   if (p.is_null()) throw InvalidNode(fmt::format("{}: the null pid names no process", what));
   core().check_node(p.node, what);
 }
+
+/// A spawn, checked at the caller (`what` names the call in errors), then placed and started
+/// on the node loop, where `before_start(node)` runs first. Returns the new process's pid;
+/// throws NotRunning, InvalidNode, PayloadTooLarge, or the spawn's error. Blocks.
+Pid start_spawn(const char* what, const Placement& where, const detail::Entry* e,
+                detail::ByteBuffer&& args, std::uint8_t flags, Pid requester, std::uint64_t mon,
+                std::function<void(NodeId)> before_start);
 
 }  // namespace cadre::api

@@ -1,5 +1,5 @@
-// The bodies of the task API (run, map): checks at the caller, then the task service on the
-// node loop.
+// The bodies of include/cadre/tasks.hpp (run, map): checks at the caller, then the task
+// service on the node loop.
 
 #include <fmt/format.h>
 

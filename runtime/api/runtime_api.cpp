@@ -1,8 +1,7 @@
-// The public Runtime and launch(): which thread runs the node loop, which the driver, and how
-// the process ends (MPI_Finalize when every node acknowledged shut-down, _exit otherwise,
-// since MPI_Finalize waits for every rank). The node is made here, above the node layer.
-
-#include "cadre/runtime.hpp"
+// The bodies of include/cadre/runtime.hpp: Runtime and launch(): which thread runs the node loop,
+// which the driver, and how the process ends (MPI_Finalize when every node acknowledged shut-down,
+// _exit otherwise, since MPI_Finalize waits for every rank). The node is made here, above the node
+// layer.
 
 #include <fmt/format.h>
 
@@ -17,6 +16,7 @@
 #include "api/node_services.hpp"
 #include "cadre/detail/registry.hpp"
 #include "cadre/errors.hpp"
+#include "cadre/runtime.hpp"
 #include "node/options_env.hpp"
 #include "transport/mpi_env.hpp"
 

@@ -1,37 +1,27 @@
-// The bodies of the process API that start processes and send to them: spawn, send,
-// send_after, broadcast.
+// The bodies of include/cadre/process.hpp: spawn, send, send_after, broadcast; call and
+// reply; monitors, links, kill; names.
 
 #include <fmt/format.h>
+
+#include <functional>
 
 #include "api/process_support.hpp"
 #include "cadre/errors.hpp"
 #include "cadre/process.hpp"
-#include "node/core.hpp"
 #include "services/mail_queue.hpp"
-#include "services/processes.hpp"
-#include "services/tasks.hpp"
 
-namespace cadre::detail {
+namespace cadre::api {
 
-using api::check_pid;
-using api::core;
-using api::global_id;
-using api::wait_result;
-
-namespace {
-
-/// A spawn, checked at the caller (`what` names the call in errors), then placed and started
-/// on the node loop, where `before_start(node)` runs first. Returns the new process's pid.
-template <class BeforeStart>
-Pid start_spawn(const char* what, const Placement& where, const Entry* e, ByteBuffer&& args,
-                std::uint8_t flags, Pid requester, std::uint64_t mon, BeforeStart before_start) {
+Pid start_spawn(const char* what, const Placement& where, const detail::Entry* e,
+                detail::ByteBuffer&& args, std::uint8_t flags, Pid requester, std::uint64_t mon,
+                std::function<void(NodeId)> before_start) {
   auto& c = core();
   if (c.stopping()) throw NotRunning(fmt::format("{}: the runtime is shutting down", what));
   if (where.kind == Placement::Kind::node) c.check_node(where.node, what);
   if (args.size() > c.options().payload_cap)
     throw PayloadTooLarge(
         fmt::format("{}('{}'): {} bytes of arguments, above the cap", what, e->name, args.size()));
-  auto st = std::make_shared<ResultState<std::uint64_t>>(1);
+  auto st = std::make_shared<detail::ResultState<std::uint64_t>>(1);
   auto node = std::make_shared<NodeId>();
   c.execute([&c, where, e, args = std::move(args), flags, requester, mon, st, node,
              before_start]() mutable {
@@ -49,7 +39,16 @@ Pid start_spawn(const char* what, const Placement& where, const Entry* e, ByteBu
   return Pid{*node, serial};
 }
 
-}  // namespace
+}  // namespace cadre::api
+
+namespace cadre::detail {
+
+using api::check_pid;
+using api::core;
+using api::global_id;
+using api::require_process;
+using api::start_spawn;
+using api::wait_result;
 
 std::pair<Pid, MonitorRef> spawn_process(const Placement& where, const Entry* e, ByteBuffer&& args,
                                          std::uint8_t flags) {
@@ -59,18 +58,6 @@ std::pair<Pid, MonitorRef> spawn_process(const Placement& where, const Entry* e,
   std::uint64_t mon = (flags & services::kFlagSpawnMonitor) ? global_id() : 0;
   Pid pid = start_spawn("cadre::spawn", where, e, std::move(args), flags, me, mon, [](NodeId) {});
   return {pid, MonitorRef{me, pid, mon}};
-}
-
-Pid spawn_watched(const Placement& where, const Entry* e, ByteBuffer&& args,
-                  std::shared_ptr<ResultState<void>> done) {
-  // The future `done` watches the process under the reserved serial.
-  auto& c = core();
-  std::uint64_t mon = global_id();
-  return start_spawn("cadre::spawn_hub", where, e, std::move(args), services::kFlagSpawnMonitor,
-                     Pid{c.self_node(), node::kFutureWatchSerial}, mon, [&c, mon, done](NodeId n) {
-                       api::processes().future_watches_[mon] = done;
-                       api::processes().future_watch_nodes_[mon] = n;
-                     });
 }
 
 void send_encoded(Pid to, std::uint64_t type_id, ByteBuffer&& payload, bool is_call,
@@ -175,4 +162,152 @@ void broadcast_all_encoded(std::uint64_t type_id, ByteBuffer&& payload) {
   });
 }
 
+std::uint64_t new_call_id() { return global_id(); }
+
+void reply_encoded(std::uint64_t type_id, ByteBuffer&& payload) {
+  auto& p = require_process("cadre::reply");
+  if (!p.call)
+    throw Error(
+        "cadre::reply: there is no call to answer (reply() answers the last call request "
+        "this process received)");
+  auto [caller, corr] = *p.call;
+  p.call.reset();
+  auto& c = core();
+  Pid from = self();
+  c.execute([&c, caller, corr, from, type_id, payload = std::move(payload)] {
+    const wire::Envelope env = node::envelope({.cls = services::cls::reply,
+                                               .type_id = type_id,
+                                               .corr = corr,
+                                               .src = from,
+                                               .dst = caller});
+    api::processes().route(env, payload.data(), payload.size());
+  });
+}
+
+Mail await_reply(Pid callee, std::uint64_t corr, MonitorRef mon,
+                 std::optional<std::chrono::steady_clock::time_point> deadline) {
+  auto& c = core();
+  auto& proc = require_process("cadre::call");
+  auto forget = [&] {
+    services::Process* pp = &proc;
+    c.execute([pp, corr] { pp->calls.erase(corr); });
+    unmonitor(mon);
+  };
+  MailboxCursor cur(deadline);
+  for (;;) {
+    while (Mail* m = cur.next()) {
+      if (m->kind == MailKind::reply && m->corr == corr) {
+        Mail r = cur.take();
+        forget();
+        return r;
+      }
+      if (m->kind == MailKind::down && m->corr == mon.id) {
+        Down d = decode_mail<Down>(cur.take());
+        forget();
+        throw CallFailed(fmt::format("cadre::call to {}: the callee ended before replying ({}{}{})",
+                                     callee, to_string(d.reason), d.detail.empty() ? "" : ": ",
+                                     d.detail));
+      }
+    }
+    bool more;
+    try {
+      more = cur.wait();
+    } catch (...) {
+      forget();
+      throw;
+    }
+    if (!more) {
+      forget();
+      throw Timeout(
+          fmt::format("cadre::call to {}: no reply in time (a late reply is dropped)", callee));
+    }
+  }
+}
+
 }  // namespace cadre::detail
+
+namespace cadre {
+
+using api::check_pid;
+using api::core;
+using api::global_id;
+using api::require_process;
+using api::wait_result;
+
+MonitorRef monitor(Pid p) {
+  check_pid(p, "cadre::monitor");
+  auto& proc = require_process("cadre::monitor");
+  auto& c = core();
+  Pid me = self();
+  std::uint64_t id = global_id();
+  services::Process* pp = &proc;
+  c.execute([&c, me, p, id, pp] {
+    pp->monitors.emplace(id, p);
+    api::processes().monitor(me, p, id);
+  });
+  return MonitorRef{me, p, id};
+}
+
+void unmonitor(const MonitorRef& m) {
+  auto& proc = require_process("cadre::unmonitor");
+  auto& c = core();
+  auto done = std::make_shared<detail::ResultState<bool>>(1);
+  c.execute([&c, m, done] {
+    api::processes().demonitor(m.watcher, m.target, m.id);
+    done->set_value(0, true);
+    done->complete();
+  });
+  detail::wait_state(done.get(), std::nullopt);
+  // A Down of this monitor may already be queued: it goes too.
+  services::ProcessService::drop_queued_downs(proc, m.id);
+}
+
+void link(Pid p) {
+  check_pid(p, "cadre::link");
+  require_process("cadre::link");
+  Pid me = self();
+  core().execute([me, p] { api::processes().link(me, p); });
+}
+
+void unlink(Pid p) {
+  check_pid(p, "cadre::unlink");
+  require_process("cadre::unlink");
+  Pid me = self();
+  core().execute([me, p] { api::processes().unlink(me, p); });
+}
+
+void trap_exits(bool on) {
+  auto& proc = require_process("cadre::trap_exits");
+  services::Process* pp = &proc;
+  core().execute([pp, on] { pp->trap = on; });
+}
+
+void kill(Pid p, std::string reason) {
+  check_pid(p, "cadre::kill");
+  core().execute([p, reason = std::move(reason)] { api::processes().kill(p, reason); });
+}
+
+void register_name(const std::string& name, Pid p) {
+  check_pid(p, "cadre::register_name");
+  auto& c = core();
+  auto st = std::make_shared<detail::ResultState<std::optional<Pid>>>(1);
+  Pid me = self();
+  if (me.is_null()) me = Pid{c.self_node(), 0};
+  c.execute([&c, st, me, name, p] {
+    api::processes().name_request(services::cls::name_register, me, name, p, st);
+  });
+  wait_result(st);
+}
+
+std::optional<Pid> whereis(const std::string& name) {
+  auto& c = core();
+  auto st = std::make_shared<detail::ResultState<std::optional<Pid>>>(1);
+  Pid me = self();
+  if (me.is_null()) me = Pid{c.self_node(), 0};
+  c.execute([&c, st, me, name] {
+    api::processes().name_request(services::cls::name_lookup, me, name, Pid{}, st);
+  });
+  return wait_result(st);
+}
+
+}  // namespace cadre

@@ -1,6 +1,6 @@
-// The termination vocabulary's names.
+// The bodies of include/cadre/termination.hpp: the names of the reasons.
 
-#include "cadre/process.hpp"
+#include "cadre/termination.hpp"
 
 namespace cadre {
 
