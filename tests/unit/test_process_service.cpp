@@ -67,7 +67,9 @@ struct Cluster {
   ~Cluster() {
     // Every process ends (its stack unwinds) before the services and schedulers go.
     for (auto& p : ps) p->end_all(Reason::shutdown, "the test ended");
-    fake.settle(10000, /*lost_too=*/true);
+    EXPECT_TRUE(fake.settle(10000, /*lost_too=*/true));
+    for (std::uint32_t i = 0; i < fake.size(); ++i)
+      EXPECT_EQ(fake.node(i).scheduler().live_fibers(), 0u) << "node " << i;
     g_services.clear();
   }
 

@@ -30,13 +30,17 @@ CADRE_TASK(refuse_negative);
 
 // Node 1 holds every input until the test releases it; other nodes answer at once.
 bool g_release = false;
+std::vector<std::pair<cadre::testing::FakeNode*, sched::Fiber*>> g_held;
 int held_on_node_1(int x) {
-  while (FakeCluster::running() && FakeCluster::running()->self_node() == NodeId(1) && !g_release)
-    FakeCluster::running()->scheduler().suspend();
+  cadre::testing::FakeNode* here = FakeCluster::running();
+  if (here->self_node() != NodeId(1)) return x;
+  while (!g_release) {
+    g_held.emplace_back(here, sched::Scheduler::current());
+    here->scheduler().suspend();
+  }
   return x;
 }
 CADRE_TASK(held_on_node_1);
-std::vector<sched::Fiber*> g_held;
 
 /// A cluster of `n` fake nodes with the services tasks need (output, and the processes it
 /// delivers relays to).
@@ -57,14 +61,16 @@ struct Cluster {
       node.add_service(*output.back());
     }
     g_release = false;
+    g_held.clear();
   }
   ~Cluster() {
-    g_release = true;  // held tasks return (on a lost node too) before the schedulers go
-    for (std::uint32_t i = 0; i < fake.size(); ++i) wake_all(i);
-    fake.settle(10000, /*lost_too=*/true);
-  }
-  void wake_all(std::uint32_t node) {
-    for (auto* f : g_held) fake.node(node).scheduler().wake(f);
+    // Held tasks return (on a lost node too) before the schedulers go.
+    g_release = true;
+    for (auto [node, fiber] : g_held) node->scheduler().wake(fiber);
+    g_held.clear();
+    EXPECT_TRUE(fake.settle(10000, /*lost_too=*/true));
+    for (std::uint32_t i = 0; i < fake.size(); ++i)
+      EXPECT_EQ(fake.node(i).scheduler().live_fibers(), 0u) << "node " << i;
   }
 
   template <class R, class P>
