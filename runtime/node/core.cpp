@@ -43,15 +43,16 @@ Core::Core(std::unique_ptr<transport::Transport> transport, Options options, std
       self_(transport_->self()),
       host_(std::move(host)),
       sched_(options_.stack_size) {
-  add_route(Cls::hello, "hello", kAnyNode, nullptr, &Core::on_hello);
-  add_route(Cls::welcome, "welcome", kFromMaster, nullptr, &Core::on_welcome);
-  add_route(Cls::abort_start, "abort_start", kFromMaster, nullptr, &Core::on_abort_start);
-  add_route(Cls::shutdown, "shutdown", kFromMaster, nullptr, &Core::on_shutdown_request);
-  add_route(Cls::shutdown_ack, "shutdown_ack", kToMaster, nullptr, &Core::on_shutdown_ack);
-  add_route(Cls::final_status, "final_status", kFromMaster, nullptr, &Core::on_final_status);
-  add_route(Cls::node_down, "node_down", kFromMaster, nullptr, &Core::on_node_down_notice);
-  add_route(Cls::terminate, "terminate", kAnyNode, nullptr, &Core::on_terminate);
-  add_route(Cls::link_fin, "link_fin", kAnyNode, nullptr, &Core::on_link_fin);
+  add_route(Cls::hello, "hello", kAnyNode, nullptr, nullptr, &Core::on_hello);
+  add_route(Cls::welcome, "welcome", kFromMaster, nullptr, nullptr, &Core::on_welcome);
+  add_route(Cls::abort_start, "abort_start", kFromMaster, nullptr, nullptr, &Core::on_abort_start);
+  add_route(Cls::shutdown, "shutdown", kFromMaster, nullptr, nullptr, &Core::on_shutdown_request);
+  add_route(Cls::shutdown_ack, "shutdown_ack", kToMaster, nullptr, nullptr, &Core::on_shutdown_ack);
+  add_route(Cls::final_status, "final_status", kFromMaster, nullptr, nullptr,
+            &Core::on_final_status);
+  add_route(Cls::node_down, "node_down", kFromMaster, nullptr, nullptr, &Core::on_node_down_notice);
+  add_route(Cls::terminate, "terminate", kAnyNode, nullptr, nullptr, &Core::on_terminate);
+  add_route(Cls::link_fin, "link_fin", kAnyNode, nullptr, nullptr, &Core::on_link_fin);
   check_limits(options_);
   transport_->set_limits(options_.payload_cap, options_.coalesce_bytes, options_.link_credit);
   NodeTable t;
@@ -87,17 +88,18 @@ Core* Core::try_get() { return g_core.load(std::memory_order_acquire); }
 
 // -- services and dispatch ------------------------------------------------------------------
 
-void Core::add_route(Cls cls, const char* name, std::uint8_t rules, Service* s, Handler h) {
+void Core::add_route(Cls cls, const char* name, std::uint8_t rules, Service* s, Thunk t,
+                     Handler h) {
   Route& r = routes_[static_cast<std::uint8_t>(cls)];
   if (r.name)
     throw std::logic_error(fmt::format("cadre: envelope class {} is claimed by '{}' and by '{}'",
                                        unsigned(cls), r.service ? r.service->name() : "the node",
                                        s ? s->name() : "the node"));
-  r = Route{s, h, rules, name};
+  r = Route{s, t, h, rules, name};
 }
 
 void Core::add_service(Service& s) {
-  for (const ClassSpec& c : s.classes()) add_route(c.cls, c.name, c.rules, &s, nullptr);
+  for (const ClassSpec& c : s.classes()) add_route(c.cls, c.name, c.rules, &s, c.handler, nullptr);
   services_.push_back(&s);
 }
 
@@ -135,7 +137,9 @@ void Core::on_envelope(NodeId src, const wire::Envelope& env, const char* payloa
       return;
     }
   }
-  if (r.service)
+  if (r.thunk)
+    r.thunk(*r.service, src, env, payload, len);  // straight to the service's named handler
+  else if (r.service)
     r.service->on_envelope(src, env, payload, len);
   else
     (this->*r.handler)(src, env, payload, len);

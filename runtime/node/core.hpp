@@ -186,12 +186,13 @@ class Core final : public transport::Sink, public NodeContext {
   // The node protocol's envelope classes, each to a handler (dispatch by routes_).
   using Handler = void (Core::*)(NodeId, const wire::Envelope&, const char*, std::size_t);
   struct Route {
-    Service* service = nullptr;  // or
-    Handler handler = nullptr;   // the node's own
+    Service* service = nullptr;  // a service's class: its handler, or its on_envelope
+    Thunk thunk = nullptr;
+    Handler handler = nullptr;  // one of the node's own
     std::uint8_t rules = kAnyNode;
     const char* name = nullptr;
   };
-  void add_route(Cls cls, const char* name, std::uint8_t rules, Service* s, Handler h);
+  void add_route(Cls cls, const char* name, std::uint8_t rules, Service* s, Thunk t, Handler h);
   void on_hello(NodeId src, const wire::Envelope&, const char* p, std::size_t n);
   void on_welcome(NodeId src, const wire::Envelope&, const char* p, std::size_t n);
   void on_abort_start(NodeId src, const wire::Envelope&, const char* p, std::size_t n);

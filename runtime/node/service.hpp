@@ -42,46 +42,52 @@ enum ClassRule : std::uint8_t {
   kForwarded = 4,
 };
 
-/// One envelope class a service owns: its number, its name in logs, and its rules.
+class Service;
+
+/// A handler of one class: calls a named member of the service that owns the class.
+using Thunk = void (*)(Service& s, NodeId src, const wire::Envelope& env, const char* p,
+                       std::size_t n);
+
+/// One envelope class a service owns: its number, its name in logs, its rules, and the
+/// handler the node calls for it (without one, Service::on_envelope).
 struct ClassSpec {
   Cls cls;
   const char* name;
   std::uint8_t rules = kAnyNode;
+  Thunk handler = nullptr;
 };
 
 /// A service's classes, each with its handler: the one list a service's classes() and
-/// on_envelope() are both made from. Dispatch is a lookup by class.
+/// on_envelope() are both made from. Dispatch is a lookup by class and one call.
 template <class S>
 class HandlerTable {
  public:
-  /// A member of S that handles one class.
-  using Handler = void (S::*)(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
-  /// One class: its spec and its handler.
-  struct Entry {
-    Cls cls;
-    const char* name;
-    std::uint8_t rules;
-    Handler handler;
-  };
+  /// The spec of class `c`, handled by member `M` of S
+  /// (`void (S::*)(NodeId, const wire::Envelope&, const char*, std::size_t)`).
+  template <auto M>
+  static ClassSpec entry(Cls c, const char* name, std::uint8_t rules = kAnyNode) {
+    return ClassSpec{c, name, rules, &call<M>};
+  }
   /// The table of `entries`.
-  HandlerTable(std::initializer_list<Entry> entries) : entries_(entries) {
-    for (const Entry& e : entries_) by_class_[static_cast<std::uint8_t>(e.cls)] = e.handler;
+  HandlerTable(std::initializer_list<ClassSpec> entries) : entries_(entries) {
+    for (const ClassSpec& e : entries_) by_class_[static_cast<std::uint8_t>(e.cls)] = e.handler;
   }
   /// The specs to register with the node.
-  std::vector<ClassSpec> specs() const {
-    std::vector<ClassSpec> out;
-    for (const Entry& e : entries_) out.push_back(ClassSpec{e.cls, e.name, e.rules});
-    return out;
-  }
+  const std::vector<ClassSpec>& specs() const { return entries_; }
   /// Hands the envelope to its class's handler on `s` (a class not in the table is ignored:
   /// the node routes to a service only the classes it registered).
   void dispatch(S& s, NodeId src, const wire::Envelope& env, const char* p, std::size_t n) const {
-    if (Handler h = by_class_[env.cls]) (s.*h)(src, env, p, n);
+    if (Thunk h = by_class_[env.cls]) h(s, src, env, p, n);
   }
 
  private:
-  std::vector<Entry> entries_;
-  std::array<Handler, 256> by_class_{};
+  template <auto M>
+  static void call(Service& s, NodeId src, const wire::Envelope& env, const char* p,
+                   std::size_t n) {
+    (static_cast<S&>(s).*M)(src, env, p, n);
+  }
+  std::vector<ClassSpec> entries_;
+  std::array<Thunk, 256> by_class_{};
 };
 
 /// A record a node that joins receives in its welcome, before anything else reaches it.

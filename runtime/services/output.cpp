@@ -58,12 +58,13 @@ OutputService::~OutputService() = default;
 // The output classes, each to its handler.
 const node::HandlerTable<OutputService>& OutputService::handlers() {
   using S = OutputService;
-  static const node::HandlerTable<S> table{
-      {cls::log, "log", node::kToMaster, &S::on_log},
-      {cls::stat, "stat", node::kToMaster, &S::on_stat},
-      {cls::progress, "progress", node::kToMaster, &S::on_progress},
-      {cls::relay, "relay", node::kFromMaster, &S::on_relay},
-      {cls::relay_request, "relay_request", node::kToMaster, &S::on_relay_request},
+  using T = node::HandlerTable<S>;
+  static const T table{
+      T::entry<&S::on_log>(cls::log, "log", node::kToMaster),
+      T::entry<&S::on_stat>(cls::stat, "stat", node::kToMaster),
+      T::entry<&S::on_progress>(cls::progress, "progress", node::kToMaster),
+      T::entry<&S::on_relay>(cls::relay, "relay", node::kFromMaster),
+      T::entry<&S::on_relay_request>(cls::relay_request, "relay_request", node::kToMaster),
   };
   return table;
 }

@@ -20,23 +20,24 @@ using detail::MailKind;
 // The process classes, each to its handler.
 const node::HandlerTable<ProcessService>& ProcessService::handlers() {
   using S = ProcessService;
-  static const node::HandlerTable<S> table{
-      {cls::message, "message", node::kAnyNode, &S::on_message},
-      {cls::reply, "reply", node::kAnyNode, &S::on_message},
-      {cls::spawn, "spawn", node::kAnyNode, &S::on_spawn},
-      {cls::spawn_reply, "spawn_reply", node::kAnyNode, &S::on_spawn_reply},
-      {cls::monitor, "monitor", node::kAnyNode, &S::on_monitor},
-      {cls::demonitor, "demonitor", node::kAnyNode, &S::on_demonitor},
-      {cls::down, "down", node::kAnyNode, &S::on_down},
-      {cls::link, "link", node::kAnyNode, &S::on_link},
-      {cls::unlink, "unlink", node::kAnyNode, &S::on_unlink},
-      {cls::exit_signal, "exit_signal", node::kAnyNode, &S::on_exit_envelope},
-      {cls::kill, "kill", node::kAnyNode, &S::on_kill},
+  using T = node::HandlerTable<S>;
+  static const T table{
+      T::entry<&S::on_message>(cls::message, "message", node::kAnyNode),
+      T::entry<&S::on_message>(cls::reply, "reply", node::kAnyNode),
+      T::entry<&S::on_spawn>(cls::spawn, "spawn", node::kAnyNode),
+      T::entry<&S::on_spawn_reply>(cls::spawn_reply, "spawn_reply", node::kAnyNode),
+      T::entry<&S::on_monitor>(cls::monitor, "monitor", node::kAnyNode),
+      T::entry<&S::on_demonitor>(cls::demonitor, "demonitor", node::kAnyNode),
+      T::entry<&S::on_down>(cls::down, "down", node::kAnyNode),
+      T::entry<&S::on_link>(cls::link, "link", node::kAnyNode),
+      T::entry<&S::on_unlink>(cls::unlink, "unlink", node::kAnyNode),
+      T::entry<&S::on_exit_envelope>(cls::exit_signal, "exit_signal", node::kAnyNode),
+      T::entry<&S::on_kill>(cls::kill, "kill", node::kAnyNode),
       // A broadcast travels down a tree: its source is the process that broadcast.
-      {cls::broadcast, "broadcast", node::kForwarded, &S::on_broadcast},
-      {cls::name_register, "name_register", node::kAnyNode, &S::on_name_request},
-      {cls::name_lookup, "name_lookup", node::kAnyNode, &S::on_name_request},
-      {cls::name_reply, "name_reply", node::kAnyNode, &S::on_name_reply},
+      T::entry<&S::on_broadcast>(cls::broadcast, "broadcast", node::kForwarded),
+      T::entry<&S::on_name_request>(cls::name_register, "name_register", node::kAnyNode),
+      T::entry<&S::on_name_request>(cls::name_lookup, "name_lookup", node::kAnyNode),
+      T::entry<&S::on_name_reply>(cls::name_reply, "name_reply", node::kAnyNode),
   };
   return table;
 }
@@ -46,10 +47,6 @@ std::vector<node::ClassSpec> ProcessService::classes() const { return handlers()
 void ProcessService::on_envelope(NodeId src, const wire::Envelope& env, const char* p,
                                  std::size_t n) {
   handlers().dispatch(*this, src, env, p, n);
-}
-
-void ProcessService::on_message(NodeId, const wire::Envelope& env, const char* p, std::size_t n) {
-  deliver_local(env, p, n);
 }
 
 void ProcessService::on_monitor(NodeId, const wire::Envelope& env, const char*, std::size_t) {

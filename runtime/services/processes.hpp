@@ -175,7 +175,9 @@ class ProcessService final : public node::Service {
                     std::size_t n);
   // The envelope classes, each to its handler (process_dispatch.cpp).
   static const node::HandlerTable<ProcessService>& handlers();
-  void on_message(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
+  void on_message(NodeId, const wire::Envelope& env, const char* p, std::size_t n) {
+    deliver_local(env, p, n);  // inline: a message goes from the node's dispatch to here
+  }
   void on_spawn(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
   void on_spawn_reply(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
   void on_monitor(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);

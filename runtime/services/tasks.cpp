@@ -28,9 +28,10 @@ TaskService::~TaskService() = default;
 // The task classes, each to its handler.
 const node::HandlerTable<TaskService>& TaskService::handlers() {
   using S = TaskService;
-  static const node::HandlerTable<S> table{
-      {cls::task_request, "task_request", node::kAnyNode, &S::on_request},
-      {cls::task_result, "task_result", node::kAnyNode, &S::on_result},
+  using T = node::HandlerTable<S>;
+  static const T table{
+      T::entry<&S::on_request>(cls::task_request, "task_request", node::kAnyNode),
+      T::entry<&S::on_result>(cls::task_result, "task_result", node::kAnyNode),
   };
   return table;
 }
