@@ -5,31 +5,24 @@
 #include "cadre/errors.hpp"
 
 namespace cadre::api {
-namespace {
-std::atomic<NodeServices*> g_services{nullptr};
-}  // namespace
-
 NodeServices::NodeServices(node::Core& core)
     : processes(core), output(core, processes), tasks(core, output) {
   if (core.is_master()) processes.add_driver();
   core.add_service(tasks);
   core.add_service(processes);
   core.add_service(output);
-  g_services.store(this, std::memory_order_release);
+  g_node_services.store(this, std::memory_order_release);
 }
 
 NodeServices::~NodeServices() {
   NodeServices* me = this;
-  g_services.compare_exchange_strong(me, nullptr);
+  g_node_services.compare_exchange_strong(me, nullptr);
 }
 
-NodeServices& node_services() {
-  NodeServices* s = g_services.load(std::memory_order_acquire);
-  if (!s)
-    throw NotRunning(
-        "cadre: the runtime is not running (construct cadre::Runtime or call cadre::launch "
-        "first)");
-  return *s;
+void throw_no_services() {
+  throw NotRunning(
+      "cadre: the runtime is not running (construct cadre::Runtime or call cadre::launch "
+      "first)");
 }
 
 }  // namespace cadre::api

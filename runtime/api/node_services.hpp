@@ -4,6 +4,8 @@
 // node here, above the node layer. The public API reaches them through the accessors below.
 // A new service is added here and nowhere under runtime/node/.
 
+#include <atomic>
+
 #include "node/core.hpp"
 #include "services/output.hpp"
 #include "services/processes.hpp"
@@ -25,8 +27,16 @@ class NodeServices {
   services::TaskService tasks;         ///< tasks, map and placement of work
 };
 
+/// The running node's services (set by NodeServices for its lifetime).
+inline std::atomic<NodeServices*> g_node_services{nullptr};
+/// Throws NotRunning: there are no services (no runtime).
+[[noreturn]] void throw_no_services();
 /// The running node's services; throws NotRunning when there are none. Any thread.
-NodeServices& node_services();
+inline NodeServices& node_services() {
+  NodeServices* s = g_node_services.load(std::memory_order_acquire);
+  if (!s) throw_no_services();
+  return *s;
+}
 /// The running node's process service. Any thread (use it on the loop).
 inline services::ProcessService& processes() { return node_services().processes; }
 /// The running node's task service.

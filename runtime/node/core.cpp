@@ -38,11 +38,10 @@ void log_local(Level level, const std::string& message) {
 }
 
 Core::Core(std::unique_ptr<transport::Transport> transport, Options options, std::string host)
-    : transport_(std::move(transport)),
+    : NodeContext(transport->self(), options.stack_size),
+      transport_(std::move(transport)),
       options_(std::move(options)),
-      self_(transport_->self()),
-      host_(std::move(host)),
-      sched_(options_.stack_size) {
+      host_(std::move(host)) {
   add_route(Cls::hello, "hello", kAnyNode, nullptr, nullptr, &Core::on_hello);
   add_route(Cls::welcome, "welcome", kFromMaster, nullptr, nullptr, &Core::on_welcome);
   add_route(Cls::abort_start, "abort_start", kFromMaster, nullptr, nullptr, &Core::on_abort_start);

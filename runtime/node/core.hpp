@@ -61,7 +61,6 @@ class Core final : public transport::Sink, public NodeContext {
   std::string_view class_name(std::uint8_t cls) const;
 
   // -- identity (any thread) ----------------------------------------------------------
-  NodeId self_node() const override { return self_; }
   const Options& options() const override { return options_; }
   /// The node table as last published. Any thread.
   std::shared_ptr<const NodeTable> table() const override { return nodes_.table(); }
@@ -79,8 +78,10 @@ class Core final : public transport::Sink, public NodeContext {
 
   // -- the loop ---------------------------------------------------------------------
   /// Marks the calling thread as the loop thread.
-  void bind_loop_thread() { t_loop_core = this; }
-  bool on_loop_thread() const override { return t_loop_core == this; }
+  void bind_loop_thread() {
+    t_loop_core = this;
+    t_loop_node = this;
+  }
   /// One pass: receive, run posted work, fibers and timers, flush. Returns the work done.
   std::size_t step();
   /// Runs the loop (with idle backoff) until `done()` or the deadline; returns done().
@@ -114,7 +115,6 @@ class Core final : public transport::Sink, public NodeContext {
   void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) override {
     transport_->send(dst, env, p, n);
   }
-  sched::Scheduler& scheduler() override { return sched_; }
   std::uint64_t next_serial() override { return next_serial_++; }
   /// Called by a fiber about to suspend: when no other fiber is ready, nothing more will be
   /// sent in this pass, so the links are flushed now, before the switch back to the loop
@@ -218,9 +218,7 @@ class Core final : public transport::Sink, public NodeContext {
 
   std::unique_ptr<transport::Transport> transport_;
   Options options_;
-  NodeId self_;
   std::string host_;
-  sched::Scheduler sched_;
   NodeDirectory nodes_;
   Placer placer_{*this};
   std::vector<Service*> services_;   // in registration order

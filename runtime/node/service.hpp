@@ -140,15 +140,29 @@ class Service {
   virtual void load_join_records(std::vector<JoinRecord> /*records*/) {}
 };
 
-/// What a service may ask of its node.
+class NodeContext;
+/// The node whose loop runs on this thread, if any.
+inline thread_local const NodeContext* t_loop_node = nullptr;
+
+/// What a service may ask of its node. Identity and the scheduler are plain members (a
+/// message's path asks for them on every hop); the rest the node implements.
 class NodeContext {
  public:
+  /// Node `self`, whose fibers get stacks of `stack_size` bytes.
+  NodeContext(NodeId self, std::size_t stack_size) : self_(self), sched_(stack_size) {}
   virtual ~NodeContext() = default;
+  NodeContext(const NodeContext&) = delete;
+  NodeContext& operator=(const NodeContext&) = delete;
+
   // -- identity (any thread) ------------------------------------------------------------
   /// This node's id.
-  virtual NodeId self_node() const = 0;
+  NodeId self_node() const { return self_; }
   /// True on node 0.
-  bool is_master() const { return self_node().value() == 0; }
+  bool is_master() const { return self_.value() == 0; }
+  /// True on the thread that runs this node's loop. Any thread.
+  bool on_loop_thread() const { return t_loop_node == this; }
+  /// The node's fibers and timers.
+  sched::Scheduler& scheduler() { return sched_; }
   /// The options in force (the master's, after the welcome).
   virtual const Options& options() const = 0;
   /// The node table as last published. Any thread.
@@ -159,8 +173,6 @@ class NodeContext {
   virtual std::string describe(NodeId n) const = 0;
   /// True unless `n` was lost.
   virtual bool is_up(NodeId n) const = 0;
-  /// True on the thread that runs this node's loop. Any thread.
-  virtual bool on_loop_thread() const = 0;
 
   // -- placement --------------------------------------------------------------------------
   /// The nodes `where` allows (throws InvalidNode).
@@ -181,8 +193,6 @@ class NodeContext {
   virtual std::size_t payload_cap() const = 0;
 
   // -- running ----------------------------------------------------------------------------
-  /// The node's fibers and timers.
-  virtual sched::Scheduler& scheduler() = 0;
   /// A fresh serial for a fiber, process or request of this node.
   virtual std::uint64_t next_serial() = 0;
   /// True once shut-down began. Any thread.
@@ -191,6 +201,10 @@ class NodeContext {
   virtual void fail_job(std::string why) = 0;
   /// The node's own drop counts (results nobody waits for, malformed frames).
   virtual DropCounts& drops() = 0;
+
+ protected:
+  NodeId self_;
+  sched::Scheduler sched_;
 };
 
 }  // namespace cadre::node

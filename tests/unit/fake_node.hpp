@@ -26,13 +26,11 @@ class FakeNode final : public node::NodeContext {
   FakeNode(FakeCluster& cluster, NodeId self);
 
   // -- node::NodeContext --------------------------------------------------------------
-  NodeId self_node() const override { return self_; }
   const Options& options() const override { return options_; }
   std::shared_ptr<const node::NodeTable> table() const override;
   void check_node(NodeId n, const char* what) const override;
   std::string describe(NodeId n) const override { return fmt::format("node {}", n.value()); }
   bool is_up(NodeId n) const override;
-  bool on_loop_thread() const override { return true; }
   std::vector<NodeId> candidates(const Placement& where) const override {
     return placer_.candidates(where);
   }
@@ -42,7 +40,6 @@ class FakeNode final : public node::NodeContext {
   bool congested(NodeId) const override { return false; }
   void flush_if_last() override {}
   std::size_t payload_cap() const override { return options_.payload_cap; }
-  sched::Scheduler& scheduler() override { return sched_; }
   std::uint64_t next_serial() override { return next_serial_++; }
   bool stopping() const override { return stopping_; }
   void fail_job(std::string why) override { failures.push_back(std::move(why)); }
@@ -73,9 +70,7 @@ class FakeNode final : public node::NodeContext {
 
  private:
   FakeCluster& cluster_;
-  NodeId self_;
   Options options_;
-  sched::Scheduler sched_{options_.stack_size};
   node::Placer placer_{*this};
   std::array<node::Service*, 256> routes_{};
   std::vector<node::Service*> services_;
@@ -120,14 +115,18 @@ class FakeCluster {
         InFlight f = std::move(wire_.front());
         wire_.pop_front();
         ++moved;
-        if (!up(f.src) || !up(f.dst)) continue;  // a lost node sends and hears nothing
+        if (!up(f.src) || !up(f.dst)) continue;    // a lost node sends and hears nothing
+        node::t_loop_node = &node(f.dst.value());  // its loop runs now
         node(f.dst.value()).deliver(f.src, f.env, f.payload);
+        node::t_loop_node = nullptr;
       }
       for (auto& n : nodes_) {
         if (!lost_too && !up(n->self_node())) continue;
         running_ = n.get();
+        node::t_loop_node = n.get();
         moved += n->scheduler().run_ready();
         moved += n->scheduler().fire_timers(sched::Scheduler::Clock::now());
+        node::t_loop_node = nullptr;
         running_ = nullptr;
       }
       if (moved == 0) return true;
@@ -162,7 +161,8 @@ class FakeCluster {
   static inline FakeNode* running_ = nullptr;
 };
 
-inline FakeNode::FakeNode(FakeCluster& cluster, NodeId self) : cluster_(cluster), self_(self) {}
+inline FakeNode::FakeNode(FakeCluster& cluster, NodeId self)
+    : NodeContext(self, Options{}.stack_size), cluster_(cluster) {}
 
 inline std::shared_ptr<const node::NodeTable> FakeNode::table() const { return cluster_.table(); }
 
