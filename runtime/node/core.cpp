@@ -38,9 +38,8 @@ void log_local(Level level, const std::string& message) {
 }
 
 Core::Core(std::unique_ptr<transport::Transport> transport, Options options, std::string host)
-    : NodeContext(transport->self(), options.stack_size),
+    : NodeContext(transport->self(), std::move(options)),
       transport_(std::move(transport)),
-      options_(std::move(options)),
       host_(std::move(host)) {
   add_route(Cls::hello, "hello", kAnyNode, nullptr, nullptr, &Core::on_hello);
   add_route(Cls::welcome, "welcome", kFromMaster, nullptr, nullptr, &Core::on_welcome);
@@ -122,19 +121,24 @@ std::string Core::refusal(NodeId src, const wire::Envelope& env) const {
 
 void Core::on_envelope(NodeId src, const wire::Envelope& env, const char* payload,
                        std::size_t len) {
+  // The common case, a service's class that any node may send, from a process of the
+  // sending node: one test, then a tail call to its handler.
+  const Route& r = routes_[env.cls];
+  if (r.thunk && r.rules == kAnyNode && env.src.node == src) [[likely]]
+    return r.thunk(*r.service, src, env, payload, len);
+  dispatch_checked(src, env, payload, len);
+}
+
+void Core::dispatch_checked(NodeId src, const wire::Envelope& env, const char* payload,
+                            std::size_t len) {
   const Route& r = routes_[env.cls];
   if (!r.name) {
     on_bad_frame(src, fmt::format("an envelope of unknown class {}", unsigned(env.cls)));
     return;
   }
-  // The common case (a message from a process of the sending node) passes with two tests.
-  if (r.rules != kAnyNode || (!env.src.is_null() && env.src.node != src) ||
-      env.cls == static_cast<std::uint8_t>(Cls::hello)) {
-    if (std::string why = refusal(src, env); !why.empty()) {
-      on_bad_frame(src,
-                   fmt::format("refused an envelope of class {}: {}", class_name(env.cls), why));
-      return;
-    }
+  if (std::string why = refusal(src, env); !why.empty()) {
+    on_bad_frame(src, fmt::format("refused an envelope of class {}: {}", class_name(env.cls), why));
+    return;
   }
   if (r.thunk)
     r.thunk(*r.service, src, env, payload, len);  // straight to the service's named handler

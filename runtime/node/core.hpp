@@ -61,7 +61,6 @@ class Core final : public transport::Sink, public NodeContext {
   std::string_view class_name(std::uint8_t cls) const;
 
   // -- identity (any thread) ----------------------------------------------------------
-  const Options& options() const override { return options_; }
   /// The node table as last published. Any thread.
   std::shared_ptr<const NodeTable> table() const override { return nodes_.table(); }
   /// Throws InvalidNode (naming the node and listing live ones) unless `n` is known and up.
@@ -192,6 +191,9 @@ class Core final : public transport::Sink, public NodeContext {
     std::uint8_t rules = kAnyNode;
     const char* name = nullptr;
   };
+  /// Dispatch with every check: the classes the fast path in on_envelope() does not take.
+  void dispatch_checked(NodeId src, const wire::Envelope& env, const char* payload,
+                        std::size_t len);
   void add_route(Cls cls, const char* name, std::uint8_t rules, Service* s, Thunk t, Handler h);
   void on_hello(NodeId src, const wire::Envelope&, const char* p, std::size_t n);
   void on_welcome(NodeId src, const wire::Envelope&, const char* p, std::size_t n);
@@ -217,7 +219,6 @@ class Core final : public transport::Sink, public NodeContext {
   Hello make_hello() const;
 
   std::unique_ptr<transport::Transport> transport_;
-  Options options_;
   std::string host_;
   NodeDirectory nodes_;
   Placer placer_{*this};

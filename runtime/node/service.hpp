@@ -16,6 +16,7 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cadre/options.hpp"
@@ -148,8 +149,9 @@ inline thread_local const NodeContext* t_loop_node = nullptr;
 /// message's path asks for them on every hop); the rest the node implements.
 class NodeContext {
  public:
-  /// Node `self`, whose fibers get stacks of `stack_size` bytes.
-  NodeContext(NodeId self, std::size_t stack_size) : self_(self), sched_(stack_size) {}
+  /// Node `self` with `options` (its fibers get stacks of options.stack_size bytes).
+  NodeContext(NodeId self, Options options)
+      : self_(self), options_(std::move(options)), sched_(options_.stack_size) {}
   virtual ~NodeContext() = default;
   NodeContext(const NodeContext&) = delete;
   NodeContext& operator=(const NodeContext&) = delete;
@@ -164,7 +166,7 @@ class NodeContext {
   /// The node's fibers and timers.
   sched::Scheduler& scheduler() { return sched_; }
   /// The options in force (the master's, after the welcome).
-  virtual const Options& options() const = 0;
+  const Options& options() const { return options_; }
   /// The node table as last published. Any thread.
   virtual std::shared_ptr<const NodeTable> table() const = 0;
   /// Throws InvalidNode or NodeDown unless `n` is known and up; `what` names the caller.
@@ -204,6 +206,7 @@ class NodeContext {
 
  protected:
   NodeId self_;
+  Options options_;
   sched::Scheduler sched_;
 };
 

@@ -26,7 +26,6 @@ class FakeNode final : public node::NodeContext {
   FakeNode(FakeCluster& cluster, NodeId self);
 
   // -- node::NodeContext --------------------------------------------------------------
-  const Options& options() const override { return options_; }
   std::shared_ptr<const node::NodeTable> table() const override;
   void check_node(NodeId n, const char* what) const override;
   std::string describe(NodeId n) const override { return fmt::format("node {}", n.value()); }
@@ -70,7 +69,6 @@ class FakeNode final : public node::NodeContext {
 
  private:
   FakeCluster& cluster_;
-  Options options_;
   node::Placer placer_{*this};
   std::array<node::Service*, 256> routes_{};
   std::vector<node::Service*> services_;
@@ -162,7 +160,7 @@ class FakeCluster {
 };
 
 inline FakeNode::FakeNode(FakeCluster& cluster, NodeId self)
-    : NodeContext(self, Options{}.stack_size), cluster_(cluster) {}
+    : NodeContext(self, Options{}), cluster_(cluster) {}
 
 inline std::shared_ptr<const node::NodeTable> FakeNode::table() const { return cluster_.table(); }
 
