@@ -97,6 +97,13 @@ void Core::add_route(Cls cls, const char* name, std::uint8_t rules, Service* s, 
 }
 
 void Core::add_service(Service& s) {
+  if (s.provides_join_records()) {
+    if (joiner_)
+      throw std::logic_error(fmt::format(
+          "cadre: '{}' and '{}' both provide join records; the welcome carries one list",
+          joiner_->name(), s.name()));
+    joiner_ = &s;
+  }
   for (const ClassSpec& c : s.classes()) add_route(c.cls, c.name, c.rules, &s, c.handler, nullptr);
   services_.push_back(&s);
 }
@@ -106,6 +113,15 @@ std::string_view Core::class_name(std::uint8_t cls) const {
   return name ? name : "unknown";
 }
 
+std::string refusal(std::uint8_t rules, NodeId self, NodeId src, const wire::Envelope& env) {
+  if ((rules & kFromMaster) && src.value() != 0) return "it may only come from the master";
+  if ((rules & kToMaster) && self.value() != 0) return "it may only go to the master";
+  // Forwarded classes (broadcasts down a tree) carry the pid of their first sender.
+  if (!(rules & kForwarded) && !env.src.is_null() && env.src.node != src)
+    return fmt::format("its source pid {} does not belong to the sending node", env.src);
+  return {};
+}
+
 std::string Core::refusal(NodeId src, const wire::Envelope& env) const {
   const Route& r = routes_[env.cls];
   if ((r.rules & kFromMaster) && src.value() != 0) return "it may only come from the master";
@@ -113,10 +129,7 @@ std::string Core::refusal(NodeId src, const wire::Envelope& env) const {
   // Hellos come from nodes that join: during start-up, to the master.
   if (env.cls == static_cast<std::uint8_t>(Cls::hello) && (!is_master() || !accepting_hellos_))
     return "the sending node is not joining";
-  // Forwarded classes (broadcasts down a tree) carry the pid of their first sender.
-  if (!(r.rules & kForwarded) && !env.src.is_null() && env.src.node != src)
-    return fmt::format("its source pid {} does not belong to the sending node", env.src);
-  return {};
+  return node::refusal(r.rules, self_, src, env);
 }
 
 void Core::on_envelope(NodeId src, const wire::Envelope& env, const char* payload,

@@ -35,10 +35,6 @@ namespace cadre::node {
 
 using Clock = std::chrono::steady_clock;
 
-class Core;
-/// The core whose loop runs on this thread, if any.
-inline thread_local const Core* t_loop_core = nullptr;
-
 class Core final : public transport::Sink, public NodeContext {
  public:
   Core(std::unique_ptr<transport::Transport> transport, Options options, std::string host);
@@ -74,13 +70,11 @@ class Core final : public transport::Sink, public NodeContext {
   }
   NodeId pick(const Placement& where) override { return placer_.pick(where); }
   void add_load(NodeId n, std::int64_t delta) override { placer_.add_load(n, delta); }
+  std::size_t random_index(std::size_t n) override { return placer_.random_index(n); }
 
   // -- the loop ---------------------------------------------------------------------
   /// Marks the calling thread as the loop thread.
-  void bind_loop_thread() {
-    t_loop_core = this;
-    t_loop_node = this;
-  }
+  void bind_loop_thread() { t_loop_node = this; }
   /// One pass: receive, run posted work, fibers and timers, flush. Returns the work done.
   std::size_t step();
   /// Runs the loop (with idle backoff) until `done()` or the deadline; returns done().
@@ -222,7 +216,8 @@ class Core final : public transport::Sink, public NodeContext {
   std::string host_;
   NodeDirectory nodes_;
   Placer placer_{*this};
-  std::vector<Service*> services_;   // in registration order
+  std::vector<Service*> services_;  // in registration order
+  Service* joiner_ = nullptr;       // the one that provides join records, if any
 
   Clock::duration last_quiet_{};  // the loop's last wait that ended with work
   unsigned passes_ = 0;

@@ -88,8 +88,8 @@ void Core::on_welcome(NodeId, const wire::Envelope&, const char* p, std::size_t 
   for (auto& r : w.nodes)
     t.push_back(NodeInfo{NodeId(r.id), r.name, r.host, r.rank, NodeState::up, r.os_pid});
   nodes_.publish(std::move(t));
-  // Before anything else reaches this node (one service provides records: see Service).
-  for (Service* s : services_) s->load_join_records(w.relays);
+  // Before anything else reaches this node.
+  if (joiner_) joiner_->load_join_records(std::move(w.relays));
   welcomed_ = true;
 }
 
@@ -158,11 +158,7 @@ void Core::start_master(Clock::time_point deadline) {
   }
   Welcome w;
   w.options = to_wire(options_);
-  for (Service* s : services_) {
-    auto records = s->join_records();
-    w.relays.insert(w.relays.end(), std::make_move_iterator(records.begin()),
-                    std::make_move_iterator(records.end()));
-  }
+  if (joiner_) w.relays = joiner_->join_records();
   std::sort(hellos_.begin(), hellos_.end(), [](auto& a, auto& b) { return a.first < b.first; });
   NodeTable t;
   for (auto& [id, h] : hellos_) {

@@ -47,8 +47,7 @@ std::vector<NodeId> Placer::candidates(const Placement& where) const {
 NodeId Placer::pick(const Placement& where) {
   auto c = candidates(where);
   if (c.size() == 1) return c[0];
-  if (where.kind == Placement::Kind::random)
-    return c[std::uniform_int_distribution<std::size_t>(0, c.size() - 1)(rng_)];
+  if (where.kind == Placement::Kind::random) return c[random_index(c.size())];
   // Least outstanding work; ties go round-robin so equal nodes share the load.
   std::size_t start = rr_++ % c.size();
   NodeId best = c[start];

@@ -23,6 +23,10 @@ class Placer {
   std::vector<NodeId> candidates(const Placement& where) const;
   /// The node new work goes to (throws InvalidNode).
   NodeId pick(const Placement& where);
+  /// A uniform index below `n` (> 0), from the generator random placement uses.
+  std::size_t random_index(std::size_t n) {
+    return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng_);
+  }
   /// Adds `delta` to the outstanding work on `n`.
   void add_load(NodeId n, std::int64_t delta);
   /// `n` is lost: nothing is outstanding there any more.

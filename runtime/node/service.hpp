@@ -58,6 +58,11 @@ struct ClassSpec {
   Thunk handler = nullptr;
 };
 
+/// Why node `self` may not take `env` from node `src`, given its class's `rules` (empty when
+/// it may): a class only the master sends from another node, a class for the master on
+/// another node, a source pid of a node other than the sender (unless forwarded).
+std::string refusal(std::uint8_t rules, NodeId self, NodeId src, const wire::Envelope& env);
+
 /// A service's classes, each with its handler: the one list a service's classes() and
 /// on_envelope() are both made from. Dispatch is a lookup by class and one call.
 template <class S>
@@ -134,8 +139,10 @@ class Service {
   virtual DropCounts drops() const { return {}; }
 
   // -- joining ---------------------------------------------------------------------------
-  /// Master: what a joining node must receive first. At most one service provides records
-  /// (the welcome carries one list; output's relay history today).
+  /// True for the one service whose records a joining node receives in its welcome (the
+  /// welcome carries one list: output's relay history). The node refuses a second one.
+  virtual bool provides_join_records() const { return false; }
+  /// Master: what a joining node must receive first.
   virtual std::vector<JoinRecord> join_records() const { return {}; }
   /// A joining node: the records from its welcome.
   virtual void load_join_records(std::vector<JoinRecord> /*records*/) {}
@@ -183,6 +190,9 @@ class NodeContext {
   virtual NodeId pick(const Placement& where) = 0;
   /// Adds `delta` to the outstanding work placed on `n`.
   virtual void add_load(NodeId n, std::int64_t delta) = 0;
+  /// A uniform index below `n` (> 0) from the generator random placement uses (one stream
+  /// for every random choice of the node).
+  virtual std::size_t random_index(std::size_t n) = 0;
 
   // -- sending ----------------------------------------------------------------------------
   /// Sends on the ordered link to `dst` (to itself: delivered on the next pass).

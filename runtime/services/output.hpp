@@ -53,6 +53,7 @@ class OutputService final : public node::Service {
   /// The statistics table at shut-down (when there are any), and the end of a live line.
   void finish() override;
   /// The relay history: a joining node receives it before anything else.
+  bool provides_join_records() const override { return true; }
   std::vector<node::JoinRecord> join_records() const override { return history_; }
   void load_join_records(std::vector<node::JoinRecord> records) override {
     load_history(std::move(records));

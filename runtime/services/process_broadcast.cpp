@@ -23,7 +23,7 @@ void ProcessService::broadcast(NodeId node, std::uint64_t type_id, const std::st
                                              .flags = std::uint8_t(tree ? kFlagForwardTree : 0),
                                              .type_id = type_id,
                                              .corr = root.value(),
-                                             .src = self(),
+                                             .src = caller(),
                                              .dst = Pid{node, 0}});
   if (node == core_.self_node()) {
     on_envelope(node, env, payload.data(), payload.size());

@@ -38,6 +38,13 @@ Process* ProcessService::current() const {
 
 Pid ProcessService::pid_of(const Process& p) const { return Pid{core_.self_node(), p.serial}; }
 
+Pid ProcessService::caller() const {
+  if (Process* p = current()) return pid_of(*p);
+  if (core_.on_loop_thread())
+    if (auto* f = sched::Scheduler::current()) return Pid{core_.self_node(), f->serial()};
+  return null_pid;
+}
+
 Process* ProcessService::find(std::uint64_t serial) {
   auto it = procs_.find(serial);
   return it == procs_.end() ? nullptr : it->second.get();

@@ -125,6 +125,9 @@ class ProcessService final : public node::Service {
   /// The process running on the calling fiber or thread, or nullptr. Any thread.
   Process* current() const;
   Pid pid_of(const Process& p) const;
+  /// Who calls: the calling process, or a task's fiber, or the null pid (cadre::self(),
+  /// from the node's own state).
+  Pid caller() const;
 
   // -- requests from the public API (loop thread) ---------------------------------------
   void spawn(NodeId node, const detail::Entry* e, detail::ByteBuffer args, std::uint8_t flags,

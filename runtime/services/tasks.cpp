@@ -22,7 +22,7 @@ std::string task_label(const detail::Entry* e) { return fmt::format("task '{}'",
 }  // namespace
 
 TaskService::TaskService(node::NodeContext& core, OutputService& output)
-    : core_(core), output_(output), rng_(core.self_node().value() * 7919 + 17) {}
+    : core_(core), output_(output) {}
 TaskService::~TaskService() = default;
 
 // The task classes, each to its handler.
@@ -171,7 +171,7 @@ void TaskService::pump(MapJob& job) {
       for (NodeId n : c)
         if (job.inflight[n.value()] < job.window) room.push_back(n);
       if (!room.empty()) {
-        best = room[std::uniform_int_distribution<std::size_t>(0, room.size() - 1)(rng_)];
+        best = room[core_.random_index(room.size())];
         found = true;
       }
     } else {

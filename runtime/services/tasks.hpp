@@ -113,7 +113,6 @@ class TaskService final : public node::Service {
   std::uint64_t next_corr_ = 1;
   std::unordered_map<std::uint64_t, Pending> pending_;
   std::list<MapJob> jobs_;
-  std::minstd_rand rng_;
 };
 
 }  // namespace cadre::services

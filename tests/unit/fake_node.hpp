@@ -35,6 +35,7 @@ class FakeNode final : public node::NodeContext {
   }
   NodeId pick(const Placement& where) override { return placer_.pick(where); }
   void add_load(NodeId n, std::int64_t delta) override { placer_.add_load(n, delta); }
+  std::size_t random_index(std::size_t n) override { return placer_.random_index(n); }
   void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) override;
   bool congested(NodeId) const override { return false; }
   void flush_if_last() override {}
@@ -47,15 +48,25 @@ class FakeNode final : public node::NodeContext {
   // -- the test's side ------------------------------------------------------------------
   /// Envelopes of `s`'s classes go to `s` from now on.
   void add_service(node::Service& s) {
-    for (const node::ClassSpec& c : s.classes()) routes_[static_cast<std::uint8_t>(c.cls)] = &s;
+    for (const node::ClassSpec& c : s.classes()) {
+      routes_[static_cast<std::uint8_t>(c.cls)] = &s;
+      rules_[static_cast<std::uint8_t>(c.cls)] = c.rules;
+    }
     services_.push_back(&s);
   }
-  /// Hands an envelope to the service that owns its class (as the node's dispatch does).
+  /// Hands an envelope to the service that owns its class, after the class's rules (as the
+  /// node's dispatch does); a refused one is kept in `refused`.
   void deliver(NodeId src, const wire::Envelope& env, const std::vector<char>& payload) {
-    if (node::Service* s = routes_[env.cls])
-      s->on_envelope(src, env, payload.data(), payload.size());
-    else
+    node::Service* s = routes_[env.cls];
+    if (!s) {
       ++unrouted;
+      return;
+    }
+    if (std::string why = node::refusal(rules_[env.cls], self_, src, env); !why.empty()) {
+      refused.push_back(std::move(why));
+      return;
+    }
+    s->on_envelope(src, env, payload.data(), payload.size());
   }
   /// Tells every service that `n` is lost.
   void node_down(NodeId n) {
@@ -66,11 +77,13 @@ class FakeNode final : public node::NodeContext {
 
   std::vector<std::string> failures;  // fail_job()
   std::size_t unrouted = 0;           // envelopes of a class no service owns
+  std::vector<std::string> refused;   // why envelopes were refused by the class rules
 
  private:
   FakeCluster& cluster_;
   node::Placer placer_{*this};
   std::array<node::Service*, 256> routes_{};
+  std::array<std::uint8_t, 256> rules_{};
   std::vector<node::Service*> services_;
   bool stopping_ = false;
   node::DropCounts drops_;
@@ -96,6 +109,7 @@ class FakeCluster {
   /// Queues an envelope on the link src -> dst.
   void post(NodeId src, NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) {
     ++sent_[env.cls];
+    ++sent_to_[{env.cls, dst.value()}];
     wire_.push_back(InFlight{src, dst, env, std::vector<char>(p, p + n)});
   }
   /// Envelopes of class `c` sent so far.
@@ -103,10 +117,22 @@ class FakeCluster {
     auto it = sent_.find(static_cast<std::uint8_t>(c));
     return it == sent_.end() ? 0 : it->second;
   }
+  /// Envelopes of class `c` sent to `dst` so far.
+  std::size_t sent(node::Cls c, NodeId dst) const {
+    auto it = sent_to_.find({static_cast<std::uint8_t>(c), dst.value()});
+    return it == sent_to_.end() ? 0 : it->second;
+  }
   /// Delivers what is in flight and runs every node's ready fibers and due timers, until
   /// nothing moves. Returns false when it still moved after `max_rounds` rounds. With
   /// `lost_too` the fibers of lost nodes run as well (a test ends them before it ends).
   bool settle(int max_rounds = 10000, bool lost_too = false) {
+    // Whatever a handler throws, no node stays marked as running on this thread.
+    struct Reset {
+      ~Reset() {
+        node::t_loop_node = nullptr;
+        running_ = nullptr;
+      }
+    } reset;
     for (int round = 0; round < max_rounds; ++round) {
       std::size_t moved = 0;
       while (!wire_.empty()) {
@@ -156,6 +182,7 @@ class FakeCluster {
   std::shared_ptr<const node::NodeTable> table_;
   std::deque<InFlight> wire_;
   std::map<std::uint8_t, std::size_t> sent_;
+  std::map<std::pair<std::uint8_t, std::uint32_t>, std::size_t> sent_to_;
   static inline FakeNode* running_ = nullptr;
 };
 

@@ -129,8 +129,9 @@ TEST(TaskService, ARequestRunsOnItsNodeAndAnswersOnce) {
   ASSERT_TRUE(st->ready());
   EXPECT_EQ(error_text(*st), "");
   EXPECT_EQ(st->value(0), 42);
+  EXPECT_EQ(c.fake.sent(services::cls::task_request, NodeId(2)), 1u) << "it ran elsewhere";
   EXPECT_EQ(c.fake.sent(services::cls::task_request), 1u);
-  EXPECT_EQ(c.fake.sent(services::cls::task_result), 1u);
+  EXPECT_EQ(c.fake.sent(services::cls::task_result, NodeId(0)), 1u);
   EXPECT_EQ(c.tasks[0]->unfinished(), 0u);
   auto local = c.run(1, cadre::local, twice, 5);
   ASSERT_TRUE(c.fake.settle());
@@ -174,6 +175,11 @@ TEST(TaskService, AMapSpreadsOverTheWorkersAndEveryInputGetsOneResult) {
   }
   EXPECT_EQ(k, inputs.size());
   EXPECT_EQ(c.fake.sent(services::cls::task_request), 40u);
+  EXPECT_EQ(c.fake.sent(services::cls::task_result), 40u);
+  // Both workers took a share (the master takes none while workers are up).
+  EXPECT_GE(c.fake.sent(services::cls::task_request, NodeId(1)), 10u);
+  EXPECT_GE(c.fake.sent(services::cls::task_request, NodeId(2)), 10u);
+  EXPECT_EQ(c.fake.sent(services::cls::task_request, NodeId(0)), 0u);
   EXPECT_EQ(c.tasks[0]->unfinished(), 0u);
 }
 
