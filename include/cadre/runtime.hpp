@@ -75,6 +75,9 @@ struct NodeInfo {
 
 /// Live nodes, in id order. Any thread. Throws NotRunning before start-up.
 std::vector<NodeId> nodes();
+/// Every node the job has had, lost ones too, in id order (node_info(n).state says which).
+/// Any thread. Throws NotRunning before start-up.
+std::vector<NodeId> all_nodes();
 /// What is known of node `n`; throws InvalidNode (listing the live nodes) for an unknown id.
 NodeInfo node_info(NodeId n);
 /// The node with this name, if any.

@@ -4,9 +4,11 @@
 // layer.
 
 #include <fmt/format.h>
+#include <signal.h>
 
 #include <atomic>
 #include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -23,6 +25,14 @@
 namespace cadre {
 namespace {
 std::atomic<bool> g_runtime_made{false};
+
+// SIGPIPE is ignored unless the program chose what it does (a handler, or SIG_IGN already).
+void ignore_sigpipe_if_default() {
+  struct sigaction current {};
+  if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL &&
+      !(current.sa_flags & SA_SIGINFO))
+    std::signal(SIGPIPE, SIG_IGN);
+}
 }  // namespace
 
 namespace detail {
@@ -35,6 +45,9 @@ class RuntimeImpl {
           "cadre::Runtime: a runtime was already created in this process (one per process; "
           "cadre::launch creates it for you)");
     try {
+      // Over TCP (hosts, spawned nodes) a send to a peer that died raises SIGPIPE, which by
+      // default kills the sender: a lost peer must not take this node with it.
+      ignore_sigpipe_if_default();
       node::apply_environment(o);
       node::clamp_durations(o);
       if (o.keep_freed_memory) node::keep_freed_memory();
@@ -266,6 +279,13 @@ std::vector<NodeId> nodes() {
   std::vector<NodeId> out;
   for (auto& n : *t)
     if (n.state != NodeState::down) out.push_back(n.id);
+  return out;
+}
+
+std::vector<NodeId> all_nodes() {
+  auto t = node::Core::get().table();
+  std::vector<NodeId> out;
+  for (auto& n : *t) out.push_back(n.id);
   return out;
 }
 

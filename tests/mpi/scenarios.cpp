@@ -249,6 +249,13 @@ int lost(int argc, char** argv) {
           std::printf("NodeDown: ok\n");
         }
         if (downs.load() != 1) return fail("on_node_down");
+        // The lost node is still listed by all_nodes, as down, and no longer by nodes.
+        auto all = cadre::all_nodes();
+        auto live = cadre::nodes();
+        if (all.size() != live.size() + 1 || all.back() != vnode ||
+            cadre::node_info(vnode).state != cadre::NodeState::down)
+          return fail("all_nodes after a loss");
+        std::printf("all_nodes: %zu, node %u down\n", all.size(), vnode.value());
         return 0;
       },
       o);
@@ -277,8 +284,15 @@ int single(int argc, char** argv) {
   });
 }
 
+void on_sigpipe(int) {}
+
 int explicit_runtime(int argc, char** argv) {
+  // A program that chose what SIGPIPE does keeps its choice (cadre ignores it only when it
+  // is still at its default).
+  ::signal(SIGPIPE, on_sigpipe);
   cadre::Runtime rt(argc, argv);
+  if (::signal(SIGPIPE, on_sigpipe) != on_sigpipe)
+    return fail("the program's SIGPIPE handler was replaced");
   try {
     cadre::Runtime second(argc, argv);
     return fail("a second Runtime was allowed");

@@ -2,6 +2,7 @@
 // log from every kind of caller. The master's driver runs the cases; workers serve.
 
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <cadre/cadre.hpp>
 #include <chrono>
@@ -60,7 +61,31 @@ int counts(int x) {
 }
 CADRE_TASK(counts);
 
+// What this node does on SIGPIPE: 0 default, 1 ignored, 2 a handler.
+int sigpipe_disposition() {
+  struct sigaction current {};
+  sigaction(SIGPIPE, nullptr, &current);
+  if (current.sa_handler == SIG_DFL) return 0;
+  return current.sa_handler == SIG_IGN ? 1 : 2;
+}
+CADRE_TASK(sigpipe_disposition);
+
 }  // namespace
+
+TEST(Control, AllNodesListsEveryNodeWithItsState) {
+  auto all = cadre::all_nodes();
+  EXPECT_EQ(all, cadre::nodes()) << "no node was lost: every node is live";
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(all[i], cadre::NodeId(static_cast<std::uint32_t>(i))) << "in id order";
+    EXPECT_EQ(cadre::node_info(all[i]).state, cadre::NodeState::up);
+  }
+}
+
+TEST(Control, SigpipeIsIgnoredOnEveryNode) {
+  // A send over TCP to a peer that died raises SIGPIPE: it must not kill the node.
+  for (auto n : cadre::nodes())
+    EXPECT_EQ(cadre::run(cadre::on(n), sigpipe_disposition).get(), 1) << "node " << n.value();
+}
 
 TEST(Control, PingEveryNode) {
   for (auto n : cadre::nodes()) {
