@@ -56,6 +56,10 @@ void Core::wait_thread_send(NodeId dst, std::size_t bytes) {
 void Core::thread_send_done(NodeId dst, std::size_t bytes) {
   if (dst.value() >= thread_link_count_) return;
   ThreadLink& l = thread_links_[dst.value()];
+  // Congestion is published before the bytes leave the window: a thread that sees room in
+  // the window must also see a link out of credit, or it would post a second window ahead
+  // of the loop's next publication (the promise is credit + one window, not more).
+  if (congested(dst)) l.congested.store(true, std::memory_order_release);
   l.posted.fetch_sub(static_cast<std::int64_t>(bytes), std::memory_order_acq_rel);
   if (!l.in_watch_list) {
     l.in_watch_list = true;

@@ -85,6 +85,15 @@ int hold(int ms) {
 }
 CADRE_TASK(hold);
 
+/// Tells `who` that it starts holding its node's loop, lets the loop send that, then holds it
+/// for `ms` without yielding.
+int hold_after_telling(Pid who, int ms) {
+  cadre::send(who, std::string("holding"));
+  cadre::yield();  // one loop pass: the notice leaves before the loop is held
+  return hold(ms);
+}
+CADRE_TASK(hold_after_telling);
+
 /// OpenMP threads inside a task send `per_thread` longs each to `to` (thread 0, the task's
 /// own, sends nothing and waits at the region's end, holding the loop). Returns
 /// {sends that returned, sends that threw Timeout naming the held loop}.
@@ -149,8 +158,11 @@ TEST(Trust, TheDriversSendsWaitForLinkCredit) {
   if (ns.size() < 2) GTEST_SKIP() << "needs two nodes: a node's messages to itself take no link";
   const long n = 200000;
   Pid c = cadre::spawn(ns.back(), counter, cadre::self());
-  auto held = cadre::run(cadre::on(ns.back()), hold, 1500);
-  std::this_thread::sleep_for(200ms);
+  // The stream starts once the loop is held (on a loaded machine the task may start late).
+  auto held = cadre::run(cadre::on(ns.back()), hold_after_telling, cadre::self(), 1500);
+  ASSERT_TRUE(
+      cadre::receive(30s, cadre::match<std::string>([](const std::string& s) { return s; })))
+      << "the holding task did not start";
   std::atomic<long> sent{0};
   std::thread sender([&] {
     for (long i = 0; i < n; ++i) {
