@@ -9,6 +9,7 @@
 #include "cadre/future.hpp"
 #include "cadre/hub.hpp"
 #include "cadre/ids.hpp"
+#include "cadre/nodes.hpp"
 #include "cadre/options.hpp"
 #include "cadre/process.hpp"
 #include "cadre/runtime.hpp"

@@ -38,6 +38,8 @@ class Runtime {
   bool is_master() const;
   /// True on every other node.
   bool is_worker() const;
+  /// True in a process started by spawn_nodes (it has an MPI parent: MPI_Comm_get_parent).
+  bool is_spawned() const;
   /// Worker: runs the node loop until the master shuts the runtime down; returns the job's
   /// status (0 = clean). On the master throws WrongRole.
   int serve();
@@ -61,7 +63,9 @@ int launch(int& argc, char**& argv, std::function<int()> driver, Options options
 
 // -- nodes ------------------------------------------------------------------------------
 
-enum class NodeState : std::uint8_t { up, stopping, down };
+/// up: serving; stopping: stop_node() is ending it; down: lost (or never joined); stopped:
+/// ended by stop_node() (appended: values are only ever appended).
+enum class NodeState : std::uint8_t { up, stopping, down, stopped };
 
 /// What is known of a node.
 struct NodeInfo {

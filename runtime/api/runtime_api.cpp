@@ -20,6 +20,9 @@
 #include "cadre/errors.hpp"
 #include "cadre/runtime.hpp"
 #include "node/options_env.hpp"
+#include "api/spawn_checks.hpp"
+#include "node/payload.hpp"
+#include "transport/links.hpp"
 #include "transport/mpi_env.hpp"
 
 namespace cadre {
@@ -53,7 +56,10 @@ class RuntimeImpl {
       if (o.keep_freed_memory) node::keep_freed_memory();
       mpi_ = std::make_unique<transport::MpiEnvironment>(argc, argv, !launch_mode,
                                                          o.mpi_thread_multiple);
-      core_ = std::make_unique<node::Core>(transport::make_world_transport(o), o, mpi_->host());
+      std::vector<char> bootstrap;
+      auto transport = transport::make_transport(o, std::chrono::seconds(60), bootstrap);
+      if (transport->spawned()) apply_bootstrap(bootstrap);
+      core_ = std::make_unique<node::Core>(std::move(transport), o, mpi_->host());
       services_ = std::make_unique<api::NodeServices>(*core_);
       master_ = core_->is_master();
       if (master_ && !launch_mode) {
@@ -73,6 +79,24 @@ class RuntimeImpl {
       cleanup_after_failed_start();
       throw;
     }
+  }
+
+  /// A spawned process: the environment and output files the master's spawn_nodes asked for.
+  static void apply_bootstrap(const std::vector<char>& bytes) {
+    if (bytes.empty()) return;
+    auto b = node::decode_payload<api::SpawnBootstrap>(bytes.data(), bytes.size(),
+                                                       "spawn bootstrap");
+    for (auto& [k, v] : b.env) ::setenv(k.c_str(), v.c_str(), 1);
+    auto redirect = [](const std::string& path, FILE* stream, const char* what) {
+      if (path.empty()) return;
+      std::fflush(stream);
+      if (!std::freopen(path.c_str(), "a", stream))
+        throw SpawnError(fmt::format("cadre: cannot open {} file '{}' of this spawned node", what,
+                                     path));
+      std::setvbuf(stream, nullptr, stream == stderr ? _IONBF : _IOLBF, 0);
+    };
+    redirect(b.stdout_path, stdout, "stdout_path");
+    redirect(b.stderr_path, stderr, "stderr_path");
   }
 
   void cleanup_after_failed_start() {
@@ -101,6 +125,7 @@ class RuntimeImpl {
   }
 
   bool master() const { return master_; }
+  bool spawned() const { return core_ && core_->spawned(); }
 
   int serve() {
     if (master_)
@@ -255,6 +280,7 @@ Runtime::~Runtime() = default;
 
 bool Runtime::is_master() const { return impl_->master(); }
 bool Runtime::is_worker() const { return !impl_->master(); }
+bool Runtime::is_spawned() const { return impl_->spawned(); }
 int Runtime::serve() { return impl_->serve(); }
 int Runtime::shutdown() { return impl_->shutdown(); }
 
@@ -278,7 +304,7 @@ std::vector<NodeId> nodes() {
   auto t = node::Core::get().table();
   std::vector<NodeId> out;
   for (auto& n : *t)
-    if (n.state != NodeState::down) out.push_back(n.id);
+    if (n.state == NodeState::up || n.state == NodeState::stopping) out.push_back(n.id);
   return out;
 }
 

@@ -51,6 +51,10 @@ Core::Core(std::unique_ptr<transport::Transport> transport, Options options, std
   add_route(Cls::node_down, "node_down", kFromMaster, nullptr, nullptr, &Core::on_node_down_notice);
   add_route(Cls::terminate, "terminate", kAnyNode, nullptr, nullptr, &Core::on_terminate);
   add_route(Cls::link_fin, "link_fin", kAnyNode, nullptr, nullptr, &Core::on_link_fin);
+  add_route(Cls::node_joined, "node_joined", kFromMaster, nullptr, nullptr, &Core::on_node_joined);
+  add_route(Cls::node_stopped, "node_stopped", kFromMaster, nullptr, nullptr,
+            &Core::on_node_stopped);
+  spawned_ = transport_->spawned();
   check_limits(options_);
   transport_->set_limits(options_.payload_cap, options_.coalesce_bytes, options_.link_credit);
   NodeTable t;
@@ -69,6 +73,8 @@ Core::Core(std::unique_ptr<transport::Transport> transport, Options options, std
 
 Core::~Core() {
   watchdog_.stop();
+  if (thread_chunks_)
+    for (std::uint32_t c = 0; c < kThreadChunks; ++c) delete[] thread_chunks_[c].load();
   Core* me = this;
   g_core.compare_exchange_strong(me, nullptr);
 }
@@ -127,7 +133,8 @@ std::string Core::refusal(NodeId src, const wire::Envelope& env) const {
   if ((r.rules & kFromMaster) && src.value() != 0) return "it may only come from the master";
   if ((r.rules & kToMaster) && !is_master()) return "it may only go to the master";
   // Hellos come from nodes that join: during start-up, to the master.
-  if (env.cls == static_cast<std::uint8_t>(Cls::hello) && (!is_master() || !accepting_hellos_))
+  if (env.cls == static_cast<std::uint8_t>(Cls::hello) &&
+      (!is_master() || (!accepting_hellos_ && !joining_.count(src.value()))))
     return "the sending node is not joining";
   return node::refusal(r.rules, self_, src, env);
 }
@@ -166,8 +173,14 @@ void Core::on_abort_start(NodeId, const wire::Envelope&, const char* p, std::siz
 }
 
 void Core::on_shutdown_ack(NodeId src, const wire::Envelope&, const char* p, std::size_t n) {
-  if (src.value() < acks_.size())
-    acks_[src.value()] = decode_payload<ShutdownAck>(p, n, "shut-down ack");
+  auto ack = decode_payload<ShutdownAck>(p, n, "shut-down ack");
+  if (src.value() < acks_.size()) acks_[src.value()] = ack;
+  if (auto it = stopping_nodes_.find(src.value()); it != stopping_nodes_.end() && !it->second.acked) {
+    it->second.acked = true;
+    if (!ack.clean)
+      log_local(Level::warn, fmt::format("stop_node: {}: {}", describe(src), ack.note));
+    stop_acked(src);
+  }
 }
 
 void Core::on_final_status(NodeId, const wire::Envelope&, const char* p, std::size_t n) {

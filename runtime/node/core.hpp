@@ -152,6 +152,22 @@ class Core final : public transport::Sink, public NodeContext {
   void on_control(NodeId src, const char* p, std::size_t n) override;
   void on_alive(NodeId src) override;
 
+  // -- nodes that start later (node/joining.cpp) ------------------------------------------
+  /// What spawn_nodes() reports: the new nodes, or why none (or not all) joined.
+  using JoinDone = std::function<void(std::vector<NodeId> nodes, std::string error)>;
+  /// Master: starts `call.count` nodes with MPI_Comm_spawn (call.first_id is chosen here)
+  /// and admits each when it says hello; `done` runs on the loop once every one joined, or
+  /// at `ready_timeout` with the error. The spawn itself blocks the loop (MPI_Comm_spawn has
+  /// no nonblocking form) under a watchdog that ends the job if it never returns. Loop thread.
+  void spawn_nodes(transport::SpawnCall call, std::chrono::milliseconds ready_timeout,
+                   JoinDone done);
+  /// Master: ends node `n` as shut-down ends a worker (its processes end with reason
+  /// shutdown, its tasks finish within shutdown_timeout, its links drain), and tells the other
+  /// nodes; `done` runs on the loop with an empty error once it is stopped. Loop thread.
+  void stop_node(NodeId n, std::function<void(std::string error)> done);
+  /// True when this process was started by MPI_Comm_spawn. Any thread.
+  bool spawned() const { return spawned_; }
+
   // -- liveness (node/liveness.cpp) ------------------------------------------------------
   /// Starts the heartbeats (after start()).
   void start_heartbeats();
@@ -211,6 +227,37 @@ class Core final : public transport::Sink, public NodeContext {
   void start_worker(Clock::time_point deadline);
   std::string check_registries(const std::vector<std::pair<NodeId, Hello>>& hellos) const;
   Hello make_hello() const;
+  Welcome make_welcome() const;
+  // Joining (node/joining.cpp).
+  struct JoinBatch {
+    std::vector<NodeId> ids;
+    std::size_t joined = 0, failed = 0;
+    std::string errors;
+    JoinDone done;
+  };
+  struct Stopping {
+    std::function<void(std::string)> done;
+    bool acked = false;
+    Clock::time_point deadline;
+  };
+  /// Grows the per-node state to hold node `n`.
+  void ensure_node(NodeId n);
+  void admit(NodeId src, Hello hello);
+  void join_failed(NodeId n, const std::string& why);
+  void finish_batch(const std::shared_ptr<JoinBatch>& b);
+  void on_node_joined(NodeId src, const wire::Envelope&, const char* p, std::size_t n);
+  void on_node_stopped(NodeId src, const wire::Envelope&, const char* p, std::size_t n);
+  /// Master: a stopping node acknowledged (or its deadline passed): final status, drain.
+  void stop_acked(NodeId n);
+  void stop_finished(NodeId n, const std::string& error);
+  /// A stopped node: its route closes, the services forget it.
+  void node_stopped(NodeId n);
+  bool spawned_ = false;
+  std::uint32_t next_node_id_ = 0;
+  std::unordered_map<std::uint32_t, std::shared_ptr<JoinBatch>> joining_;
+  std::unordered_map<std::uint32_t, Stopping> stopping_nodes_;
+  std::vector<RegistryRecord> registry_;  // master: the job's registries, merged
+  std::vector<std::string> registry_owner_;
 
   std::unique_ptr<transport::Transport> transport_;
   std::string host_;
@@ -263,14 +310,18 @@ class Core final : public transport::Sink, public NodeContext {
   Watchdog watchdog_;
   void size_thread_sends(std::uint32_t nodes);
   void publish_thread_links();
+  // Sends from other threads: one ThreadLink per node id, in chunks that are allocated by the
+  // loop as nodes join and never move (threads read them without a lock).
+  struct ThreadLink;
+  static constexpr std::uint32_t kThreadChunk = 256, kThreadChunks = 4096;
+  ThreadLink* thread_link(std::uint32_t n) const;
   // Sends from other threads (thread_sends.cpp).
   struct ThreadLink {
     std::atomic<bool> congested{false};   // published by the loop
     std::atomic<std::int64_t> posted{0};  // bytes posted by threads, not yet sent
     bool in_watch_list = false;           // loop's
   };
-  std::unique_ptr<ThreadLink[]> thread_links_;
-  std::uint32_t thread_link_count_ = 0;
+  std::unique_ptr<std::atomic<ThreadLink*>[]> thread_chunks_;
   std::vector<std::uint32_t> thread_watch_;  // destinations whose state the loop publishes
   std::mutex thread_mu_;
   std::condition_variable thread_cv_;

@@ -85,8 +85,13 @@ void Core::on_welcome(NodeId, const wire::Envelope&, const char* p, std::size_t 
   transport_->set_limits(options_.payload_cap, options_.coalesce_bytes, options_.link_credit);
   sched_.set_stack_size(options_.stack_size);
   NodeTable t;
-  for (auto& r : w.nodes)
-    t.push_back(NodeInfo{NodeId(r.id), r.name, r.host, r.rank, NodeState::up, r.os_pid});
+  for (auto& r : w.nodes) {
+    ensure_node(NodeId(r.id));
+    transport_->add_node(NodeId(r.id));
+    t.push_back(NodeInfo{NodeId(r.id), r.name, r.host, r.rank,
+                         static_cast<NodeState>(std::min<std::uint8_t>(r.state, 3)), r.os_pid});
+    if (t.back().state != NodeState::up && NodeId(r.id) != self_) transport_->forget(NodeId(r.id));
+  }
   nodes_.publish(std::move(t));
   // Before anything else reaches this node.
   if (joiner_) joiner_->load_join_records(std::move(w.relays));
@@ -116,11 +121,22 @@ std::string Core::check_registries(const std::vector<std::pair<NodeId, Hello>>& 
   return problems;
 }
 
+Welcome Core::make_welcome() const {
+  Welcome w;
+  w.options = to_wire(options_);
+  if (joiner_) w.relays = joiner_->join_records();
+  for (const NodeInfo& i : *table())
+    w.nodes.push_back(NodeRecordWire{i.id.value(), i.name, i.host, static_cast<std::int32_t>(i.rank),
+                                     static_cast<std::int32_t>(i.pid),
+                                     static_cast<std::uint8_t>(i.state)});
+  return w;
+}
+
 void Core::start() {
   const std::uint32_t size = transport_->size();
   const auto deadline = Clock::now() + options_.ready_timeout;
-  fin_from_.assign(size, 0);
-  size_thread_sends(size);
+  next_node_id_ = size;
+  ensure_node(NodeId(size - 1));
   if (is_master())
     start_master(deadline);
   else
@@ -156,19 +172,18 @@ void Core::start_master(Clock::time_point deadline) {
     run_until([&] { return !transport_->busy(); }, Clock::now() + std::chrono::seconds(5));
     throw RegistryMismatch(msg);
   }
-  Welcome w;
-  w.options = to_wire(options_);
-  if (joiner_) w.relays = joiner_->join_records();
   std::sort(hellos_.begin(), hellos_.end(), [](auto& a, auto& b) { return a.first < b.first; });
   NodeTable t;
   for (auto& [id, h] : hellos_) {
-    w.nodes.push_back(NodeRecordWire{id.value(), h.name, h.host,
-                                     static_cast<std::int32_t>(id.value()), h.os_pid});
     t.push_back(
         NodeInfo{id, h.name, h.host, static_cast<int>(id.value()), NodeState::up, h.os_pid});
+    for (auto& r : h.registry) {
+      registry_.push_back(r);
+      registry_owner_.push_back(h.name);
+    }
   }
   nodes_.publish(std::move(t));
-  auto payload = encode_payload(w);
+  auto payload = encode_payload(make_welcome());
   for (std::uint32_t r = 1; r < size; ++r) send_control(NodeId(r), Cls::welcome, payload);
   transport_->flush();
   hellos_.clear();

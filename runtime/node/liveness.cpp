@@ -36,10 +36,8 @@ void encode(char* out, const ControlMsg& m) {
 }  // namespace
 
 void Core::start_heartbeats() {
-  const std::uint32_t size = transport_->size();
-  last_heard_.assign(size, Clock::now());
-  heard_.assign(size, 0);
-  if (size < 2) return;
+  // Always: a job of one rank may spawn nodes later, and they must hear from the master.
+  for (auto& t : last_heard_) t = Clock::now();
   // Ticks come at least four times per timeout, so that detection is not late by more than a
   // quarter of it.
   auto period = std::min(options_.heartbeat_interval, options_.heartbeat_timeout / 4);

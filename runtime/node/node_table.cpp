@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "cadre/errors.hpp"
 
 namespace cadre::node {
@@ -37,6 +39,26 @@ std::string NodeDirectory::describe(NodeId n) const {
   return fmt::format("node {}", n.value());
 }
 
+void NodeDirectory::add(const NodeInfo& info) {
+  NodeTable t = *table();
+  bool found = false;
+  for (auto& i : t)
+    if (i.id == info.id) {
+      i = info;
+      found = true;
+    }
+  if (!found) t.push_back(info);
+  std::sort(t.begin(), t.end(), [](const NodeInfo& a, const NodeInfo& b) { return a.id < b.id; });
+  publish(std::move(t));
+}
+
+void NodeDirectory::set_state(NodeId n, NodeState s) {
+  NodeTable t = *table();
+  for (auto& i : t)
+    if (i.id == n) i.state = s;
+  publish(std::move(t));
+}
+
 std::string NodeDirectory::mark_down(NodeId n, const std::string& why) {
   NodeTable t = *table();
   std::string name = fmt::format("node {}", n.value());
@@ -55,13 +77,16 @@ void NodeDirectory::check_in_table(NodeId n, const char* what) const {
   auto t = table();
   for (auto& i : *t) {
     if (i.id != n) continue;
+    if (i.state == NodeState::stopped)
+      throw NodeDown(fmt::format("{}: node {} ({} on host {}) was stopped (stop_node)", what,
+                                 n.value(), i.name, i.host));
     if (i.state != NodeState::down) return;
     throw NodeDown(
         fmt::format("{}: node {} ({} on host {}) was lost", what, n.value(), i.name, i.host));
   }
   std::string live;
   for (auto& i : *t)
-    if (i.state != NodeState::down)
+    if (i.state == NodeState::up || i.state == NodeState::stopping)
       live += fmt::format("{}{} ({})", live.empty() ? "" : ", ", i.id.value(), i.name);
   throw InvalidNode(fmt::format("{}: node {} is not part of the runtime (live nodes: {})", what,
                                 n.value(), live));

@@ -35,6 +35,10 @@ class NodeDirectory {
   std::string describe(NodeId n) const;
   /// Marks `n` down, remembering `why`; returns its description. Loop thread.
   std::string mark_down(NodeId n, const std::string& why);
+  /// Adds (or replaces) the record of node `info.id`. Loop thread.
+  void add(const NodeInfo& info);
+  /// Sets the state of `n` (stopping, stopped). Loop thread.
+  void set_state(NodeId n, NodeState s);
   /// The nodes lost so far, in order. Loop thread.
   const std::vector<NodeId>& lost() const { return lost_; }
   /// For each lost node, "node 2 (...): why". Loop thread.

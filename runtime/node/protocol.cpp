@@ -26,6 +26,10 @@ std::string_view to_string(Cls c) {
       return "terminate";
     case Cls::link_fin:
       return "link_fin";
+    case Cls::node_joined:
+      return "node_joined";
+    case Cls::node_stopped:
+      return "node_stopped";
   }
   return "unknown";
 }

@@ -29,6 +29,9 @@ enum class Cls : std::uint8_t {
   node_down = 7,     // master -> worker: a node was lost
   terminate = 8,     // any -> node: check_termination() turns true there
   link_fin = 9,      // any -> node: the last frame of a link at shut-down; payload DropCounts
+  // Nodes that start later (node/joining.cpp); 60-69, above the services' classes.
+  node_joined = 60,   // master -> node: a spawned node joined; payload NodeRecordWire
+  node_stopped = 61,  // master -> node: stop_node() ended a node; payload its id
 };
 
 // -- reserved pid serials --------------------------------------------------------------
@@ -110,9 +113,10 @@ struct NodeRecordWire {
   std::string name, host;
   std::int32_t rank = 0;
   std::int32_t os_pid = 0;
+  std::uint8_t state = 0;  // NodeState
   template <class A>
   void serialize(A& ar, unsigned) {
-    ar& id& name& host& rank& os_pid;
+    ar& id& name& host& rank& os_pid& state;
   }
 };
 

@@ -99,7 +99,10 @@ void Core::end_residents(Clock::time_point deadline) {
 void Core::on_link_fin(NodeId src, const wire::Envelope&, const char* p, std::size_t n) {
   if (src.value() >= fin_from_.size()) return;
   fin_from_[src.value()] = 1;
-  if (is_master() && n > 0) fin_drops_[src.value()] = decode_payload<DropCounts>(p, n, "link_fin");
+  if (is_master() && n > 0) {
+    if (fin_drops_.size() <= src.value()) fin_drops_.resize(src.value() + 1);
+    fin_drops_[src.value()] = decode_payload<DropCounts>(p, n, "link_fin");
+  }
 }
 
 std::size_t Core::drain_links(const std::vector<NodeId>& peers, Clock::time_point deadline) {
@@ -173,7 +176,7 @@ int Core::shutdown(int driver_status) {
   for (Service* s : services_) s->stop_accepting();
   const std::uint32_t size = transport_->size();
   acks_.assign(size, std::nullopt);
-  fin_drops_.assign(size, std::nullopt);
+  fin_drops_.resize(size);  // nodes stopped earlier sent theirs already
   auto timeout_ms = static_cast<std::int64_t>(options_.shutdown_timeout.count());
   // Workers get what is left of the one shut-down timeout.
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t0 + options_.shutdown_timeout -

@@ -16,13 +16,25 @@
 namespace cadre::node {
 
 void Core::size_thread_sends(std::uint32_t nodes) {
-  thread_links_ = std::make_unique<ThreadLink[]>(nodes);
-  thread_link_count_ = nodes;
+  if (!thread_chunks_) {
+    thread_chunks_ = std::make_unique<std::atomic<ThreadLink*>[]>(kThreadChunks);
+    for (std::uint32_t c = 0; c < kThreadChunks; ++c) thread_chunks_[c].store(nullptr);
+  }
+  for (std::uint32_t c = 0; c * kThreadChunk < nodes && c < kThreadChunks; ++c)
+    if (!thread_chunks_[c].load(std::memory_order_relaxed))
+      thread_chunks_[c].store(new ThreadLink[kThreadChunk], std::memory_order_release);
+}
+
+Core::ThreadLink* Core::thread_link(std::uint32_t n) const {
+  if (!thread_chunks_ || n / kThreadChunk >= kThreadChunks) return nullptr;
+  ThreadLink* c = thread_chunks_[n / kThreadChunk].load(std::memory_order_acquire);
+  return c ? &c[n % kThreadChunk] : nullptr;
 }
 
 void Core::wait_thread_send(NodeId dst, std::size_t bytes) {
-  if (dst.value() >= thread_link_count_) return;  // the send itself names the problem
-  ThreadLink& l = thread_links_[dst.value()];
+  ThreadLink* tl = thread_link(dst.value());
+  if (!tl) return;  // the send itself names the problem
+  ThreadLink& l = *tl;
   auto open = [&] {
     return !l.congested.load(std::memory_order_acquire) &&
            l.posted.load(std::memory_order_acquire) < kThreadWindow;
@@ -54,8 +66,9 @@ void Core::wait_thread_send(NodeId dst, std::size_t bytes) {
 }
 
 void Core::thread_send_done(NodeId dst, std::size_t bytes) {
-  if (dst.value() >= thread_link_count_) return;
-  ThreadLink& l = thread_links_[dst.value()];
+  ThreadLink* tl = thread_link(dst.value());
+  if (!tl) return;
+  ThreadLink& l = *tl;
   // Congestion is published before the bytes leave the window: a thread that sees room in
   // the window must also see a link out of credit, or it would post a second window ahead
   // of the loop's next publication (the promise is credit + one window, not more).
@@ -70,7 +83,7 @@ void Core::thread_send_done(NodeId dst, std::size_t bytes) {
 void Core::publish_thread_links() {
   bool opened = false;
   for (std::uint32_t d : thread_watch_) {
-    ThreadLink& l = thread_links_[d];
+    ThreadLink& l = *thread_link(d);
     const bool now = congested(NodeId(d));
     if (now != l.congested.load(std::memory_order_relaxed)) {
       l.congested.store(now, std::memory_order_release);

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
+
 #include "cadre/errors.hpp"
 #include "transport/mpi_check.hpp"
 
@@ -63,6 +65,18 @@ MpiEnvironment::MpiEnvironment(int& argc, char**& argv, bool need_other_thread,
   int len = 0;
   CADRE_MPI(MPI_Get_processor_name(name, &len));
   host_.assign(name, static_cast<std::size_t>(len));
+}
+
+int universe_size() {
+  int flag = 0;
+  int* value = nullptr;
+  CADRE_MPI(MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_UNIVERSE_SIZE, &value, &flag));
+  return flag && value ? *value : 0;
+}
+
+bool oversubscribed() {
+  const char* v = std::getenv("OMPI_MCA_rmaps_base_oversubscribe");
+  return v && (std::string(v) == "1" || std::string(v) == "true");
 }
 
 MpiEnvironment::~MpiEnvironment() {

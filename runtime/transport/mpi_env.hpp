@@ -33,8 +33,10 @@ class MpiEnvironment {
   std::string host_;
 };
 
-/// The transport over a duplicate of MPI_COMM_WORLD (freed, never disconnected, on
-/// destruction).
-std::unique_ptr<Transport> make_world_transport(const Options& o);
+/// MPI_UNIVERSE_SIZE (the slots the job may fill, spawned processes included), or 0 when MPI
+/// does not say.
+int universe_size();
+/// True when the job runs oversubscribed (Open MPI passes the setting to every rank).
+bool oversubscribed();
 
 }  // namespace cadre::transport

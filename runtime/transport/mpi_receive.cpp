@@ -104,7 +104,7 @@ std::size_t MpiTransport::poll(Sink& sink) {
       if (!dead(st.MPI_SOURCE)) {
         NodeId from(static_cast<std::uint32_t>(st.MPI_SOURCE));
         sink.on_alive(from);
-        if (!b.empty() && static_cast<unsigned char>(b.data()[0]) >= kTransportControl)
+        if (!b.empty() && static_cast<unsigned char>(b.data()[0]) == kCreditGrant)
           on_grant(st.MPI_SOURCE, b);
         else
           sink.on_control(from, b.data(), b.size());

@@ -32,8 +32,17 @@ MpiTransport::MpiTransport(MPI_Comm comm, const Options& o)
       coalesce_(std::max<std::size_t>(o.coalesce_bytes, 256)),
       cap_(o.payload_cap),
       credit_limit_(static_cast<std::int64_t>(o.link_credit)) {
-  CADRE_MPI(MPI_Comm_rank(comm_, &rank_));
-  CADRE_MPI(MPI_Comm_size(comm_, &size_));
+  int inter = 0;
+  CADRE_MPI(MPI_Comm_test_inter(comm_, &inter));
+  inter_ = inter != 0;
+  if (inter_) {
+    rank_ = -1;  // no link to itself
+    CADRE_MPI(MPI_Comm_remote_size(comm_, &size_));
+  } else {
+    CADRE_MPI(MPI_Comm_rank(comm_, &rank_));
+    CADRE_MPI(MPI_Comm_size(comm_, &size_));
+  }
+  held_.assign(static_cast<std::size_t>(size_), 0);
   links_.reserve(static_cast<std::size_t>(size_));
   for (int i = 0; i < size_; ++i) links_.push_back(std::make_unique<Link>());
   // Slots 0 .. kSlots-1 take small frames, the last kControlSlots control messages: one
@@ -91,6 +100,11 @@ void MpiTransport::set_limits(std::size_t cap, std::size_t coalesce, std::size_t
 }
 
 void MpiTransport::send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) {
+  send_parts(dst, env, nullptr, 0, p, n);
+}
+
+void MpiTransport::send_parts(NodeId dst, const wire::Envelope& env, const char* pre,
+                              std::size_t pre_n, const char* p, std::size_t n) {
   if (n > cap_)
     throw PayloadTooLarge(
         fmt::format("cadre: a message of {} bytes to node {} is above the payload cap of {} bytes "
@@ -109,7 +123,14 @@ void MpiTransport::send(NodeId dst, const wire::Envelope& env, const char* p, st
   }
   Link& l = *links_[dst.value()];
   if (!l.writer.in_frame()) l.writer.begin_frame();
-  l.writer.append_envelope(env, p, n);
+  if (pre_n == 0) {
+    l.writer.append_envelope(env, p, n);
+  } else {
+    const std::size_t at = l.writer.begin_envelope(env);
+    l.writer.buffer().append(pre, pre_n);
+    l.writer.buffer().append(p, n);
+    l.writer.end_envelope(at);
+  }
   if (!l.dirty) {
     l.dirty = true;
     dirty_.push_back(dst.value());
@@ -225,11 +246,22 @@ std::size_t MpiTransport::progress_sends() {
   return static_cast<std::size_t>(outcount);
 }
 
-void MpiTransport::consumed(int src, std::size_t n) {
+void MpiTransport::hold_grants(NodeId src) {
+  if (src.value() < held_.size()) held_[src.value()] = 1;
+}
+
+void MpiTransport::release_grants(NodeId src) {
+  if (src.value() >= held_.size() || !held_[src.value()]) return;
+  held_[src.value()] = 0;
+  consumed(static_cast<int>(src.value()), 0, /*now=*/true);
+}
+
+void MpiTransport::consumed(int src, std::size_t n, bool now) {
   if (src == rank_) return;  // the loopback needs no credit
   auto& c = consumed_[static_cast<std::size_t>(src)];
   c += n;
-  if (c < static_cast<std::uint64_t>(credit_limit_ / 4)) return;
+  if (held_[static_cast<std::size_t>(src)] || c == 0) return;
+  if (!now && c < static_cast<std::uint64_t>(credit_limit_ / 4)) return;
   char msg[kGrantBytes];
   msg[0] = static_cast<char>(kCreditGrant);
   std::memcpy(msg + 1, &c, sizeof c);
@@ -273,12 +305,5 @@ void MpiTransport::recycle(detail::ByteBuffer b) {
 }
 
 }  // namespace mpi
-
-std::unique_ptr<Transport> make_world_transport(const Options& o) {
-  MPI_Comm comm;
-  CADRE_MPI(MPI_Comm_dup(MPI_COMM_WORLD, &comm));
-  CADRE_MPI(MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN));
-  return std::make_unique<mpi::MpiTransport>(comm, o);
-}
 
 }  // namespace cadre::transport

@@ -62,18 +62,34 @@ int completion_error(int rc, int done, MPI_Request& req, const char* routine);
 
 std::string mpi_error_text(int code);
 
+/// One communicator's links. On an intra-communicator (cadre's duplicate of MPI_COMM_WORLD)
+/// its "nodes" are the ranks, this process among them; on an inter-communicator (a spawn's)
+/// they are the ranks of the remote group, and there is no link to itself. The node ids of
+/// the whole job are Links' (links.hpp), which owns one of these per communicator.
 class MpiTransport final : public Transport {
  public:
+  /// Takes `comm` (freed, never disconnected, on destruction).
   MpiTransport(MPI_Comm comm, const Options& o);
 
   ~MpiTransport() override;
 
+  /// This process's rank (an intra-communicator), or UINT32_MAX (an inter-communicator).
   NodeId self() const override { return NodeId(static_cast<std::uint32_t>(rank_)); }
   std::uint32_t size() const override { return static_cast<std::uint32_t>(size_); }
   std::size_t payload_cap() const override { return cap_; }
   void set_limits(std::size_t cap, std::size_t coalesce, std::size_t credit) override;
 
   void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) override;
+  /// As send(), with `pre_n` bytes at `pre` ahead of the payload (a relay's header), without
+  /// copying the two into one buffer first.
+  void send_parts(NodeId dst, const wire::Envelope& env, const char* pre, std::size_t pre_n,
+                  const char* p, std::size_t n);
+  /// While held, the bytes taken off the link from `src` are not granted back: `src` runs out
+  /// of credit (a relay waits for the link it feeds). release_grants() grants what was held.
+  void hold_grants(NodeId src);
+  void release_grants(NodeId src);
+  /// True for an inter-communicator.
+  bool inter() const { return inter_; }
 
   std::size_t flush() override;
 
@@ -190,7 +206,7 @@ class MpiTransport final : public Transport {
   /// `n` bytes of `src`'s frames have left the link (their envelopes are in mailboxes, or
   /// handled): once a quarter of the credit has, it goes back to `src` in one grant. So the
   /// bytes MPI holds for this node from `src` stay below the credit.
-  void consumed(int src, std::size_t n);
+  void consumed(int src, std::size_t n, bool now = false);
 
   /// A grant from `src`: the link to it may carry that many more bytes.
   void on_grant(int src, const detail::ByteBuffer& b);
@@ -200,7 +216,9 @@ class MpiTransport final : public Transport {
   void recycle(detail::ByteBuffer b);
 
   MPI_Comm comm_;
-  int rank_ = 0, size_ = 1;
+  bool inter_ = false;
+  int rank_ = 0, size_ = 1;  // rank_ -1 on an inter-communicator; size_: the peers
+  std::vector<char> held_;   // hold_grants()
   std::size_t coalesce_, cap_;
   std::vector<std::unique_ptr<Link>> links_;
   std::vector<std::uint32_t> dirty_;

@@ -7,7 +7,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "cadre/detail/buffer.hpp"
 #include "cadre/ids.hpp"
@@ -35,6 +37,17 @@ inline constexpr std::size_t kMaxControlBytes = 64;
 /// Control messages whose first byte is at least this belong to the transport (credit
 /// grants); the node's own (heartbeats, pings) use smaller values.
 inline constexpr unsigned char kTransportControl = 0x80;
+
+/// What the master asks of MPI_Comm_spawn (transport/spawn.cpp): `count` processes of
+/// `program`, each told its node id (first_id + its rank) and `bootstrap` before it starts.
+struct SpawnCall {
+  std::string program;  ///< a path (checked before: spawning a missing one poisons the job)
+  std::vector<std::string> args;
+  int count = 1;
+  NodeId first_id;                                        ///< ids first_id .. first_id+count-1
+  std::vector<std::pair<std::string, std::string>> info;  ///< MPI_Info keys (host, wdir, ...)
+  std::vector<char> bootstrap;                            ///< handed to each new process
+};
 
 /// Messages the transport refused or gave up on, by reason.
 struct LinkDrops {
@@ -81,6 +94,19 @@ class Transport {
   /// Bytes the link to `dst` may still carry before `dst` grants more (may be negative: a
   /// frame is never split, so one may take the link below zero).
   virtual std::int64_t credit(NodeId dst) const = 0;
+  /// A node that joined later (spawned): from now on `n` can be sent to (through the master
+  /// when no link reaches it directly).
+  virtual void add_node(NodeId) {}
+  /// Master: starts the processes of `call` with MPI_Comm_spawn (blocking: it returns once
+  /// they have all called MPI_Init) and links them. Throws SpawnError or MpiError.
+  virtual void spawn(const SpawnCall&) {
+    throw std::logic_error("cadre: this transport cannot spawn nodes");
+  }
+  /// True when this process was started by MPI_Comm_spawn.
+  virtual bool spawned() const { return false; }
+  /// Drops what remains of the links of nodes that all ended (stopped or lost): their
+  /// communicator is freed once nothing is in flight on it.
+  virtual void retire(NodeId) {}
 };
 
 }  // namespace cadre::transport

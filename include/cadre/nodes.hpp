@@ -1,0 +1,58 @@
+#pragma once
+/// \file nodes.hpp
+/// Nodes that start after the job: spawn_nodes (MPI_Comm_spawn), stop_node.
+///
+/// The master spawns over MPI_COMM_SELF; a spawned program builds its Runtime (or calls
+/// launch) as usual, joins, receives the options and the relay history first, and serves.
+/// Spawned nodes are full members: tasks, processes, monitors, names, calls and output work
+/// with them. They are reached through the master (one path per ordered pair of nodes, order
+/// kept, credit end to end). NodeIds are never reused.
+
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cadre/ids.hpp"
+
+namespace cadre {
+
+/// What spawn_nodes starts. Fields keep their order (designated initializers).
+struct SpawnOptions {
+  /// How many nodes.
+  int count = 1;
+  /// The program; empty: this binary. A name without '/' is looked up on PATH.
+  std::string program;
+  /// Its arguments (argv[1..]).
+  std::vector<std::string> args;
+  /// The host to start them on (MPI_Info "host"); it must be known to the job.
+  std::string host;
+  /// A hostfile for Open MPI to place them (MPI_Info "hostfile").
+  std::string hostfile;
+  /// Their working directory (MPI_Info "wdir").
+  std::string wdir;
+  /// Variables set in their environment before their Runtime starts serving.
+  std::vector<std::pair<std::string, std::string>> env;
+  /// Their standard output and error go to these files (appended) when set; by default they
+  /// reach the user as world ranks' output does.
+  std::string stdout_path;
+  /// See stdout_path.
+  std::string stderr_path;
+  /// Every new node must have joined within this, else SpawnError.
+  std::chrono::milliseconds ready_timeout{5000};
+  /// Tie the new nodes to the calling process (documented limits in the README).
+  bool link = true;
+};
+
+/// Master: starts `o.count` nodes with MPI_Comm_spawn and returns their ids once every one
+/// has joined. Throws SpawnError (what is wrong and how to fix it) before spawning when it
+/// can: no free slots, a missing or non-executable program, an unknown host; and after, when
+/// a node did not join within ready_timeout. Other nodes: WrongRole.
+std::vector<NodeId> spawn_nodes(const SpawnOptions& o);
+
+/// Master: ends node `n` as shut-down ends a worker (its processes end with reason shutdown,
+/// its tasks finish within shutdown_timeout, its links drain); returns once it is stopped.
+/// node_info(n).state is then NodeState::stopped. Throws InvalidNode, NodeDown, WrongRole.
+void stop_node(NodeId n);
+
+}  // namespace cadre

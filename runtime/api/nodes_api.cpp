@@ -1,0 +1,121 @@
+// The bodies of include/cadre/nodes.hpp: spawn_nodes checks what it can before the spawn
+// (spawn_checks.hpp), then the node spawns and admits the new nodes (node/joining.cpp);
+// stop_node asks the node to end one.
+
+#include <fmt/format.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "api/spawn_checks.hpp"
+#include "cadre/detail/future_state.hpp"
+#include "cadre/errors.hpp"
+#include "cadre/nodes.hpp"
+#include "node/core.hpp"
+#include "node/payload.hpp"
+#include "transport/mpi_env.hpp"
+
+namespace cadre {
+namespace {
+
+/// Waits (a fiber or a thread) for work posted to the loop to report; rethrows its error.
+void wait_done(const std::shared_ptr<detail::ResultState<int>>& st) {
+  detail::wait_state(st.get(), std::nullopt);
+  if (auto e = st->error(0)) std::rethrow_exception(e);
+}
+
+}  // namespace
+
+std::vector<NodeId> spawn_nodes(const SpawnOptions& o) {
+  auto& core = node::Core::get();
+  if (!core.is_master())
+    throw WrongRole(fmt::format(
+        "cadre::spawn_nodes: called on node {}; only the master (node 0) spawns nodes{}",
+        core.self_node().value(), core.spawned() ? " (this node was itself spawned)" : ""));
+  auto refuse = [](const std::string& why) {
+    throw SpawnError(fmt::format("cadre::spawn_nodes: {}", why));
+  };
+  if (o.count < 1) refuse(fmt::format("count must be at least 1 (it is {})", o.count));
+  if (o.ready_timeout.count() <= 0) refuse("ready_timeout must be positive");
+  api::ProgramCheck prog = api::check_program(o.program, o.wdir);
+  if (!prog.error.empty()) refuse(prog.error);
+  auto table = core.table();
+  int running = 0;
+  std::vector<std::string> hosts{"localhost"};
+  for (const NodeInfo& i : *table) {
+    if (i.state == NodeState::up || i.state == NodeState::stopping) {
+      ++running;
+      hosts.push_back(i.host);
+    }
+  }
+  if (!o.host.empty()) {
+    auto known = api::known_hosts(hosts);
+    if (std::find(known.begin(), known.end(), o.host) == known.end()) {
+      std::string list;
+      for (auto& h : known) list += (list.empty() ? "" : ", ") + h;
+      refuse(fmt::format("the host '{}' is not known to this job (known: {}). Hosts are those of "
+                         "live nodes, SLURM_JOB_NODELIST and CADRE_HOSTS (cadre-run sets it from "
+                         "its hostfile)",
+                         o.host, list));
+    }
+  }
+  const bool over = transport::oversubscribed();
+  if (std::string why = api::check_capacity(o.count, transport::universe_size(), running, over);
+      !why.empty())
+    refuse(why);
+  if (!o.hostfile.empty() && ::access(o.hostfile.c_str(), R_OK) != 0)
+    refuse(fmt::format("the hostfile '{}' cannot be read", o.hostfile));
+
+  transport::SpawnCall call;
+  call.program = prog.path;
+  call.args = o.args;
+  call.count = o.count;
+  if (!o.host.empty()) call.info.emplace_back("host", o.host);
+  if (!o.hostfile.empty()) call.info.emplace_back("hostfile", o.hostfile);
+  if (!o.wdir.empty()) call.info.emplace_back("wdir", o.wdir);
+  if (over) call.info.emplace_back("bind_to", "none");
+  api::SpawnBootstrap boot{o.env, o.stdout_path, o.stderr_path};
+  auto bytes = node::encode_payload(boot);
+  call.bootstrap.assign(bytes.data(), bytes.data() + bytes.size());
+
+  auto st = std::make_shared<detail::ResultState<int>>(1);
+  std::vector<NodeId> ids;
+  core.execute([&core, st, &ids, call = std::move(call), timeout = o.ready_timeout]() mutable {
+    try {
+      core.spawn_nodes(std::move(call), timeout, [st, &ids](std::vector<NodeId> n, std::string e) {
+        ids = std::move(n);
+        if (!e.empty()) st->set_error(0, std::make_exception_ptr(SpawnError(e)));
+        st->complete();
+      });
+    } catch (...) {
+      st->set_error(0, std::current_exception());
+      st->complete();
+    }
+  });
+  wait_done(st);
+  return ids;
+}
+
+void stop_node(NodeId n) {
+  auto& core = node::Core::get();
+  if (!core.is_master())
+    throw WrongRole(fmt::format("cadre::stop_node: called on node {}; only the master stops nodes",
+                                core.self_node().value()));
+  core.check_node(n, "cadre::stop_node");
+  auto st = std::make_shared<detail::ResultState<int>>(1);
+  core.execute([&core, st, n] {
+    try {
+      core.stop_node(n, [st](std::string e) {
+        if (!e.empty()) st->set_error(0, std::make_exception_ptr(Error(e)));
+        st->complete();
+      });
+    } catch (...) {
+      st->set_error(0, std::current_exception());
+      st->complete();
+    }
+  });
+  wait_done(st);
+}
+
+}  // namespace cadre

@@ -1,0 +1,147 @@
+// The checks before a spawn (spawn_checks.hpp): no MPI here, so they are unit-tested alone.
+
+#include "api/spawn_checks.hpp"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <sstream>
+
+namespace cadre::api {
+namespace {
+
+bool executable(const std::string& p, std::string& why) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) {
+    why = "does not exist";
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    why = "is not a regular file";
+    return false;
+  }
+  if (::access(p.c_str(), X_OK) != 0) {
+    why = "is not executable (chmod +x)";
+    return false;
+  }
+  return true;
+}
+
+std::string this_binary() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+}
+
+}  // namespace
+
+ProgramCheck check_program(const std::string& program, const std::string& wdir) {
+  if (program.empty()) {
+    std::string self = this_binary();
+    if (self.empty()) return {{}, "cannot find this binary (/proc/self/exe): name the program"};
+    return {self, {}};
+  }
+  std::string why;
+  if (program.find('/') != std::string::npos) {
+    std::string p = program;
+    if (p[0] != '/' && !wdir.empty()) p = wdir + "/" + p;
+    if (executable(p, why)) return {p, {}};
+    return {{},
+            fmt::format("the program '{}' {}{}", p, why,
+                        program[0] == '/' ? "" : " (a relative path is taken from wdir, else the "
+                                                 "master's working directory)")};
+  }
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path ? path : "");
+  std::string dir;
+  std::string found_not_exec;
+  while (std::getline(dirs, dir, ':')) {
+    if (dir.empty()) continue;
+    const std::string p = dir + "/" + program;
+    if (executable(p, why)) return {p, {}};
+    if (why != "does not exist" && found_not_exec.empty())
+      found_not_exec = fmt::format("'{}' {}", p, why);
+  }
+  if (!found_not_exec.empty()) return {{}, fmt::format("the program {}", found_not_exec)};
+  return {{},
+          fmt::format("the program '{}' was not found on PATH ({}); give its path", program,
+                      path ? path : "unset")};
+}
+
+std::vector<std::string> expand_host_list(const std::string& list) {
+  std::vector<std::string> out;
+  // Split at commas outside brackets.
+  std::vector<std::string> items;
+  std::string cur;
+  int depth = 0;
+  for (char c : list) {
+    if (c == '[') ++depth;
+    if (c == ']') --depth;
+    if ((c == ',' || c == ' ' || c == '\n') && depth == 0) {
+      if (!cur.empty()) items.push_back(cur);
+      cur.clear();
+      continue;
+    }
+    cur += c;
+  }
+  if (!cur.empty()) items.push_back(cur);
+  for (const std::string& item : items) {
+    const auto open = item.find('['), close = item.find(']');
+    if (open == std::string::npos || close == std::string::npos || close < open) {
+      out.push_back(item);
+      continue;
+    }
+    const std::string prefix = item.substr(0, open), suffix = item.substr(close + 1);
+    std::stringstream ranges(item.substr(open + 1, close - open - 1));
+    std::string r;
+    while (std::getline(ranges, r, ',')) {
+      const auto dash = r.find('-');
+      if (dash == std::string::npos) {
+        out.push_back(prefix + r + suffix);
+        continue;
+      }
+      const std::string a = r.substr(0, dash), b = r.substr(dash + 1);
+      char* end = nullptr;
+      const long lo = std::strtol(a.c_str(), &end, 10), hi = std::strtol(b.c_str(), nullptr, 10);
+      if (a.empty() || hi < lo || hi - lo > 100000) continue;
+      for (long k = lo; k <= hi; ++k) {
+        std::string num = std::to_string(k);
+        if (num.size() < a.size()) num = std::string(a.size() - num.size(), '0') + num;
+        out.push_back(prefix + num + suffix);
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> known_hosts(const std::vector<std::string>& node_hosts) {
+  std::vector<std::string> out = node_hosts;
+  if (const char* s = std::getenv("SLURM_JOB_NODELIST"))
+    for (auto& h : expand_host_list(s)) out.push_back(h);
+  if (const char* s = std::getenv("CADRE_HOSTS"))
+    for (auto& h : expand_host_list(s)) {
+      // hostfile style "name slots=2" or "name:2"
+      std::string name = h.substr(0, h.find(':'));
+      out.push_back(name);
+    }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::string check_capacity(int count, int universe, int running, bool oversubscribed) {
+  if (count < 1) return fmt::format("count must be at least 1 (it is {})", count);
+  if (oversubscribed || universe <= 0) return {};
+  const int free = universe - running;
+  if (count <= free) return {};
+  return fmt::format(
+      "no free capacity for {} more node(s): MPI_UNIVERSE_SIZE is {} and {} node(s) are "
+      "running ({} free). Give the job more slots (a hostfile with slots=, --host h:N, a larger "
+      "allocation) or run oversubscribed (mpirun --oversubscribe)",
+      count, universe, running, std::max(free, 0));
+}
+
+}  // namespace cadre::api

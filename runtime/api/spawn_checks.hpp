@@ -1,0 +1,43 @@
+#pragma once
+// What spawn_nodes checks before MPI_Comm_spawn, as pure functions (a spawn that fails cannot
+// be undone: every refusable case is refused here), and what the master hands each new node.
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cadre/nodes.hpp"
+
+namespace cadre::api {
+
+/// The program to start: `program` found (empty: this binary), or a refusal saying why.
+struct ProgramCheck {
+  std::string path;   ///< the executable's path when found
+  std::string error;  ///< why not, and what to do
+};
+/// Resolves `program` as MPI_Comm_spawn would (a name without '/' on PATH; a relative path
+/// against `wdir` when set) and checks that it exists and is executable.
+ProgramCheck check_program(const std::string& program, const std::string& wdir);
+
+/// The hosts the job knows: those of live nodes, SLURM_JOB_NODELIST's, and CADRE_HOSTS' (a
+/// list the launcher passes: ranks cannot see the hostfile).
+std::vector<std::string> known_hosts(const std::vector<std::string>& node_hosts);
+/// "node[01-03],login" -> node01, node02, node03, login (Slurm's compact host lists).
+std::vector<std::string> expand_host_list(const std::string& list);
+
+/// Empty when `count` more nodes fit: `universe` slots (MPI_UNIVERSE_SIZE), `running` nodes
+/// alive; always fits when `oversubscribed`. Else the refusal.
+std::string check_capacity(int count, int universe, int running, bool oversubscribed);
+
+/// What a spawned process applies before it serves: its environment and output files.
+struct SpawnBootstrap {
+  std::vector<std::pair<std::string, std::string>> env;
+  std::string stdout_path, stderr_path;
+  template <class A>
+  void serialize(A& ar, unsigned) {
+    ar& env& stdout_path& stderr_path;
+  }
+};
+
+}  // namespace cadre::api

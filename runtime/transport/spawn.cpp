@@ -1,0 +1,122 @@
+// Starting processes with MPI_Comm_spawn, and a spawned process's first steps.
+//
+// The master spawns over MPI_COMM_SELF, so the call involves no other node (a spawn over
+// every node is a collective that stalls every loop and hangs after any loss). Right after
+// it returns, the master sends each new process, on the inter-communicator, its node id and
+// the bootstrap bytes; a spawned process waits for them before anything else, so it knows
+// which node it is before it says hello.
+
+#include <fmt/format.h>
+#include <mpi.h>
+
+#include <cstring>
+#include <thread>
+
+#include "cadre/errors.hpp"
+#include "transport/links.hpp"
+#include "transport/mpi_check.hpp"
+#include "transport/mpi_env.hpp"
+
+namespace cadre::transport {
+namespace {
+
+/// The tag of the assignment: node id (u32) then the bootstrap bytes.
+constexpr int kAssignTag = 7304;
+
+std::vector<NodeId> identity(int size) {
+  std::vector<NodeId> ids;
+  for (int r = 0; r < size; ++r) ids.push_back(NodeId(static_cast<std::uint32_t>(r)));
+  return ids;
+}
+
+}  // namespace
+
+void Links::spawn(const SpawnCall& call) {
+  std::vector<char*> argv;
+  for (auto& a : call.args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  MPI_Info info;
+  CADRE_MPI(MPI_Info_create(&info));
+  for (auto& [k, v] : call.info) CADRE_MPI(MPI_Info_set(info, k.c_str(), v.c_str()));
+  std::vector<int> errors(static_cast<std::size_t>(call.count), MPI_SUCCESS);
+  MPI_Comm inter = MPI_COMM_NULL;
+  CADRE_MPI(MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN));
+  const int rc = MPI_Comm_spawn(call.program.c_str(), argv.data(), call.count, info, 0,
+                                MPI_COMM_SELF, &inter, errors.data());
+  MPI_Info_free(&info);
+  if (rc != MPI_SUCCESS) {
+    char text[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(rc, text, &len);
+    throw SpawnError(fmt::format(
+        "cadre::spawn_nodes: MPI_Comm_spawn of {} x '{}' failed: {} (Open MPI cannot spawn "
+        "again in this job after a failed spawn)",
+        call.count, call.program, std::string(text, static_cast<std::size_t>(len))));
+  }
+  CADRE_MPI(MPI_Comm_set_errhandler(inter, MPI_ERRORS_RETURN));
+  // Each new process learns its node id first; the sends are small (eager).
+  for (int r = 0; r < call.count; ++r) {
+    std::vector<char> msg(sizeof(std::uint32_t) + call.bootstrap.size());
+    const std::uint32_t id = call.first_id.value() + static_cast<std::uint32_t>(r);
+    std::memcpy(msg.data(), &id, sizeof id);
+    if (!call.bootstrap.empty())
+      std::memcpy(msg.data() + sizeof id, call.bootstrap.data(), call.bootstrap.size());
+    CADRE_MPI(MPI_Send(msg.data(), static_cast<int>(msg.size()), MPI_BYTE, r, kAssignTag, inter));
+  }
+  std::vector<NodeId> ids;
+  for (int r = 0; r < call.count; ++r)
+    ids.push_back(NodeId(call.first_id.value() + static_cast<std::uint32_t>(r)));
+  add_channel(std::make_unique<mpi::MpiTransport>(inter, options_), std::move(ids));
+}
+
+std::unique_ptr<Transport> make_transport(const Options& o, std::chrono::milliseconds wait,
+                                          std::vector<char>& bootstrap) {
+  MPI_Comm parent = MPI_COMM_NULL;
+  CADRE_MPI(MPI_Comm_get_parent(&parent));
+  if (parent == MPI_COMM_NULL) {
+    MPI_Comm comm;
+    CADRE_MPI(MPI_Comm_dup(MPI_COMM_WORLD, &comm));
+    CADRE_MPI(MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN));
+    int rank = 0, size = 1;
+    CADRE_MPI(MPI_Comm_rank(comm, &rank));
+    CADRE_MPI(MPI_Comm_size(comm, &size));
+    auto links = std::make_unique<Links>(NodeId(static_cast<std::uint32_t>(rank)), o);
+    links->add_channel(std::make_unique<mpi::MpiTransport>(comm, o), identity(size));
+    return links;
+  }
+  // Spawned: wait for the master's assignment (it follows the spawn at once).
+  CADRE_MPI(MPI_Comm_set_errhandler(parent, MPI_ERRORS_RETURN));
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  int flag = 0;
+  MPI_Message msg;
+  MPI_Status st;
+  while (true) {
+    CADRE_MPI(MPI_Improbe(0, kAssignTag, parent, &flag, &msg, &st));
+    if (flag) break;
+    if (std::chrono::steady_clock::now() > deadline)
+      throw Error(fmt::format(
+          "cadre: this process was started by MPI_Comm_spawn, but its parent did not say which "
+          "node it is within {} ms: was it spawned by a cadre master?",
+          wait.count()));
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  int count = 0;
+  CADRE_MPI(MPI_Get_count(&st, MPI_BYTE, &count));
+  std::vector<char> buf(static_cast<std::size_t>(count));
+  CADRE_MPI(MPI_Mrecv(buf.data(), count, MPI_BYTE, &msg, &st));
+  std::uint32_t id = 0;
+  if (buf.size() < sizeof id) throw Error("cadre: the master's assignment is too short");
+  std::memcpy(&id, buf.data(), sizeof id);
+  bootstrap.assign(buf.begin() + sizeof id, buf.end());
+  auto links = std::make_unique<Links>(NodeId(id), o);
+  links->set_spawned();
+  // The loopback (a communicator of this process alone) and the link to the master.
+  MPI_Comm self;
+  CADRE_MPI(MPI_Comm_dup(MPI_COMM_SELF, &self));
+  CADRE_MPI(MPI_Comm_set_errhandler(self, MPI_ERRORS_RETURN));
+  links->add_channel(std::make_unique<mpi::MpiTransport>(self, o), {NodeId(id)});
+  links->add_channel(std::make_unique<mpi::MpiTransport>(parent, o), {NodeId(0)});
+  return links;
+}
+
+}  // namespace cadre::transport
