@@ -70,6 +70,10 @@ Hello Core::make_hello() const {
 }
 
 void Core::on_hello(NodeId src, const wire::Envelope&, const char* p, std::size_t n) {
+  if (!accepting_hellos_ && joining_.count(src.value())) {
+    admit(src, decode_payload<Hello>(p, n, "hello"));
+    return;
+  }
   if (std::any_of(hellos_.begin(), hellos_.end(), [&](auto& h) { return h.first == src; }))
     throw DecodeError("a second hello from this node");
   hellos_.emplace_back(src, decode_payload<Hello>(p, n, "hello"));

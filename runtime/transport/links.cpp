@@ -151,8 +151,8 @@ void Links::relayed(NodeId src, const wire::Envelope& env, const char* p, std::s
   if (!to || to->channel < 0)
     throw DecodeError(fmt::format("a relay from node {} to node {}, which the master does not know",
                                   src.value(), node));
-  if (to->gone || to->closed) {
-    ++(to->gone ? own_drops_.node_down : own_drops_.after_close);
+  if (to->gone) {  // lost or stopped (a closed link still carries others' last frames)
+    ++own_drops_.node_down;
     return;
   }
   const std::uint32_t from = src.value();
@@ -274,23 +274,21 @@ void Links::forget(NodeId n) {
 }
 
 void Links::retire(NodeId n) {
-  const Route* r = find(n);
-  if (!r || r->channel < 0 || r->channel == 0) return;
-  Channel& c = channels_[static_cast<std::size_t>(r->channel)];
+  if (n.value() >= routes_.size()) return;
+  Route& r = routes_[n.value()];
+  r.gone = true;  // what is sent to it from now on is counted as dropped
+  if (r.channel <= 0) return;
+  Channel& c = channels_[static_cast<std::size_t>(r.channel)];
   if (!c.t) return;
   for (NodeId id : c.ids) {
     const Route* o = find(id);
-    if (o && !o->gone && !o->closed) return;  // a node of this spawn still runs
+    if (o && !o->gone) return;  // a node of this spawn still runs
   }
   const LinkDrops d = c.t->dropped();
   retired_drops_.node_down += d.node_down;
   retired_drops_.after_close += d.after_close;
   c.t.reset();  // cancels its receives, frees the communicator (buffers in flight are kept)
-  for (NodeId id : c.ids) {
-    Route& o = route(id);
-    o.channel = -1;
-    o.gone = true;
-  }
+  for (NodeId id : c.ids) route(id).channel = -1;
 }
 
 std::size_t Links::in_flight(NodeId dst) const {
