@@ -4,7 +4,10 @@
 
 #include <fmt/format.h>
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <thread>
 
 #include <algorithm>
 
@@ -103,9 +106,14 @@ void stop_node(NodeId n) {
     throw WrongRole(fmt::format("cadre::stop_node: called on node {}; only the master stops nodes",
                                 core.self_node().value()));
   core.check_node(n, "cadre::stop_node");
+  const NodeInfo info = node_info(n);
   auto st = std::make_shared<detail::ResultState<int>>(1);
-  core.execute([&core, st, n] {
+  bool last_of_group = false;
+  core.execute([&core, st, n, &last_of_group] {
     try {
+      last_of_group = true;
+      for (NodeId s : core.spawn_group(n))
+        if (s != n && core.is_up(s)) last_of_group = false;
       core.stop_node(n, [st](std::string e) {
         if (!e.empty()) st->set_error(0, std::make_exception_ptr(Error(e)));
         st->complete();
@@ -116,6 +124,15 @@ void stop_node(NodeId n) {
     }
   });
   wait_done(st);
+  // Its MPI slot is free once its process has ended: on this host, from the driver, wait for
+  // that (bounded), so that a spawn right after does not find the job full. A node spawned
+  // with others ends with the last of them (MPI_Finalize waits for its siblings).
+  if (last_of_group && !core.on_loop_thread() && info.host == node_info(core.self_node()).host &&
+      info.pid > 0 && info.pid != ::getpid()) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (::kill(info.pid, 0) == 0 && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
 }
 
 }  // namespace cadre

@@ -167,6 +167,12 @@ class Core final : public transport::Sink, public NodeContext {
   void stop_node(NodeId n, std::function<void(std::string error)> done);
   /// True when this process was started by MPI_Comm_spawn. Any thread.
   bool spawned() const { return spawned_; }
+  /// Master: the nodes started by the same MPI_Comm_spawn as `n` (itself included; empty for a
+  /// world rank). Their processes end together: MPI_Finalize waits for every one. Loop thread.
+  std::vector<NodeId> spawn_group(NodeId n) const {
+    auto it = groups_.find(n.value());
+    return it == groups_.end() ? std::vector<NodeId>{} : it->second;
+  }
 
   // -- liveness (node/liveness.cpp) ------------------------------------------------------
   /// Starts the heartbeats (after start()).
@@ -256,6 +262,7 @@ class Core final : public transport::Sink, public NodeContext {
   std::uint32_t next_node_id_ = 0;
   std::unordered_map<std::uint32_t, std::shared_ptr<JoinBatch>> joining_;
   std::unordered_map<std::uint32_t, Stopping> stopping_nodes_;
+  std::unordered_map<std::uint32_t, std::vector<NodeId>> groups_;  // spawn_group()
   std::vector<RegistryRecord> registry_;  // master: the job's registries, merged
   std::vector<std::string> registry_owner_;
 

@@ -85,12 +85,18 @@ void Core::spawn_nodes(transport::SpawnCall call, std::chrono::milliseconds read
   const auto limit = std::max<std::chrono::milliseconds>(2 * ready_timeout, std::chrono::seconds(10));
   try {
     SpawnWatchdog guard(limit, fmt::format("{} x '{}'", call.count, call.program));
+    watchdog_.blocking_call(true);
     transport_->spawn(call);
+    watchdog_.blocking_call(false);
   } catch (const std::exception& e) {
+    watchdog_.blocking_call(false);
     batch->done({}, e.what());
     return;
   }
-  for (NodeId id : batch->ids) joining_[id.value()] = batch;
+  for (NodeId id : batch->ids) {
+    joining_[id.value()] = batch;
+    groups_[id.value()] = batch->ids;
+  }
   sched_.add_timer(Clock::now() + ready_timeout, [this, batch, ready_timeout] {
     for (NodeId id : batch->ids)
       if (joining_.count(id.value()))

@@ -25,7 +25,7 @@ void Watchdog::start(Clock::duration heartbeat_timeout, bool master) {
       const auto heard = Clock::time_point(Clock::duration(master_heard_at_.load()));
       const char* why = nullptr;
       Clock::duration silent{};
-      if (now - ticked > limit) {
+      if (now - ticked > limit && !blocked_.load()) {
         why = "this node's loop has not run: a task holds it without yielding";
         silent = now - ticked;
       } else if (!master && !master_done_.load() && now - heard > limit) {

@@ -33,6 +33,12 @@ class Watchdog {
   void heard_master(Clock::time_point now) {
     master_heard_at_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
   }
+  /// The loop is in a call that blocks by design (MPI_Comm_spawn, bounded by a watchdog of its
+  /// own): its silence meanwhile is not a stuck task. Loop thread.
+  void blocking_call(bool in_call) {
+    if (!in_call) ticked(Clock::now());
+    blocked_.store(in_call);
+  }
   /// The master's last word came: from now on it may go silent.
   void master_done() { master_done_.store(true); }
 
@@ -44,6 +50,7 @@ class Watchdog {
   // Steady-clock times, as counts.
   std::atomic<Clock::rep> ticked_at_{0}, master_heard_at_{0};
   std::atomic<bool> master_done_{false};
+  std::atomic<bool> blocked_{false};
 };
 
 }  // namespace cadre::node

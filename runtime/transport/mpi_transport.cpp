@@ -194,6 +194,14 @@ void MpiTransport::send_control(NodeId dst, const char* p, std::size_t n) {
   send_dst_.push_back(static_cast<int>(dst.value()));
 }
 
+void MpiTransport::send_raw(int rank, int tag, detail::ByteBuffer b) {
+  MPI_Request req;
+  CADRE_MPI(MPI_Isend(b.data(), static_cast<int>(b.size()), MPI_BYTE, rank, tag, comm_, &req));
+  send_reqs_.push_back(req);
+  send_bufs_.push_back(std::move(b));
+  send_dst_.push_back(rank);
+}
+
 std::size_t MpiTransport::in_flight(NodeId dst) const {
   return dst.value() < inflight_.size() ? inflight_[dst.value()] : 0;
 }

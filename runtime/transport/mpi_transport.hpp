@@ -88,6 +88,10 @@ class MpiTransport final : public Transport {
   /// of credit (a relay waits for the link it feeds). release_grants() grants what was held.
   void hold_grants(NodeId src);
   void release_grants(NodeId src);
+  /// Sends `b` as one message with `tag` to `rank`, outside the links (the spawn's
+  /// assignment); it completes as the loop progresses sends, so a peer that does not yet
+  /// progress MPI never blocks the caller.
+  void send_raw(int rank, int tag, detail::ByteBuffer b);
   /// True for an inter-communicator.
   bool inter() const { return inter_; }
 

@@ -54,19 +54,20 @@ void Links::spawn(const SpawnCall& call) {
         call.count, call.program, std::string(text, static_cast<std::size_t>(len))));
   }
   CADRE_MPI(MPI_Comm_set_errhandler(inter, MPI_ERRORS_RETURN));
-  // Each new process learns its node id first; the sends are small (eager).
-  for (int r = 0; r < call.count; ++r) {
-    std::vector<char> msg(sizeof(std::uint32_t) + call.bootstrap.size());
-    const std::uint32_t id = call.first_id.value() + static_cast<std::uint32_t>(r);
-    std::memcpy(msg.data(), &id, sizeof id);
-    if (!call.bootstrap.empty())
-      std::memcpy(msg.data() + sizeof id, call.bootstrap.data(), call.bootstrap.size());
-    CADRE_MPI(MPI_Send(msg.data(), static_cast<int>(msg.size()), MPI_BYTE, r, kAssignTag, inter));
-  }
   std::vector<NodeId> ids;
   for (int r = 0; r < call.count; ++r)
     ids.push_back(NodeId(call.first_id.value() + static_cast<std::uint32_t>(r)));
-  add_channel(std::make_unique<mpi::MpiTransport>(inter, options_), std::move(ids));
+  auto channel = std::make_unique<mpi::MpiTransport>(inter, options_);
+  // Each new process learns its node id first. Nonblocking: over TCP a send completes only
+  // once the peer progresses MPI, and a process that never joins never does.
+  for (int r = 0; r < call.count; ++r) {
+    detail::ByteBuffer msg;
+    const std::uint32_t id = ids[static_cast<std::size_t>(r)].value();
+    msg.append(reinterpret_cast<const char*>(&id), sizeof id);
+    msg.append(call.bootstrap.data(), call.bootstrap.size());
+    channel->send_raw(r, kAssignTag, std::move(msg));
+  }
+  add_channel(std::move(channel), std::move(ids));
 }
 
 std::unique_ptr<Transport> make_transport(const Options& o, std::chrono::milliseconds wait,

@@ -1,0 +1,145 @@
+// Spawn scenarios that need their own mpirun (checked by expect.sh and no_orphans.sh):
+//   capacity            run with -np 1 --host localhost:2, not oversubscribed
+//   never_joins PROG    PROG starts but never joins within ready_timeout
+//   loss                under --enable-recovery a spawned node is killed; respawn replaces it
+//   master_killed       under --enable-recovery the master is killed after spawning
+// Each prints "pids: ..." with every node's process id, for the orphan check.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cadre/cadre.hpp>
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+using namespace std::chrono_literals;
+using cadre::NodeId;
+
+namespace {
+
+int fail(const std::string& what) {
+  std::printf("FAIL: %s\n", what.c_str());
+  std::fflush(stdout);
+  return 1;
+}
+
+void print_pids() {
+  std::string line = "pids:";
+  for (NodeId n : cadre::all_nodes())
+    if (cadre::node_info(n).pid > 0) line += " " + std::to_string(cadre::node_info(n).pid);
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+int die_now() {
+  raise(SIGKILL);
+  return 0;
+}
+CADRE_TASK(die_now);
+
+std::uint32_t node_of() { return cadre::self_node().value(); }
+CADRE_TASK(node_of);
+
+int capacity() {
+  try {
+    cadre::spawn_nodes({.count = 2});
+    return fail("spawning 2 into 1 free slot was not refused");
+  } catch (const cadre::SpawnError& e) {
+    std::printf("refused: %s\n", e.what());
+  }
+  auto ids = cadre::spawn_nodes({.count = 1});
+  if (cadre::run(cadre::on(ids[0]), node_of).get() != ids[0].value()) return fail("run");
+  try {
+    cadre::spawn_nodes({.count = 1});
+    return fail("spawning into a full job was not refused");
+  } catch (const cadre::SpawnError& e) {
+    std::printf("refused: %s\n", e.what());
+  }
+  // Stopping a node frees its slot once its process has ended.
+  cadre::stop_node(ids[0]);
+  auto again = cadre::spawn_nodes({.count = 1});
+  if (again[0] <= ids[0]) return fail("a node id was reused");
+  std::printf("capacity: ok\n");
+  print_pids();
+  return 0;
+}
+
+int never_joins(const std::string& prog) {
+  auto t0 = std::chrono::steady_clock::now();
+  try {
+    cadre::spawn_nodes({.count = 1, .program = prog, .ready_timeout = 1000ms});
+    return fail("a program that never joins was accepted");
+  } catch (const cadre::SpawnError& e) {
+    std::printf("refused: %s\n", e.what());
+  }
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  t0);
+  if (ms > 5s) return fail("the refusal took " + std::to_string(ms.count()) + " ms");
+  // The job goes on: a cadre node still spawns and serves.
+  auto ids = cadre::spawn_nodes({.count = 1});
+  if (cadre::run(cadre::on(ids[0]), node_of).get() != ids[0].value()) return fail("run");
+  std::printf("never joins: ok\n");
+  print_pids();
+  return 0;
+}
+
+std::atomic<int> g_downs{0};
+
+int loss() {
+  auto ids = cadre::spawn_nodes({.count = 2});
+  print_pids();
+  auto victim = ids[0];
+  auto f = cadre::run(cadre::on(victim), die_now);
+  try {
+    f.get_for(10s);
+    return fail("the task on the killed node returned");
+  } catch (const cadre::NodeDown&) {
+    std::printf("NodeDown: ok\n");
+  }
+  if (cadre::node_info(victim).state != cadre::NodeState::down) return fail("state");
+  // The other spawned node and the world go on; a replacement joins.
+  if (cadre::run(cadre::on(ids[1]), node_of).get() != ids[1].value()) return fail("survivor");
+  auto fresh = cadre::spawn_nodes({.count = 1});
+  if (fresh[0] <= ids[1]) return fail("an id was reused");
+  if (cadre::run(cadre::on(fresh[0]), node_of).get() != fresh[0].value()) return fail("fresh");
+  std::printf("replaced: ok (downs %d)\n", g_downs.load());
+  print_pids();
+  return 0;
+}
+
+int master_killed() {
+  cadre::spawn_nodes({.count = 2});
+  print_pids();
+  std::printf("master: killing myself\n");
+  std::fflush(stdout);
+  raise(SIGKILL);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  const std::string arg = argc > 2 ? argv[2] : "";
+  cadre::Options o;
+  o.heartbeat_interval = 100ms;
+  o.heartbeat_timeout = 1000ms;
+  o.shutdown_timeout = 3s;
+  o.on_node_down = [](NodeId n) {
+    ++g_downs;
+    std::printf("on_node_down: node %u\n", n.value());
+    std::fflush(stdout);
+  };
+  return cadre::launch(
+      argc, argv,
+      [&]() -> int {
+        if (mode == "capacity") return capacity();
+        if (mode == "never_joins") return never_joins(arg);
+        if (mode == "loss") return loss();
+        if (mode == "master_killed") return master_killed();
+        return fail("unknown mode " + mode);
+      },
+      o);
+}
