@@ -12,6 +12,7 @@
 
 #include <mpi.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cadre/cadre.hpp>
@@ -26,6 +27,7 @@
 #include "harness.hpp"
 #include "process_modes.hpp"
 #include "raw_mpi.hpp"
+#include "spawn_mode.hpp"
 
 namespace bench = cadre::bench;
 using Clock = std::chrono::steady_clock;
@@ -187,14 +189,18 @@ void idle_mode(const bench::Flags& f, std::vector<bench::Row>& rows, double raw_
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == bench::kRawSpawnChild) {
+    MPI_Init(&argc, &argv);
+    return bench::raw_spawn_child();
+  }
   bench::Flags f = bench::parse_flags(argc, argv);
   const std::vector<std::string> modes = {"tasks", "idle",  "latency", "msgrate",
-                                          "ring",  "bcast", "flood"};
+                                          "ring",  "bcast", "flood",   "spawn"};
   if (std::find(modes.begin(), modes.end(), f.mode) == modes.end()) {
     std::fprintf(
         stderr,
         "cadre-bench: unknown mode '%s' (modes: tasks, idle, latency, msgrate, ring, bcast, "
-        "flood)\n",
+        "flood, spawn)\n",
         f.mode.c_str());
     return 2;
   }
@@ -202,6 +208,9 @@ int main(int argc, char** argv) {
   MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
   // Raw-MPI baselines first, in this same job, so the ratios survive a noisy machine.
   nlohmann::json context = bench::base_context(MPI_COMM_WORLD);
+  MPI_Comm parent = MPI_COMM_NULL;
+  MPI_Comm_get_parent(&parent);
+  const bool spawned = parent != MPI_COMM_NULL;  // a node spawn_nodes started: it only serves
   std::vector<double> raw;
   if (f.mode == "tasks") {
     raw.push_back(bench::median_of(f.repeat, [&] {
@@ -216,6 +225,10 @@ int main(int argc, char** argv) {
     raw.push_back(bench::raw::pingpong_latency_us(MPI_COMM_WORLD, 8, f.iterations, f.warmup));
   } else if (f.mode == "flood") {
     bench::flood_environment(f);  // its baseline runs after the runtime, in the same job
+  } else if (f.mode == "spawn") {
+    char self_path[4096] = {};
+    if (::readlink("/proc/self/exe", self_path, sizeof self_path - 1) <= 0) return 2;
+    if (!spawned) raw = bench::raw_spawn_baselines(f, self_path);
   } else {
     raw = bench::process_baselines(f);
   }
@@ -231,6 +244,8 @@ int main(int argc, char** argv) {
           idle_mode(f, rows, raw[0], raw[1]);
         else if (f.mode == "flood")
           bench::flood_mode(f, rows);
+        else if (f.mode == "spawn")
+          bench::spawn_mode(f, raw, rows);
         else
           bench::process_mode(f, raw, rows);
         return 0;
@@ -239,7 +254,7 @@ int main(int argc, char** argv) {
   if (f.mode == "flood" && st == 0) bench::flood_baseline(f, rows);
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  if (rank == 0 && st == 0) {
+  if (rank == 0 && st == 0 && !spawned) {
     bench::print_table(stdout, "cadre-bench " + f.mode, rows);
     if (!f.json.empty()) {
       context["mode"] = f.mode;

@@ -99,7 +99,7 @@ Flags parse_flags(int argc, char** argv) {
   Flags flags;
   std::string size_range;
   CLI::App app{"cadre-bench: cadre measured beside raw MPI in the same job"};
-  app.add_option("MODE", flags.mode, "tasks, latency, msgrate, ring, bcast, idle or flood")
+  app.add_option("MODE", flags.mode, "tasks, latency, msgrate, ring, bcast, idle, flood or spawn")
       ->required();
   app.add_option("-m,--message-size", size_range, "message sizes in bytes: MIN:MAX or N")
       ->type_name("MIN:MAX");

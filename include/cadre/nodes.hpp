@@ -55,4 +55,10 @@ std::vector<NodeId> spawn_nodes(const SpawnOptions& o);
 /// node_info(n).state is then NodeState::stopped. Throws InvalidNode, NodeDown, WrongRole.
 void stop_node(NodeId n);
 
+/// Master: a fresh node (a new id) in the place of node `n`, which must be lost or stopped:
+/// started as `n` was (its SpawnOptions, one node; for a world rank, this binary with the
+/// master's arguments). It receives the relay history first; pids of `n` never reach it.
+/// Throws SpawnError (as spawn_nodes, or when `n` is still up), InvalidNode, WrongRole.
+NodeId respawn_node(NodeId n);
+
 }  // namespace cadre

@@ -71,6 +71,9 @@ struct Options {
   bool keep_freed_memory = true;
   /// The bound of every process's mailbox (see MailboxLimit).
   MailboxLimit mailbox_limit{};
+  /// Runs on every node, spawned ones included, once it has joined and before it serves (on
+  /// the master: before master_init and the driver). Each program's own; it does not travel.
+  std::function<void()> node_init;
 };
 
 }  // namespace cadre

@@ -3,13 +3,14 @@
 // stop_node asks the node to end one.
 
 #include <fmt/format.h>
-
 #include <signal.h>
 #include <unistd.h>
 
-#include <thread>
-
 #include <algorithm>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <thread>
 
 #include "api/spawn_checks.hpp"
 #include "cadre/detail/future_state.hpp"
@@ -28,6 +29,22 @@ void wait_done(const std::shared_ptr<detail::ResultState<int>>& st) {
   if (auto e = st->error(0)) std::rethrow_exception(e);
 }
 
+}  // namespace
+
+namespace {
+/// How each spawned node was started, for respawn_node. Master only.
+std::mutex g_started_mu;
+std::map<std::uint32_t, SpawnOptions> g_started;
+
+/// This program's arguments (argv[1..]), for respawning a world rank.
+std::vector<std::string> own_args() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::vector<std::string> args;
+  std::string a;
+  while (std::getline(in, a, '\0')) args.push_back(a);
+  if (!args.empty()) args.erase(args.begin());
+  return args;
+}
 }  // namespace
 
 std::vector<NodeId> spawn_nodes(const SpawnOptions& o) {
@@ -57,10 +74,11 @@ std::vector<NodeId> spawn_nodes(const SpawnOptions& o) {
     if (std::find(known.begin(), known.end(), o.host) == known.end()) {
       std::string list;
       for (auto& h : known) list += (list.empty() ? "" : ", ") + h;
-      refuse(fmt::format("the host '{}' is not known to this job (known: {}). Hosts are those of "
-                         "live nodes, SLURM_JOB_NODELIST and CADRE_HOSTS (cadre-run sets it from "
-                         "its hostfile)",
-                         o.host, list));
+      refuse(
+          fmt::format("the host '{}' is not known to this job (known: {}). Hosts are those of "
+                      "live nodes, SLURM_JOB_NODELIST and CADRE_HOSTS (cadre-run sets it from "
+                      "its hostfile)",
+                      o.host, list));
     }
   }
   const bool over = transport::oversubscribed();
@@ -97,7 +115,33 @@ std::vector<NodeId> spawn_nodes(const SpawnOptions& o) {
     }
   });
   wait_done(st);
+  {
+    std::lock_guard lock(g_started_mu);
+    for (NodeId id : ids) g_started[id.value()] = o;
+  }
   return ids;
+}
+
+NodeId respawn_node(NodeId n) {
+  auto& core = node::Core::get();
+  if (!core.is_master())
+    throw WrongRole("cadre::respawn_node: only the master (node 0) starts nodes");
+  const NodeInfo info = node_info(n);  // InvalidNode for a node the job never had
+  if (info.state == NodeState::up || info.state == NodeState::stopping)
+    throw SpawnError(fmt::format("cadre::respawn_node: node {} is still {}; stop_node() it first",
+                                 n.value(), info.state == NodeState::up ? "up" : "stopping"));
+  SpawnOptions o;
+  {
+    std::lock_guard lock(g_started_mu);
+    auto it = g_started.find(n.value());
+    if (it != g_started.end()) {
+      o = it->second;
+    } else {
+      o.args = own_args();  // a world rank: this binary, as the job started it
+    }
+  }
+  o.count = 1;
+  return spawn_nodes(o).at(0);
 }
 
 void stop_node(NodeId n) {

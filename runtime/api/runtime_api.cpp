@@ -16,11 +16,11 @@
 #include <thread>
 
 #include "api/node_services.hpp"
+#include "api/spawn_checks.hpp"
 #include "cadre/detail/registry.hpp"
 #include "cadre/errors.hpp"
 #include "cadre/runtime.hpp"
 #include "node/options_env.hpp"
-#include "api/spawn_checks.hpp"
 #include "node/payload.hpp"
 #include "transport/links.hpp"
 #include "transport/mpi_env.hpp"
@@ -65,10 +65,12 @@ class RuntimeImpl {
       if (master_ && !launch_mode) {
         start_loop_thread();
         node::t_driver_thread = true;
+        if (o.node_init) o.node_init();
         if (o.master_init) o.master_init();
       } else {
         core_->bind_loop_thread();
         core_->start();
+        if (o.node_init) o.node_init();
       }
     } catch (const std::exception& e) {
       // Said before MPI_Finalize: once one rank exits non-zero, mpirun ends the others.
@@ -84,15 +86,15 @@ class RuntimeImpl {
   /// A spawned process: the environment and output files the master's spawn_nodes asked for.
   static void apply_bootstrap(const std::vector<char>& bytes) {
     if (bytes.empty()) return;
-    auto b = node::decode_payload<api::SpawnBootstrap>(bytes.data(), bytes.size(),
-                                                       "spawn bootstrap");
+    auto b =
+        node::decode_payload<api::SpawnBootstrap>(bytes.data(), bytes.size(), "spawn bootstrap");
     for (auto& [k, v] : b.env) ::setenv(k.c_str(), v.c_str(), 1);
     auto redirect = [](const std::string& path, FILE* stream, const char* what) {
       if (path.empty()) return;
       std::fflush(stream);
       if (!std::freopen(path.c_str(), "a", stream))
-        throw SpawnError(fmt::format("cadre: cannot open {} file '{}' of this spawned node", what,
-                                     path));
+        throw SpawnError(
+            fmt::format("cadre: cannot open {} file '{}' of this spawned node", what, path));
       std::setvbuf(stream, nullptr, stream == stderr ? _IONBF : _IOLBF, 0);
     };
     redirect(b.stdout_path, stdout, "stdout_path");

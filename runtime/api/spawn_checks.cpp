@@ -51,8 +51,9 @@ ProgramCheck check_program(const std::string& program, const std::string& wdir) 
     if (executable(p, why)) return {p, {}};
     return {{},
             fmt::format("the program '{}' {}{}", p, why,
-                        program[0] == '/' ? "" : " (a relative path is taken from wdir, else the "
-                                                 "master's working directory)")};
+                        program[0] == '/' ? ""
+                                          : " (a relative path is taken from wdir, else the "
+                                            "master's working directory)")};
   }
   const char* path = std::getenv("PATH");
   std::stringstream dirs(path ? path : "");

@@ -175,7 +175,8 @@ void Core::on_abort_start(NodeId, const wire::Envelope&, const char* p, std::siz
 void Core::on_shutdown_ack(NodeId src, const wire::Envelope&, const char* p, std::size_t n) {
   auto ack = decode_payload<ShutdownAck>(p, n, "shut-down ack");
   if (src.value() < acks_.size()) acks_[src.value()] = ack;
-  if (auto it = stopping_nodes_.find(src.value()); it != stopping_nodes_.end() && !it->second.acked) {
+  if (auto it = stopping_nodes_.find(src.value());
+      it != stopping_nodes_.end() && !it->second.acked) {
     it->second.acked = true;
     if (!ack.clean)
       log_local(Level::warn, fmt::format("stop_node: {}: {}", describe(src), ack.note));

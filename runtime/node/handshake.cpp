@@ -130,9 +130,9 @@ Welcome Core::make_welcome() const {
   w.options = to_wire(options_);
   if (joiner_) w.relays = joiner_->join_records();
   for (const NodeInfo& i : *table())
-    w.nodes.push_back(NodeRecordWire{i.id.value(), i.name, i.host, static_cast<std::int32_t>(i.rank),
-                                     static_cast<std::int32_t>(i.pid),
-                                     static_cast<std::uint8_t>(i.state)});
+    w.nodes.push_back(
+        NodeRecordWire{i.id.value(), i.name, i.host, static_cast<std::int32_t>(i.rank),
+                       static_cast<std::int32_t>(i.pid), static_cast<std::uint8_t>(i.state)});
   return w;
 }
 

@@ -67,8 +67,7 @@ void Core::ensure_node(NodeId n) {
 
 void Core::spawn_nodes(transport::SpawnCall call, std::chrono::milliseconds ready_timeout,
                        JoinDone done) {
-  if (!is_master())
-    throw WrongRole("cadre::spawn_nodes: only the master (node 0) spawns nodes");
+  if (!is_master()) throw WrongRole("cadre::spawn_nodes: only the master (node 0) spawns nodes");
   if (stopping()) {
     done({}, "cadre::spawn_nodes: the runtime is shutting down");
     return;
@@ -82,7 +81,8 @@ void Core::spawn_nodes(transport::SpawnCall call, std::chrono::milliseconds read
     batch->ids.push_back(id);
     ensure_node(id);
   }
-  const auto limit = std::max<std::chrono::milliseconds>(2 * ready_timeout, std::chrono::seconds(10));
+  const auto limit =
+      std::max<std::chrono::milliseconds>(2 * ready_timeout, std::chrono::seconds(10));
   try {
     SpawnWatchdog guard(limit, fmt::format("{} x '{}'", call.count, call.program));
     watchdog_.blocking_call(true);
@@ -102,8 +102,7 @@ void Core::spawn_nodes(transport::SpawnCall call, std::chrono::milliseconds read
       if (joining_.count(id.value()))
         join_failed(id, fmt::format("node {} started but did not join within {} ms "
                                     "(ready_timeout): is '{}' a cadre program?",
-                                    id.value(), ready_timeout.count(),
-                                    "the spawned program"));
+                                    id.value(), ready_timeout.count(), "the spawned program"));
   });
 }
 
@@ -125,6 +124,8 @@ void Core::finish_batch(const std::shared_ptr<JoinBatch>& b) {
   if (b->joined + b->failed < b->ids.size() || !b->done) return;
   auto done = std::move(b->done);
   b->done = nullptr;
+  // The welcomes leave before the caller hears: it may act on the new nodes at once (or end).
+  transport_->flush();
   if (b->failed == 0) {
     done(b->ids, {});
     return;
@@ -155,9 +156,9 @@ void Core::admit(NodeId src, Hello h) {
                               r.signature, h.name);
   }
   if (!problems.empty()) {
-    const std::string msg = fmt::format(
-        "cadre: node {} ({}) may not join: its registry disagrees with the job's:{}", src.value(),
-        h.name, problems);
+    const std::string msg =
+        fmt::format("cadre: node {} ({}) may not join: its registry disagrees with the job's:{}",
+                    src.value(), h.name, problems);
     send_control(src, Cls::abort_start, encode_payload(msg));
     joining_[src.value()] = batch;
     join_failed(src, msg);
@@ -217,8 +218,8 @@ void Core::stop_node(NodeId n, std::function<void(std::string)> done) {
                                           describe(n), options_.shutdown_timeout.count() + 3000));
       stop_acked(n);
     } else {
-      stop_finished(n, fmt::format("cadre::stop_node: the link from {} did not drain in time",
-                                   describe(n)));
+      stop_finished(
+          n, fmt::format("cadre::stop_node: the link from {} did not drain in time", describe(n)));
     }
   });
 }

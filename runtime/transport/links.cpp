@@ -16,8 +16,7 @@ class ChannelSink final : public Sink {
  public:
   ChannelSink(Links& links, const std::vector<NodeId>& ids, Sink& out)
       : links_(links), ids_(ids), out_(out) {}
-  void on_envelope(NodeId rank, const wire::Envelope& env, const char* p,
-                   std::size_t n) override {
+  void on_envelope(NodeId rank, const wire::Envelope& env, const char* p, std::size_t n) override {
     const NodeId src = ids_[rank.value()];
     if (env.cls == kRelayClass) return links_.relayed(src, env, p, n, out_);
     out_.on_envelope(src, env, p, n);
@@ -134,12 +133,13 @@ void Links::relayed(NodeId src, const wire::Envelope& env, const char* p, std::s
   if (self_.value() != 0) {
     // Only the master relays; what it relays names the true sender.
     if (src.value() != 0)
-      throw DecodeError(fmt::format("a relayed envelope from node {}: only the master relays",
-                                    src.value()));
+      throw DecodeError(
+          fmt::format("a relayed envelope from node {}: only the master relays", src.value()));
     if (node >= routes_.size() || node == self_.value())
-      throw DecodeError(fmt::format("a relayed envelope from node {}, which this node does "
-                                    "not know",
-                                    node));
+      throw DecodeError(
+          fmt::format("a relayed envelope from node {}, which this node does "
+                      "not know",
+                      node));
     sink.on_envelope(NodeId(node), inner, p + sizeof node, n - sizeof node);
     return;
   }

@@ -1,9 +1,10 @@
 #pragma once
 // Tasks and messages that both spawn test programs register (same names, same signatures).
 
+#include <unistd.h>
+
 #include <cadre/cadre.hpp>
 #include <string>
-#include <unistd.h>
 
 namespace spawn_test {
 

@@ -42,6 +42,10 @@ CADRE_TASK(die_now);
 std::uint32_t node_of() { return cadre::self_node().value(); }
 CADRE_TASK(node_of);
 
+bool g_inited = false;
+bool inited() { return g_inited; }
+CADRE_TASK(inited);
+
 int capacity() {
   try {
     cadre::spawn_nodes({.count = 2});
@@ -74,8 +78,8 @@ int never_joins(const std::string& prog) {
   } catch (const cadre::SpawnError& e) {
     std::printf("refused: %s\n", e.what());
   }
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                  t0);
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
   if (ms > 5s) return fail("the refusal took " + std::to_string(ms.count()) + " ms");
   // The job goes on: a cadre node still spawns and serves.
   auto ids = cadre::spawn_nodes({.count = 1});
@@ -101,16 +105,25 @@ int loss() {
   if (cadre::node_info(victim).state != cadre::NodeState::down) return fail("state");
   // The other spawned node and the world go on; a replacement joins.
   if (cadre::run(cadre::on(ids[1]), node_of).get() != ids[1].value()) return fail("survivor");
-  auto fresh = cadre::spawn_nodes({.count = 1});
+  try {
+    cadre::respawn_node(ids[1]);
+    return fail("respawning a node that is up was not refused");
+  } catch (const cadre::SpawnError& e) {
+    std::printf("refused: %s\n", e.what());
+  }
+  auto fresh = std::vector<NodeId>{cadre::respawn_node(victim)};
   if (fresh[0] <= ids[1]) return fail("an id was reused");
   if (cadre::run(cadre::on(fresh[0]), node_of).get() != fresh[0].value()) return fail("fresh");
+  if (!cadre::run(cadre::on(fresh[0]), inited).get()) return fail("node_init did not run");
   std::printf("replaced: ok (downs %d)\n", g_downs.load());
   print_pids();
   return 0;
 }
 
 int master_killed() {
-  cadre::spawn_nodes({.count = 2});
+  auto ids = cadre::spawn_nodes({.count = 2});
+  for (NodeId id : ids)
+    if (cadre::run(cadre::on(id), node_of).get() != id.value()) return fail("run");
   print_pids();
   std::printf("master: killing myself\n");
   std::fflush(stdout);
@@ -127,6 +140,7 @@ int main(int argc, char** argv) {
   o.heartbeat_interval = 100ms;
   o.heartbeat_timeout = 1000ms;
   o.shutdown_timeout = 3s;
+  o.node_init = [] { g_inited = true; };
   o.on_node_down = [](NodeId n) {
     ++g_downs;
     std::printf("on_node_down: node %u\n", n.value());

@@ -41,10 +41,10 @@ CADRE_TASK(try_spawn);
 /// Sends `to` the first relay a subscriber on this node receives (the history comes first).
 void first_relay(Pid to) {
   cadre::subscribe_relay<std::string>();
-  cadre::send(to, cadre::receive(cadre::match<std::string>([](const std::string& s) { return s; })));
+  cadre::send(to,
+              cadre::receive(cadre::match<std::string>([](const std::string& s) { return s; })));
 }
 CADRE_TASK(first_relay);
-
 
 /// `n` numbered messages from a process on `from` to one on `to`: how many arrived in order.
 int ordered(NodeId from, NodeId to, int n) {
@@ -145,8 +145,7 @@ TEST(Spawn, EnvironmentOutputFilesAndRelayHistoryReachTheNewNode) {
   cadre::relay(std::string("before-spawn"));
   const std::string out = "/tmp/cadre-spawn-stdout-" + std::to_string(::getpid());
   std::remove(out.c_str());
-  auto ids = cadre::spawn_nodes(
-      {.count = 1, .env = {{"SPAWN_TEST_X", "42"}}, .stdout_path = out});
+  auto ids = cadre::spawn_nodes({.count = 1, .env = {{"SPAWN_TEST_X", "42"}}, .stdout_path = out});
   EXPECT_EQ(cadre::run(cadre::on(ids[0]), spawn_test::env_of, std::string("SPAWN_TEST_X")).get(),
             "42");
   cadre::spawn(ids[0], first_relay, cadre::self());
@@ -181,5 +180,6 @@ int main(int argc, char** argv) {
   if (argc > 1) g_other = argv[1];
   cadre::Options o;
   o.shutdown_timeout = 5s;
-  return cadre::launch(argc, argv, [] { return RUN_ALL_TESTS(); }, o);
+  return cadre::launch(
+      argc, argv, [] { return RUN_ALL_TESTS(); }, o);
 }
