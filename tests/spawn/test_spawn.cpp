@@ -173,6 +173,35 @@ TEST(Spawn, ASecondProgramJoinsAndServes) {
   for (NodeId id : ids) cadre::stop_node(id);
 }
 
+/// Streams numbered ints to `to` until the runtime ends it (shut-down).
+void stream_forever(Pid to) {
+  for (int i = 0;; ++i) cadre::send(to, i);
+}
+CADRE_TASK(stream_forever);
+
+/// Takes whatever comes, until shut-down ends it.
+void swallow() {
+  for (;;) cadre::receive(cadre::match<int>([](int) {}));
+}
+CADRE_TASK(swallow);
+
+// Last: spawned nodes still running, with traffic in flight both ways through the master, when
+// the driver returns: shut-down ends them with the job (the job's status must be clean).
+TEST(Spawn, ZLeftRunningWithTrafficAtShutdown) {
+  auto ids = cadre::spawn_nodes({.count = 2});
+  const NodeId world = cadre::node_info(NodeId(1)).rank == 1 &&
+                               cadre::node_info(NodeId(1)).state == cadre::NodeState::up
+                           ? NodeId(1)
+                           : NodeId(0);
+  Pid a = cadre::spawn(ids[0], swallow);
+  Pid b = cadre::spawn(world, swallow);
+  Pid c = cadre::spawn(ids[1], swallow);
+  cadre::spawn(world, stream_forever, a);
+  cadre::spawn(ids[0], stream_forever, b);
+  cadre::spawn(ids[0], stream_forever, c);
+  EXPECT_GT(cadre::ping(ids[1], 2s).count(), 0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
