@@ -110,6 +110,8 @@ rogue_test(large_oversize
 rogue_test(forge_node_down GREP "${BAD}" 2 "may only come from the master" 2)
 rogue_test(forge_final_status GREP "${BAD}" 1 "may only come from the master" 1)
 rogue_test(forge_shutdown GREP "${BAD}" 1 "may only come from the master" 1)
+rogue_test(forge_relay GREP "${BAD}" 3 "only the master relays" 1
+  "which the master does not know" 1 "may only come from the master" 1)
 
 # 5. down, exit_signal and kill to the driver and the pids after it, claiming to come from a
 #    process of node 1 (274 envelopes): refused, the reports rate-limited.

@@ -64,6 +64,12 @@ template <class T>
 void relay(const T& msg) {
   detail::relay_encoded(detail::message_type_id<T>(), detail::encode_value(msg));
 }
+/// Master: drops the output of an earlier phase (Kind2's purge): the log lines, stats and
+/// progress that other nodes sent before this call and that have not reached the master yet
+/// are discarded on arrival. Returns once every live node has answered, with the number of
+/// messages dropped. Other nodes: WrongRole.
+std::uint64_t purge();
+
 /// Subscribes the calling process to relays of T: they arrive in its mailbox as T messages,
 /// the history first. Process or driver only.
 template <class T>

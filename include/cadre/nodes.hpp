@@ -9,6 +9,7 @@
 /// kept, credit end to end). NodeIds are never reused.
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,6 +45,18 @@ struct SpawnOptions {
   bool link = true;
 };
 
+/// What a node monitor tells (monitor_node): the node is up, or went down ("lost" or
+/// "stopped").
+struct NodeEvent {
+  NodeId node;
+  enum class Kind : std::uint8_t { up, down } kind = Kind::up;
+  std::string reason;  ///< for down: "lost" or "stopped"
+  template <class A>
+  void serialize(A& ar, unsigned) {
+    ar& node& kind& reason;
+  }
+};
+
 /// Master: starts `o.count` nodes with MPI_Comm_spawn and returns their ids once every one
 /// has joined. Throws SpawnError (what is wrong and how to fix it) before spawning when it
 /// can: no free slots, a missing or non-executable program, an unknown host; and after, when
@@ -54,6 +67,14 @@ std::vector<NodeId> spawn_nodes(const SpawnOptions& o);
 /// its tasks finish within shutdown_timeout, its links drain); returns once it is stopped.
 /// node_info(n).state is then NodeState::stopped. Throws InvalidNode, NodeDown, WrongRole.
 void stop_node(NodeId n);
+
+/// The calling process (or the driver) gets NodeEvent messages about `n` in its mailbox: `up`
+/// at once when `n` is up, then `down` when it is lost or stopped (at once when it already
+/// is). Works on every node. Throws InvalidNode for a node the job never had, WrongRole from a
+/// thread that is neither a process nor the driver.
+void monitor_node(NodeId n);
+/// Stops the NodeEvents of monitor_node(n) (one already queued stays).
+void demonitor_node(NodeId n);
 
 /// Master: a fresh node (a new id) in the place of node `n`, which must be lost or stopped:
 /// started as `n` was (its SpawnOptions, one node; for a world rank, this binary with the

@@ -76,8 +76,14 @@ ByteBuffer encode_args(R (*)(P...), A&&... args) {
   std::apply([&](auto&... a) { ((ar & a), ...); }, converted);
   return buf;
 }
-inline Placement placement_of(NodeId n) { return on(n); }
-inline const Placement& placement_of(const Placement& p) { return p; }
+template <class... A>
+ByteBuffer encode_named_args(A&&... args) {
+  ByteBuffer buf;
+  OutArchive ar(buf);
+  std::tuple<std::decay_t<A>...> converted(std::forward<A>(args)...);
+  std::apply([&](auto&... a) { ((ar & a), ...); }, converted);
+  return buf;
+}
 }  // namespace detail
 
 /// Starts a process running registered `body(args...)` on a node (a NodeId or a placement);
@@ -87,6 +93,16 @@ Pid spawn(const W& where, R (*body)(P...), A&&... args) {
   auto* e = detail::task_entry(body);
   return detail::spawn_process(detail::placement_of(where), e,
                                detail::encode_args(body, std::forward<A>(args)...), 0)
+      .first;
+}
+/// Starts a process running the body registered as `name` with `args`, on a node that has it
+/// (another program's body may be missing here). The body's signature is `R name(A...)`
+/// (`R` void unless given). Errors as run() by name.
+template <class R = void, class W, class... A>
+Pid spawn(const W& where, std::string_view name, A&&... args) {
+  const detail::Entry* e = detail::named_task(name, detail::named_signature<R, A...>());
+  return detail::spawn_process(detail::placement_of(where), e,
+                               detail::encode_named_args(std::forward<A>(args)...), 0)
       .first;
 }
 /// spawn() and monitor the new process atomically: {pid, monitor}.

@@ -6,8 +6,10 @@
 #include <iterator>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -72,13 +74,29 @@ const Entry* task_entry(F* fn) {
   return e;
 }
 
+/// The entry of a task called by name: `name` with the signature `signature` (made from the
+/// caller's result and argument types). On the master it is checked against the registries
+/// every node sent when it joined: NotRegistered when no node has `name`, RegistryMismatch
+/// naming both signatures when the job has it with another. Elsewhere the node that runs it
+/// checks (NotRegistered, naming name and signature). Interned: the pointer stays valid.
+const Entry* named_task(std::string_view name, std::string signature);
+
+/// The signature a task `R f(A...)` is registered with.
+template <class R, class... A>
+std::string named_signature() {
+  return type_name(typeid(R(*)(std::tuple<std::decay_t<A>...>)));
+}
+
+inline Placement placement_of(NodeId n) { return on(n); }
+inline const Placement& placement_of(const Placement& p) { return p; }
+
 }  // namespace detail
 
 /// Runs registered task `fn(args...)` on a node chosen by `where`. Never blocks on the
 /// remote node. Throws NotRegistered (fn not registered with CADRE_TASK), InvalidNode,
 /// PayloadTooLarge, NotRunning. Any thread, task or process.
-template <class R, class... P, class... A>
-Future<R> run(const Placement& where, R (*fn)(P...), A&&... args) {
+template <class R, class W, class... P, class... A>
+Future<R> run(const W& where, R (*fn)(P...), A&&... args) {
   static_assert(sizeof...(P) == sizeof...(A), "cadre::run: wrong number of arguments");
   const detail::Entry* e = detail::task_entry(fn);
   detail::ByteBuffer buf;
@@ -88,15 +106,33 @@ Future<R> run(const Placement& where, R (*fn)(P...), A&&... args) {
     std::apply([&](auto&... a) { ((ar & a), ...); }, converted);
   }
   auto st = std::make_shared<detail::ResultState<R>>(1);
-  detail::submit_run(where, e, std::move(buf), st);
+  detail::submit_run(detail::placement_of(where), e, std::move(buf), st);
+  return Future<R>(std::move(st), 0);
+}
+
+/// Runs the task registered as `name` (CADRE_TASK(name)) with `args`, on a node that has it:
+/// a program spawned or started beside this one may register names this binary lacks. `R`
+/// and the argument types make the signature: `run<int>(on(n), "square", 3)` calls
+/// `int square(int)`. A name or signature the job lacks: NotRegistered or RegistryMismatch
+/// naming both (checked on the master; elsewhere by the node that runs it).
+template <class R, class W, class... A>
+Future<R> run(const W& where, std::string_view name, A&&... args) {
+  const detail::Entry* e = detail::named_task(name, detail::named_signature<R, A...>());
+  detail::ByteBuffer buf;
+  {
+    detail::OutArchive ar(buf);
+    std::tuple<std::decay_t<A>...> converted(std::forward<A>(args)...);
+    std::apply([&](auto&... a) { ((ar & a), ...); }, converted);
+  }
+  auto st = std::make_shared<detail::ResultState<R>>(1);
+  detail::submit_run(detail::placement_of(where), e, std::move(buf), st);
   return Future<R>(std::move(st), 0);
 }
 
 /// Runs `fn` once per input, spread over the nodes `where` allows, in chunks; returns one
 /// future per input, in input order. Every worker is kept busy with a window of chunks.
-template <class R, class P, class Range>
-std::vector<Future<R>> map(const Placement& where, R (*fn)(P), const Range& inputs,
-                           MapOptions opts = {}) {
+template <class R, class W, class P, class Range>
+std::vector<Future<R>> map(const W& where, R (*fn)(P), const Range& inputs, MapOptions opts = {}) {
   using Param = std::decay_t<P>;
   const detail::Entry* e = detail::task_entry(fn);
   const std::size_t n =
@@ -131,7 +167,7 @@ std::vector<Future<R>> map(const Placement& where, R (*fn)(P), const Range& inpu
     chunks.push_back(std::move(c));
     done += k;
   }
-  detail::submit_map(where, e, std::move(chunks), opts);
+  detail::submit_map(detail::placement_of(where), e, std::move(chunks), opts);
   return out;
 }
 

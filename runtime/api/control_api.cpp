@@ -82,6 +82,21 @@ void progress(std::uint64_t done, std::uint64_t total) {
   c.execute([&c, done, total] { api::output().send_progress(done, total); });
 }
 
+std::uint64_t purge() {
+  auto& c = core();
+  if (!c.is_master())
+    throw WrongRole("cadre::purge: only the master purges (it is where output arrives)");
+  auto st = std::make_shared<detail::ResultState<std::uint64_t>>(1);
+  c.execute([st] {
+    api::output().purge([st](std::uint64_t dropped) {
+      st->set_value(0, dropped);
+      st->complete();
+    });
+  });
+  detail::wait_state(st.get(), std::nullopt);
+  return st->value(0);
+}
+
 std::chrono::nanoseconds ping(NodeId node, std::chrono::milliseconds timeout) {
   auto& c = core();
   c.check_node(node, "cadre::ping");

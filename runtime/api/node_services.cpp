@@ -6,11 +6,12 @@
 
 namespace cadre::api {
 NodeServices::NodeServices(node::Core& core)
-    : processes(core), output(core, processes), tasks(core, output) {
+    : processes(core), output(core, processes), tasks(core, output), node_events(core, processes) {
   if (core.is_master()) processes.add_driver();
   core.add_service(tasks);
   core.add_service(processes);
   core.add_service(output);
+  core.add_service(node_events);
   g_node_services.store(this, std::memory_order_release);
 }
 

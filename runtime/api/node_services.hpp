@@ -7,6 +7,7 @@
 #include <atomic>
 
 #include "node/core.hpp"
+#include "services/node_events.hpp"
 #include "services/output.hpp"
 #include "services/processes.hpp"
 #include "services/tasks.hpp"
@@ -25,6 +26,7 @@ class NodeServices {
   services::ProcessService processes;  ///< processes, mailboxes, monitors, links, names
   services::OutputService output;      ///< log lines, statistics, progress, relays
   services::TaskService tasks;         ///< tasks, map and placement of work
+  services::NodeEventService node_events;  ///< node monitors (monitor_node)
 };
 
 /// The running node's services (set by NodeServices for its lifetime).
@@ -41,6 +43,8 @@ inline NodeServices& node_services() {
 inline services::ProcessService& processes() { return node_services().processes; }
 /// The running node's task service.
 inline services::TaskService& tasks() { return node_services().tasks; }
+/// The running node's node monitors.
+inline services::NodeEventService& node_events() { return node_services().node_events; }
 /// The running node's output service.
 inline services::OutputService& output() { return node_services().output; }
 

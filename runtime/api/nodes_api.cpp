@@ -12,11 +12,15 @@
 #include <mutex>
 #include <thread>
 
+#include "api/node_services.hpp"
 #include "api/spawn_checks.hpp"
 #include "cadre/detail/future_state.hpp"
 #include "cadre/errors.hpp"
 #include "cadre/nodes.hpp"
+#include "cadre/process.hpp"
+#include "cadre/receive.hpp"
 #include "node/core.hpp"
+#include "node/log.hpp"
 #include "node/payload.hpp"
 #include "transport/mpi_env.hpp"
 
@@ -36,6 +40,22 @@ namespace {
 std::mutex g_started_mu;
 std::map<std::uint32_t, SpawnOptions> g_started;
 
+/// SpawnOptions::link: waits for the process that spawned `nodes` to end; if it ended
+/// abnormally (not normal, not shut-down), stops them.
+void link_guard(Pid spawner, std::vector<std::uint32_t> nodes) {
+  cadre::monitor(spawner);
+  const Reason why = cadre::receive(cadre::on_down([](const Down& d) { return d.reason; }));
+  if (why == Reason::normal || why == Reason::shutdown) return;
+  for (std::uint32_t n : nodes) {
+    try {
+      if (node::Core::get().is_up(NodeId(n))) stop_node(NodeId(n));
+    } catch (const std::exception& e) {
+      node::log_local(Level::warn,
+                      fmt::format("spawn_nodes link: stopping node {}: {}", n, e.what()));
+    }
+  }
+}
+
 /// This program's arguments (argv[1..]), for respawning a world rank.
 std::vector<std::string> own_args() {
   std::ifstream in("/proc/self/cmdline", std::ios::binary);
@@ -46,6 +66,11 @@ std::vector<std::string> own_args() {
   return args;
 }
 }  // namespace
+}  // namespace cadre
+
+CADRE_TASK(cadre::link_guard);
+
+namespace cadre {
 
 std::vector<NodeId> spawn_nodes(const SpawnOptions& o) {
   auto& core = node::Core::get();
@@ -119,7 +144,32 @@ std::vector<NodeId> spawn_nodes(const SpawnOptions& o) {
     std::lock_guard lock(g_started_mu);
     for (NodeId id : ids) g_started[id.value()] = o;
   }
+  // link: the new nodes stop when the process that spawned them ends abnormally (the driver's
+  // end ends the job, and every node with it).
+  const Pid me = self();
+  if (o.link && !me.is_null() && !(me.node == NodeId(0) && me.serial == 0)) {
+    std::vector<std::uint32_t> raw;
+    for (NodeId id : ids) raw.push_back(id.value());
+    cadre::spawn(local, link_guard, me, raw);
+  }
   return ids;
+}
+
+void monitor_node(NodeId n) {
+  auto& core = node::Core::get();
+  const Pid me = self();
+  if (me.is_null())
+    throw WrongRole(
+        "cadre::monitor_node: call it from a process or the driver (it has no mailbox)");
+  node_info(n);  // InvalidNode for a node the job never had
+  core.execute([me, n] { api::node_events().watch(me, n); });
+}
+
+void demonitor_node(NodeId n) {
+  auto& core = node::Core::get();
+  const Pid me = self();
+  if (me.is_null()) return;
+  core.execute([me, n] { api::node_events().unwatch(me, n); });
 }
 
 NodeId respawn_node(NodeId n) {

@@ -3,11 +3,44 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <mutex>
+
 #include "api/node_services.hpp"
 #include "cadre/errors.hpp"
 #include "cadre/tasks.hpp"
 
 namespace cadre::detail {
+
+const Entry* named_task(std::string_view name, std::string signature) {
+  const std::uint64_t id = entry_id(name, signature);
+  if (const Entry* e = find_id(id); e && e->kind == EntryKind::task) return e;
+  auto* core = node::Core::try_get();
+  if (core && core->is_master()) {
+    auto known = core->registered_as(static_cast<std::uint8_t>(EntryKind::task), name);
+    if (known.empty())
+      throw NotRegistered(
+          fmt::format("cadre: no node of this job registered a task '{}' (called by name as '{}'); "
+                      "the program that serves it needs CADRE_TASK({})",
+                      name, signature, name));
+    if (std::none_of(known.begin(), known.end(), [&](auto& k) { return k.first == signature; }))
+      throw RegistryMismatch(fmt::format(
+          "cadre: task '{}' is registered as '{}' (on {}) but called by name as '{}': the "
+          "result type and argument types of the call must match the registration",
+          name, known.front().first, known.front().second, signature));
+  }
+  // Interned: futures and requests keep the pointer.
+  static std::mutex mu;
+  static std::map<std::uint64_t, std::unique_ptr<Entry>> interned;
+  std::lock_guard lock(mu);
+  auto& slot = interned[id];
+  if (!slot)
+    slot = std::make_unique<Entry>(Entry{EntryKind::task, std::string(name), std::move(signature),
+                                         id, nullptr, nullptr, "(called by name)"});
+  return slot.get();
+}
 
 void submit_run(const Placement& where, const Entry* e, ByteBuffer&& args,
                 std::shared_ptr<StateBase> state) {

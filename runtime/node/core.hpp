@@ -167,6 +167,10 @@ class Core final : public transport::Sink, public NodeContext {
   void stop_node(NodeId n, std::function<void(std::string error)> done);
   /// True when this process was started by MPI_Comm_spawn. Any thread.
   bool spawned() const { return spawned_; }
+  /// Master: the signatures under which the job's nodes registered `name` (of `kind`), each
+  /// with the name of a node that has it; empty when none did. Any thread.
+  std::vector<std::pair<std::string, std::string>> registered_as(std::uint8_t kind,
+                                                                 std::string_view name) const;
   /// Master: the nodes started by the same MPI_Comm_spawn as `n` (itself included; empty for a
   /// world rank). Their processes end together: MPI_Finalize waits for every one. Loop thread.
   std::vector<NodeId> spawn_group(NodeId n) const {
@@ -263,6 +267,7 @@ class Core final : public transport::Sink, public NodeContext {
   std::unordered_map<std::uint32_t, std::shared_ptr<JoinBatch>> joining_;
   std::unordered_map<std::uint32_t, Stopping> stopping_nodes_;
   std::unordered_map<std::uint32_t, std::vector<NodeId>> groups_;  // spawn_group()
+  mutable std::mutex registry_mu_;        // registry_ is read from other threads
   std::vector<RegistryRecord> registry_;  // master: the job's registries, merged
   std::vector<std::string> registry_owner_;
 

@@ -181,6 +181,7 @@ void Core::start_master(Clock::time_point deadline) {
   for (auto& [id, h] : hellos_) {
     t.push_back(
         NodeInfo{id, h.name, h.host, static_cast<int>(id.value()), NodeState::up, h.os_pid});
+    std::lock_guard lock(registry_mu_);
     for (auto& r : h.registry) {
       registry_.push_back(r);
       registry_owner_.push_back(h.name);

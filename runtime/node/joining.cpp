@@ -164,11 +164,14 @@ void Core::admit(NodeId src, Hello h) {
     join_failed(src, msg);
     return;
   }
-  for (auto& r : h.registry)
-    if (!known.count({r.kind, r.name})) {
-      registry_.push_back(r);
-      registry_owner_.push_back(h.name);
-    }
+  {
+    std::lock_guard lock(registry_mu_);
+    for (auto& r : h.registry)
+      if (!known.count({r.kind, r.name})) {
+        registry_.push_back(r);
+        registry_owner_.push_back(h.name);
+      }
+  }
   const int rank = static_cast<int>(src.value() - batch->ids.front().value());
   NodeInfo info{src, h.name, h.host, rank, NodeState::up, h.os_pid};
   // The others first, then the new node: what it sends them arrives after they know it.
@@ -182,6 +185,18 @@ void Core::admit(NodeId src, Hello h) {
   log_local(Level::debug, fmt::format("{} joined", describe(src)));
   ++batch->joined;
   finish_batch(batch);
+}
+
+std::vector<std::pair<std::string, std::string>> Core::registered_as(std::uint8_t kind,
+                                                                     std::string_view name) const {
+  std::lock_guard lock(registry_mu_);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (std::size_t i = 0; i < registry_.size(); ++i)
+    if (registry_[i].kind == kind && registry_[i].name == name &&
+        std::none_of(out.begin(), out.end(),
+                     [&](auto& o) { return o.first == registry_[i].signature; }))
+      out.emplace_back(registry_[i].signature, registry_owner_[i]);
+  return out;
 }
 
 void Core::on_node_joined(NodeId, const wire::Envelope&, const char* p, std::size_t n) {

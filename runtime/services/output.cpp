@@ -65,6 +65,8 @@ const node::HandlerTable<OutputService>& OutputService::handlers() {
       T::entry<&S::on_progress>(cls::progress, "progress", node::kToMaster),
       T::entry<&S::on_relay>(cls::relay, "relay", node::kFromMaster),
       T::entry<&S::on_relay_request>(cls::relay_request, "relay_request", node::kToMaster),
+      T::entry<&S::on_purge>(cls::purge, "purge", node::kFromMaster),
+      T::entry<&S::on_purge_ack>(cls::purge_ack, "purge_ack", node::kToMaster),
   };
   return table;
 }
@@ -262,18 +264,21 @@ void OutputService::on_envelope(NodeId src, const wire::Envelope& env, const cha
 }
 
 void OutputService::on_log(NodeId src, const wire::Envelope&, const char* p, std::size_t n) {
+  if (purged(src)) return;
   auto r = detail::decode_as<LogRecord>(p, n);
   if (!r.pid.is_null() && r.pid.node != src)
     throw DecodeError(fmt::format("a log line of {}, which is not on the sending node", r.pid));
   print_line(static_cast<Level>(std::min<std::uint8_t>(r.level, 5)), r.unix_ns, src, r.pid, r.text);
 }
 
-void OutputService::on_stat(NodeId, const wire::Envelope&, const char* p, std::size_t n) {
+void OutputService::on_stat(NodeId src, const wire::Envelope&, const char* p, std::size_t n) {
+  if (purged(src)) return;
   auto [k, v] = detail::decode_as<std::pair<std::string, double>>(p, n);
   add_stat(k, v);
 }
 
-void OutputService::on_progress(NodeId, const wire::Envelope&, const char* p, std::size_t n) {
+void OutputService::on_progress(NodeId src, const wire::Envelope&, const char* p, std::size_t n) {
+  if (purged(src)) return;
   auto [d, t] = detail::decode_as<std::pair<std::uint64_t, std::uint64_t>>(p, n);
   if (d > t) throw DecodeError(fmt::format("impossible progress: {} done of {}", d, t));
   show_progress(d, t, false);
@@ -286,6 +291,51 @@ void OutputService::on_relay_request(NodeId, const wire::Envelope& env, const ch
 
 void OutputService::on_relay(NodeId, const wire::Envelope&, const char* p, std::size_t n) {
   take_relay(detail::decode_as<RelayRecord>(p, n));
+}
+
+// -- purge (Kind2): output of an earlier phase is dropped -----------------------------------
+// Links keep order, so what a node sent before it answers the purge arrives before its answer:
+// the master drops a node's output until that answer comes.
+
+void OutputService::purge(std::function<void(std::uint64_t)> done) {
+  ++purge_number_;
+  purging_.clear();
+  purge_dropped_ = 0;
+  purge_done_ = std::move(done);
+  for (const NodeInfo& i : *core_.table()) {
+    if (i.id == core_.self_node() || i.state != NodeState::up) continue;
+    purging_.insert(i.id.value());
+    const wire::Envelope env = node::envelope({.cls = cls::purge, .corr = purge_number_});
+    core_.send(i.id, env, nullptr, 0);
+  }
+  if (purging_.empty()) purge_answered(NodeId(UINT32_MAX));
+}
+
+bool OutputService::purged(NodeId src) {
+  if (!purging_.count(src.value())) return false;
+  ++purge_dropped_;
+  return true;
+}
+
+void OutputService::on_purge(NodeId src, const wire::Envelope& env, const char*, std::size_t) {
+  const wire::Envelope ack = node::envelope({.cls = cls::purge_ack, .corr = env.corr});
+  core_.send(src, ack, nullptr, 0);
+}
+
+void OutputService::on_purge_ack(NodeId src, const wire::Envelope& env, const char*, std::size_t) {
+  if (env.corr == purge_number_) purge_answered(src);
+}
+
+void OutputService::on_node_down(NodeId n) {
+  if (purging_.count(n.value())) purge_answered(n);
+}
+
+void OutputService::purge_answered(NodeId src) {
+  purging_.erase(src.value());
+  if (!purging_.empty() || !purge_done_) return;
+  auto done = std::move(purge_done_);
+  purge_done_ = nullptr;
+  done(purge_dropped_);
 }
 
 }  // namespace cadre::services

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -34,6 +35,8 @@ inline constexpr node::Cls stat{41};
 inline constexpr node::Cls progress{42};
 inline constexpr node::Cls relay{43};
 inline constexpr node::Cls relay_request{44};
+inline constexpr node::Cls purge{45};      // master -> node: a purge began (corr: its number)
+inline constexpr node::Cls purge_ack{46};  // node -> master: all my earlier output is before this
 }  // namespace cls
 
 using RelayRecord = node::RelayWire;
@@ -66,6 +69,11 @@ class OutputService final : public node::Service {
   /// Any thread.
   std::map<std::string, double> stats() const;
   void show_progress(std::uint64_t done, std::uint64_t total, bool force);
+  /// Starts a purge: output (log lines, stats, progress) that every other node sent before
+  /// it hears of the purge is dropped on arrival; `done(dropped)` runs once every live node
+  /// has answered (at once when there is none).
+  void purge(std::function<void(std::uint64_t dropped)> done);
+  void on_node_down(NodeId n) override;
 
   // -- every node -----------------------------------------------------------------------
   void send_log(Level level, std::int64_t unix_ns, Pid pid, std::string text);
@@ -84,6 +92,11 @@ class OutputService final : public node::Service {
   void on_progress(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
   void on_relay_request(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
   void on_relay(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
+  void on_purge(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
+  void on_purge_ack(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
+  /// True (and counted) when output from `src` belongs to a phase being purged.
+  bool purged(NodeId src);
+  void purge_answered(NodeId src);
   void publish_relay(std::uint64_t type_id, std::string payload);
   void take_relay(RelayRecord r);
   void clear_progress_line();
@@ -106,6 +119,11 @@ class OutputService final : public node::Service {
   std::uint64_t next_seq_ = 1;
   std::vector<RelayRecord> history_;
   std::unordered_map<std::uint64_t, std::unordered_set<std::uint64_t>> subscribers_;
+  // purge (master)
+  std::uint64_t purge_number_ = 0;
+  std::unordered_set<std::uint32_t> purging_;  // nodes whose answer has not come
+  std::uint64_t purge_dropped_ = 0;
+  std::function<void(std::uint64_t)> purge_done_;
 };
 
 }  // namespace cadre::services

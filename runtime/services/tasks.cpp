@@ -223,8 +223,10 @@ void TaskService::on_result(NodeId src, const wire::Envelope& env, const char* p
       switch (static_cast<SlotStatus>(status)) {
         case SlotStatus::not_registered:
           err = std::make_exception_ptr(NotRegistered(
-              fmt::format("cadre: {} is not registered on {} (its program lacks CADRE_TASK({}))",
-                          task_label(pend.entry), where, pend.entry->name)));
+              fmt::format("cadre: {} ('{}') is not registered on {} (its program lacks "
+                          "CADRE_TASK({}), or has it with another signature)",
+                          task_label(pend.entry), pend.entry->signature, where,
+                          pend.entry->name)));
           break;
         case SlotStatus::refused:
           err = std::make_exception_ptr(NotRunning(

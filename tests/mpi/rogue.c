@@ -396,6 +396,32 @@ static void forge_final_status(void) {
   free(b.p);
 }
 
+/* Relays: to a worker directly (only the master relays), through the master to a node it does
+ * not know, and a final_status through the master to node 1 (the master writes the rogue in
+ * as the sender, so node 1 refuses it). */
+static void forge_relay(void) {
+  struct {
+    int dst;
+    uint32_t node;
+    uint8_t inner;
+  } const forged[] = {{1, 0, kShutdown}, {0, 99, kShutdown}, {0, 1, kFinalStatus}};
+  for (size_t i = 0; i < sizeof forged / sizeof forged[0]; ++i) {
+    Buf b = {0};
+    put_u32(&b, forged[i].node);
+    if (forged[i].inner == kShutdown) {
+      put_i64(&b, 0);
+    } else {
+      put_i32(&b, 77);
+      put_u8(&b, 1);
+      put_u32(&b, 0);
+    }
+    Env e = env_of(kRelay, (uint32_t)g_rank, 0, forged[i].node, 0);
+    e.aux = forged[i].inner;
+    send_envelope(forged[i].dst, &e, &b);
+    free(b.p);
+  }
+}
+
 static void forge_shutdown(void) {
   Buf b = {0};
   put_i64(&b, 0); /* the shut-down timeout, ms */
@@ -526,6 +552,7 @@ static const Attack kAttacks[] = {
     {"forge_node_down", forge_node_down},
     {"forge_final_status", forge_final_status},
     {"forge_shutdown", forge_shutdown},
+    {"forge_relay", forge_relay},
     {"forge_down", forge_down},
     {"garbage_flood", garbage_flood},
     {"early_flood", early_flood},

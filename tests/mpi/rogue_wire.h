@@ -34,6 +34,7 @@ enum Cls {
   kExitSignal = 29,
   kKill = 30,
   kProgress = 42,
+  kRelay = 255, /* relayed through the master: class in aux, u32 node before the payload */
 };
 
 enum { kCtlHeartbeat = 1, kCtlPing = 2, kCtlPong = 3, kCtlCreditGrant = 0x80 };

@@ -10,7 +10,9 @@
 #include <cadre/cadre.hpp>
 #include <chrono>
 #include <fstream>
+#include <set>
 #include <string>
+#include <thread>
 
 #include "spawn_common.hpp"
 
@@ -170,6 +172,225 @@ TEST(Spawn, ASecondProgramJoinsAndServes) {
   }
   EXPECT_EQ(ordered(ids[0], ids[1], 1000), 1000);
   EXPECT_EQ(ordered(ids[1], NodeId(0), 1000), 1000);
+  // By name: a task only the second program has, and a body both have.
+  EXPECT_EQ(cadre::run<int>(ids[0], "other_triple", 5).get(), 15);
+  Pid p = cadre::spawn(ids[1], "spawn_test::echo_once", cadre::self());
+  cadre::send(p, std::string("by name"));
+  EXPECT_EQ(cadre::receive(3s, cadre::match<std::string>([](const std::string& s) { return s; }))
+                .value_or("timeout"),
+            "echo:by name");
+  try {
+    cadre::run<int>(ids[0], "no_such_task", 1).get();
+    ADD_FAILURE() << "an unknown name was run";
+  } catch (const cadre::NotRegistered& e) {
+    EXPECT_NE(std::string(e.what()).find("no_such_task"), std::string::npos) << e.what();
+  }
+  try {
+    cadre::run<long>(ids[0], "other_triple", 5L).get();
+    ADD_FAILURE() << "a wrong signature was run";
+  } catch (const cadre::RegistryMismatch& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("int (*)(std::tuple<int>)"), std::string::npos) << what;
+    EXPECT_NE(what.find("long (*)(std::tuple<long>)"), std::string::npos) << what;
+  }
+  // The master's binary lacks it: the node that would run it says so, by name.
+  try {
+    cadre::run<int>(cadre::local, "other_triple", 5).get();
+    ADD_FAILURE() << "a task this binary lacks ran here";
+  } catch (const cadre::NotRegistered& e) {
+    EXPECT_NE(std::string(e.what()).find("other_triple"), std::string::npos) << e.what();
+  }
+  for (NodeId id : ids) cadre::stop_node(id);
+}
+
+/// Monitors node `n` from wherever it runs and tells `report` what it heard: "up,down:stopped".
+void watch_node(Pid report, NodeId n) {
+  cadre::monitor_node(n);
+  std::string heard;
+  for (int k = 0; k < 2; ++k) {
+    auto e = cadre::receive(10s, cadre::match<cadre::NodeEvent>([](const cadre::NodeEvent& e) {
+                              return e.kind == cadre::NodeEvent::Kind::up ? std::string("up")
+                                                                          : "down:" + e.reason;
+                            }));
+    heard += (k ? "," : "") + e.value_or("timeout");
+  }
+  cadre::send(report, heard);
+}
+CADRE_TASK(watch_node);
+
+/// Spawns a node (linked or not), reports its id, then fails.
+void spawner_that_fails(Pid report, bool link) {
+  auto ids = cadre::spawn_nodes({.count = 1, .link = link});
+  cadre::send(report, ids[0].value());
+  throw std::runtime_error("the spawner fails");
+}
+CADRE_TASK(spawner_that_fails);
+
+cadre::NodeState state_within(NodeId n, cadre::NodeState want, std::chrono::milliseconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (cadre::node_info(n).state != want && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(10ms);
+  return cadre::node_info(n).state;
+}
+
+TEST(Spawn, NodeMonitorsWorkOnEveryNode) {
+  auto ids = cadre::spawn_nodes({.count = 1});
+  cadre::monitor_node(ids[0]);
+  auto up = cadre::receive(3s, cadre::match<cadre::NodeEvent>([](const cadre::NodeEvent& e) {
+                             return e.kind == cadre::NodeEvent::Kind::up;
+                           }));
+  EXPECT_TRUE(up.value_or(false));
+  // A watcher on a world worker (or the master in a 1-rank job) and one on a spawned node.
+  auto other = cadre::spawn_nodes({.count = 1});
+  cadre::spawn(NodeId(cadre::nodes().size() > 3 ? 1 : 0), watch_node, cadre::self(), ids[0]);
+  cadre::spawn(other[0], watch_node, cadre::self(), ids[0]);
+  std::this_thread::sleep_for(200ms);  // both have heard `up`
+  cadre::stop_node(ids[0]);
+  auto down = cadre::receive(
+      5s, cadre::match<cadre::NodeEvent>([](const cadre::NodeEvent& e) { return e.reason; }));
+  EXPECT_EQ(down.value_or("timeout"), "stopped");
+  for (int k = 0; k < 2; ++k)
+    EXPECT_EQ(cadre::receive(5s, cadre::match<std::string>([](const std::string& s) { return s; }))
+                  .value_or("timeout"),
+              "up,down:stopped");
+  // A monitor of a node already stopped says so at once.
+  cadre::monitor_node(ids[0]);
+  EXPECT_EQ(cadre::receive(3s, cadre::match<cadre::NodeEvent>(
+                                   [](const cadre::NodeEvent& e) { return e.reason; }))
+                .value_or("timeout"),
+            "stopped");
+  EXPECT_THROW(cadre::monitor_node(NodeId(100000)), cadre::InvalidNode);
+  cadre::stop_node(other[0]);
+}
+
+TEST(Spawn, LinkedNodesStopWhenTheirSpawnerFails) {
+  cadre::spawn(cadre::local, spawner_that_fails, cadre::self(), true);
+  auto linked = cadre::receive(10s, cadre::match<std::uint32_t>([](std::uint32_t n) { return n; }));
+  ASSERT_TRUE(linked.has_value());
+  EXPECT_EQ(state_within(NodeId(*linked), cadre::NodeState::stopped, 10s),
+            cadre::NodeState::stopped);
+  cadre::spawn(cadre::local, spawner_that_fails, cadre::self(), false);
+  auto free = cadre::receive(10s, cadre::match<std::uint32_t>([](std::uint32_t n) { return n; }));
+  ASSERT_TRUE(free.has_value());
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(cadre::node_info(NodeId(*free)).state, cadre::NodeState::up);
+  cadre::stop_node(NodeId(*free));
+}
+
+// The link credit and coalescing threshold this binary runs with (see main): small, so that the
+// relay's credit is tested.
+constexpr std::size_t kCredit = 64 * 1024;
+constexpr std::size_t kCoalesce = 64 * 1024;
+
+/// Tells `who` it holds its node, lets that leave, then computes for `ms` without yielding:
+/// the node takes nothing off its links meanwhile.
+int hold_node(Pid who, int ms) {
+  cadre::send(who, std::string("holding"));
+  cadre::yield();
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < until) {
+  }
+  return ms;
+}
+CADRE_TASK(hold_node);
+
+/// Waits for the word to go, streams 0..n-1 to `to`, and tells `parent` how many sends had
+/// returned `sample_ms` after the start.
+void sampled_source(Pid to, Pid parent, int n, int sample_ms) {
+  cadre::receive(cadre::match<std::string>([](const std::string&) {}));
+  const auto sample = std::chrono::steady_clock::now() + std::chrono::milliseconds(sample_ms);
+  long at_sample = -1;
+  for (int i = 0; i < n; ++i) {
+    if (at_sample < 0 && std::chrono::steady_clock::now() >= sample) at_sample = i;
+    cadre::send(to, i);
+  }
+  cadre::send(parent, at_sample);
+}
+CADRE_TASK(sampled_source);
+
+TEST(Spawn, CreditHoldsEndToEndThroughTheRelay) {
+  // Spawned node A streams to a process on spawned node B through the master while B's loop is
+  // held for 1.5 s: A gets at most the credit of its link to the master and of the master's
+  // link to B through (the master grants A nothing while its link to B is full, so it holds
+  // no more than that), A's node answers pings meanwhile, and then everything arrives in order.
+  auto ids = cadre::spawn_nodes({.count = 2});
+  const int n = 100000;
+  Pid sink = cadre::spawn(ids[1], spawn_test::ordered_sink, cadre::self(), n);
+  Pid src = cadre::spawn(ids[0], sampled_source, sink, cadre::self(), n, 700);
+  auto held = cadre::run(ids[1], hold_node, src, 1500);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_LT(cadre::ping(ids[0], 5s), 1s) << "the sender's node stopped serving";
+  auto at_sample = cadre::receive(30s, cadre::match<long>([](long v) { return v; }));
+  ASSERT_TRUE(at_sample);
+  // A relayed message: a 48-byte envelope, the 4-byte relay header and an int.
+  const long bound = static_cast<long>((2 * kCredit + 2 * kCoalesce) / 56) + 64;
+  std::printf("sends returned 700 ms into the hold: %ld (bound %ld)\n", *at_sample, bound);
+  EXPECT_GE(*at_sample, 0);
+  EXPECT_LE(*at_sample, bound) << "the relay let the sender past the credit of the path";
+  held.get();
+  EXPECT_EQ(cadre::receive(60s, cadre::match<int>([](int x) { return x; })).value_or(-1), n)
+      << "messages lost or out of order through the relay";
+  for (NodeId id : ids) cadre::stop_node(id);
+}
+
+/// Answers calls with twice the request, forever.
+void doubler() {
+  for (;;) {
+    int x = cadre::receive(cadre::match<int>([](int v) { return v; }));
+    cadre::reply(2 * x);
+  }
+}
+CADRE_TASK(doubler);
+
+/// Registers itself under `name`, then waits for a broadcast string and reports it to `to`.
+void named_listener(std::string name, Pid to) {
+  cadre::register_name(name, cadre::self());
+  cadre::send(to, std::string("registered"));
+  auto s = cadre::receive(cadre::match<std::string>([](const std::string& x) { return x; }));
+  cadre::send(to, "heard:" + s);
+}
+CADRE_TASK(named_listener);
+
+int stat_and_log(int x) {
+  cadre::stat("spawned_stat", x);
+  cadre::log(cadre::Level::info, "a log line from spawned node {}", cadre::self_node().value());
+  return x;
+}
+CADRE_TASK(stat_and_log);
+
+std::string receive_string(std::chrono::milliseconds t) {
+  return cadre::receive(t, cadre::match<std::string>([](const std::string& s) { return s; }))
+      .value_or("timeout");
+}
+
+TEST(Spawn, SpawnedNodesTakePartInEveryKindOfWork) {
+  auto ids = cadre::spawn_nodes({.count = 2});
+  // random and on_host placements include them.
+  std::set<std::uint32_t> seen;
+  for (int i = 0; i < 200; ++i) seen.insert(cadre::run(cadre::random, node_of, 0).get());
+  EXPECT_TRUE(seen.count(ids[0].value()) && seen.count(ids[1].value()));
+  const std::string host = cadre::node_info(ids[0]).host;
+  seen.clear();
+  for (int i = 0; i < 200; ++i) seen.insert(cadre::run(cadre::on_host(host), node_of, 0).get());
+  EXPECT_TRUE(seen.count(ids[0].value())) << "on_host(" << host << ") never chose a spawned node";
+  // call, monitors and kill, names, broadcasts, stats and logs.
+  Pid d = cadre::spawn(ids[0], doubler);
+  EXPECT_EQ(cadre::call<int>(d, 21, 5s), 42);
+  auto [victim, ref] = cadre::spawn_monitor(ids[1], doubler);
+  cadre::kill(victim);
+  auto down = cadre::receive(5s, cadre::on_down([](const cadre::Down& x) { return x.reason; }));
+  EXPECT_EQ(down.value_or(cadre::Reason::normal), cadre::Reason::killed);
+  cadre::spawn(ids[1], named_listener, std::string("spawned-listener"), cadre::self());
+  EXPECT_EQ(receive_string(5s), "registered");
+  auto where = cadre::whereis("spawned-listener");
+  ASSERT_TRUE(where.has_value());
+  EXPECT_EQ(where->node, ids[1]);
+  cadre::broadcast(ids[1], std::string("to every process there"));
+  EXPECT_EQ(receive_string(5s), "heard:to every process there");
+  const double before = cadre::stats()["spawned_stat"];
+  EXPECT_EQ(cadre::run(ids[0], stat_and_log, 5).get(), 5);
+  EXPECT_EQ(cadre::stats()["spawned_stat"] - before, 5.0);  // the stat arrives before the result
+  cadre::kill(d);
   for (NodeId id : ids) cadre::stop_node(id);
 }
 
@@ -209,6 +430,8 @@ int main(int argc, char** argv) {
   if (argc > 1) g_other = argv[1];
   cadre::Options o;
   o.shutdown_timeout = 5s;
+  o.link_credit = kCredit;
+  o.coalesce_bytes = kCoalesce;
   return cadre::launch(
       argc, argv, [] { return RUN_ALL_TESTS(); }, o);
 }
