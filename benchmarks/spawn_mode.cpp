@@ -150,8 +150,6 @@ void spawn_mode(const Flags& f, const std::vector<double>& raw, std::vector<Row>
   if (has_world_worker) {
     const double ws = rtt(NodeId(1), ids[0]);
     rows.push_back({"rtt_world_spawned", ws, "us", ratio(ws), "through the master"});
-    const double sw = rtt(ids[0], NodeId(1));
-    rows.push_back({"rtt_spawned_world2", sw, "us", ratio(sw), "through the master"});
   }
   for (NodeId id : ids) cadre::stop_node(id);
 }

@@ -56,6 +56,19 @@ void Links::add_channel(std::unique_ptr<mpi::MpiTransport> ch, std::vector<NodeI
     rt.rank = static_cast<std::int32_t>(r);
   }
   channels_.push_back(Channel{std::move(ch), std::move(ids)});
+  update_direct();
+}
+
+void Links::update_direct() {
+  direct_ = channels_.size() == 1 && channels_[0].ids.size() == routes_.size();
+  for (std::size_t r = 0; direct_ && r < channels_[0].ids.size(); ++r)
+    direct_ = channels_[0].ids[r].value() == r;
+  world_ = direct_ ? channels_[0].t.get() : nullptr;
+  // Reported straight to the node, a relayed envelope still comes here first.
+  auto hook = [](void* self, NodeId src, const wire::Envelope& env, const char* p, std::size_t n,
+                 Sink& sink) { static_cast<Links*>(self)->relayed(src, env, p, n, sink); };
+  for (std::size_t c = 0; c < channels_.size(); ++c)
+    if (channels_[c].t) channels_[c].t->set_relay_hook(direct_ ? +hook : nullptr, this);
 }
 
 void Links::grow(NodeId n) {
@@ -67,7 +80,10 @@ Links::Route& Links::route(NodeId n) {
   return routes_[n.value()];
 }
 
-void Links::add_node(NodeId n) { grow(n); }
+void Links::add_node(NodeId n) {
+  grow(n);
+  update_direct();
+}
 
 const Links::Route* Links::path(NodeId n) const {
   const Route* r = find(n);
@@ -85,6 +101,7 @@ void Links::set_limits(std::size_t cap, std::size_t coalesce, std::size_t credit
 }
 
 void Links::send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) {
+  if (direct_) return world_->send(dst, env, p, n);  // ranks are node ids; it checks them
   if (dst.value() < routes_.size()) {
     const Route& r = routes_[dst.value()];
     if (r.channel >= 0 && !r.closed) [[likely]] {
@@ -216,6 +233,7 @@ void Links::send_control(NodeId dst, const char* p, std::size_t n) {
 }
 
 std::size_t Links::poll(Sink& sink) {
+  if (direct_) return channels_[0].t->poll(sink);
   std::size_t n = 0;
   for (std::size_t i = 0; i < channels_.size(); ++i) {
     if (!channels_[i].t) continue;
@@ -292,6 +310,7 @@ void Links::retire(NodeId n) {
 }
 
 std::size_t Links::in_flight(NodeId dst) const {
+  if (direct_) return world_->in_flight(dst);
   const Route* r = path(dst);
   if (!r || r->channel < 0 || !channels_[static_cast<std::size_t>(r->channel)].t) return 0;
   return channels_[static_cast<std::size_t>(r->channel)].t->in_flight(
@@ -299,6 +318,7 @@ std::size_t Links::in_flight(NodeId dst) const {
 }
 
 std::int64_t Links::credit(NodeId dst) const {
+  if (direct_) return world_->credit(dst);
   const Route* r = path(dst);
   if (!r || r->channel < 0 || !channels_[static_cast<std::size_t>(r->channel)].t)
     return static_cast<std::int64_t>(credit_);
@@ -310,6 +330,7 @@ void Links::close_link(NodeId dst) {
   // Only this node's own sends stop: the master still relays others' traffic on the
   // communicator's link until the end of the drain (their last frames go that way too).
   if (dst.value() < routes_.size()) routes_[dst.value()].closed = true;
+  if (direct_) world_->close_link(dst);  // nothing is relayed: the link itself closes
 }
 
 LinkDrops Links::dropped() const {

@@ -24,12 +24,6 @@
 
 namespace cadre::transport {
 
-/// An envelope relayed through the master: class in `aux`, and a u32 prefix to the payload,
-/// the final node (towards the master) or the true sender (from the master).
-inline constexpr std::uint8_t kRelayClass = 255;
-/// A control message relayed through the master: this byte, the u32 node, the message.
-inline constexpr unsigned char kRelayControl = kTransportControl + 1;
-
 class Links final : public Transport {
  public:
   Links(NodeId self, const Options& o) : self_(self), options_(o) {}
@@ -83,6 +77,9 @@ class Links final : public Transport {
   void relayed(NodeId src, const wire::Envelope& env, const char* p, std::size_t n, Sink& sink);
   void relayed_control(NodeId src, const char* p, std::size_t n, Sink& sink);
   void check_held();
+  /// A job of world ranks alone: the one channel's ranks are the node ids and nothing is
+  /// relayed, so its poll reports straight to the node (no translation, no relay check).
+  void update_direct();
   [[noreturn]] void relay_too_large(NodeId dst, std::size_t n) const;
   void grow(NodeId n);
 
@@ -91,6 +88,8 @@ class Links final : public Transport {
   std::size_t cap_ = 0, coalesce_ = 0, credit_ = 0;
   bool limits_set_ = false;
   bool spawned_ = false;
+  bool direct_ = false;                 // update_direct()
+  mpi::MpiTransport* world_ = nullptr;  // the one channel, when direct_
   std::vector<Channel> channels_;
   std::vector<Route> routes_;
   // Sources whose grants the master holds, and the node each waits for.

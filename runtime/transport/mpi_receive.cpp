@@ -312,7 +312,10 @@ void MpiTransport::deliver(int src, const char* p, std::size_t n, Sink& sink) {
   wire::EnvelopeRef e;
   while (reader.next(e)) {
     try {
-      sink.on_envelope(from, e.header, e.payload, e.length);
+      if (e.header.cls == kRelayClass && relay_hook_)
+        relay_hook_(relay_ctx_, from, e.header, e.payload, e.length, sink);
+      else
+        sink.on_envelope(from, e.header, e.payload, e.length);
     } catch (const std::exception& ex) {
       // One bad envelope must not take the rest of the frame (or the node) with it.
       sink.on_bad_frame(from,

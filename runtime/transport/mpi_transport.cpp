@@ -202,14 +202,6 @@ void MpiTransport::send_raw(int rank, int tag, detail::ByteBuffer b) {
   send_dst_.push_back(rank);
 }
 
-std::size_t MpiTransport::in_flight(NodeId dst) const {
-  return dst.value() < inflight_.size() ? inflight_[dst.value()] : 0;
-}
-
-std::int64_t MpiTransport::credit(NodeId dst) const {
-  return dst.value() < credit_.size() ? credit_[dst.value()] : credit_limit_;
-}
-
 void MpiTransport::close_link(NodeId dst) {
   if (dst.value() >= state_.size() || state_[dst.value()] != LinkState::open) return;
   if (links_[dst.value()]->dirty) ship(dst.value());

@@ -92,6 +92,14 @@ class MpiTransport final : public Transport {
   /// assignment); it completes as the loop progresses sends, so a peer that does not yet
   /// progress MPI never blocks the caller.
   void send_raw(int rank, int tag, detail::ByteBuffer b);
+  /// Envelopes of class kRelayClass go to `hook` (with `ctx`) instead of the sink; none: to
+  /// the sink like any other.
+  using RelayHook = void (*)(void* ctx, NodeId src, const wire::Envelope& env, const char* p,
+                             std::size_t n, Sink& sink);
+  void set_relay_hook(RelayHook hook, void* ctx) {
+    relay_hook_ = hook;
+    relay_ctx_ = ctx;
+  }
   /// True for an inter-communicator.
   bool inter() const { return inter_; }
 
@@ -170,9 +178,13 @@ class MpiTransport final : public Transport {
  public:
   void send_control(NodeId dst, const char* p, std::size_t n) override;
 
-  std::size_t in_flight(NodeId dst) const override;
+  std::size_t in_flight(NodeId dst) const override {
+    return dst.value() < inflight_.size() ? inflight_[dst.value()] : 0;
+  }
 
-  std::int64_t credit(NodeId dst) const override;
+  std::int64_t credit(NodeId dst) const override {
+    return dst.value() < credit_.size() ? credit_[dst.value()] : credit_limit_;
+  }
 
   void close_link(NodeId dst) override;
 
@@ -223,6 +235,8 @@ class MpiTransport final : public Transport {
   bool inter_ = false;
   int rank_ = 0, size_ = 1;  // rank_ -1 on an inter-communicator; size_: the peers
   std::vector<char> held_;   // hold_grants()
+  RelayHook relay_hook_ = nullptr;
+  void* relay_ctx_ = nullptr;
   std::size_t coalesce_, cap_;
   std::vector<std::unique_ptr<Link>> links_;
   std::vector<std::uint32_t> dirty_;

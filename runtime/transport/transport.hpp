@@ -49,6 +49,12 @@ struct SpawnCall {
   std::vector<char> bootstrap;                            ///< handed to each new process
 };
 
+/// An envelope relayed through the master (transport/links.hpp): class in `aux`, and a u32
+/// prefix to the payload, the final node (towards the master) or the true sender (from it).
+inline constexpr std::uint8_t kRelayClass = 255;
+/// A control message relayed through the master: this byte, the u32 node, the message.
+inline constexpr unsigned char kRelayControl = kTransportControl + 1;
+
 /// Messages the transport refused or gave up on, by reason.
 struct LinkDrops {
   /// Sent to a node that was lost: after it was declared lost, or in frames it had not yet

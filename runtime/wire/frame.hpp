@@ -25,7 +25,7 @@ namespace cadre::wire {
 /// "CADR": the first four bytes of every frame.
 inline constexpr std::uint32_t kFrameMagic = 0x43414452;
 /// The wire protocol version; a frame of another version is refused.
-inline constexpr std::uint16_t kProtocolVersion = 1;
+inline constexpr std::uint16_t kProtocolVersion = 2;
 /// Encoded size of a FrameHeader.
 inline constexpr std::size_t kFrameHeaderSize = 32;
 /// Encoded size of an Envelope header.

@@ -18,7 +18,7 @@ enum { kSmallTag = 7301, kLargeTag = 7302, kControlTag = 7303 };
 enum { kSlotBytes = 72 * 1024, kMaxControlBytes = 64 };
 enum { kFrameHeader = 32, kEnvelopeHeader = 48 };
 static const uint32_t kFrameMagic = 0x43414452u; /* "CADR" */
-static const uint16_t kProtocolVersion = 1;
+static const uint16_t kProtocolVersion = 2;
 
 enum Cls {
   kHello = 1,

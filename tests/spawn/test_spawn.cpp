@@ -55,6 +55,13 @@ int ordered(NodeId from, NodeId to, int n) {
   return cadre::receive(10s, cadre::match<int>([](int x) { return x; })).value_or(-1);
 }
 
+/// The working directory of the node that runs it.
+std::string cwd() {
+  char buf[4096];
+  return ::getcwd(buf, sizeof buf) ? buf : "?";
+}
+CADRE_TASK(cwd);
+
 std::string error_of(const cadre::SpawnOptions& o) {
   try {
     cadre::spawn_nodes(o);
@@ -160,6 +167,22 @@ TEST(Spawn, EnvironmentOutputFilesAndRelayHistoryReachTheNewNode) {
   std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_NE(all.find("to-the-file"), std::string::npos) << all;
   std::remove(out.c_str());
+}
+
+TEST(Spawn, HostHostfileAndWorkingDirectoryReachMpi) {
+  const std::string host = cadre::node_info(NodeId(0)).host;
+  const std::string hostfile = "/tmp/cadre-spawn-hostfile-" + std::to_string(::getpid());
+  { std::ofstream(hostfile) << host << " slots=8\n"; }
+  auto ids = cadre::spawn_nodes({.count = 1, .host = host, .wdir = "/tmp"});
+  EXPECT_EQ(cadre::node_info(ids[0]).host, host);
+  EXPECT_EQ(cadre::run(ids[0], cwd).get(), "/tmp");
+  auto more = cadre::spawn_nodes({.count = 1, .hostfile = hostfile});
+  EXPECT_EQ(cadre::node_info(more[0]).host, host);
+  EXPECT_NE(error_of({.count = 1, .hostfile = hostfile + ".missing"}).find("cannot be read"),
+            std::string::npos);
+  cadre::stop_node(ids[0]);
+  cadre::stop_node(more[0]);
+  std::remove(hostfile.c_str());
 }
 
 TEST(Spawn, ASecondProgramJoinsAndServes) {

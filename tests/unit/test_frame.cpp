@@ -97,7 +97,7 @@ TEST(Frame, HeaderAndEnvelopeLayout) {
   char out[kFrameHeaderSize];
   encode_frame_header(out, h);
   EXPECT_EQ(std::memcmp(out, "RDAC", 4), 0);  // 0x43414452 little-endian
-  EXPECT_EQ(out[4], 1);
+  EXPECT_EQ(out[4], 2);                       // the protocol version
   EXPECT_EQ(out[5], 0);
   EXPECT_EQ(out[6], 2);
   EXPECT_EQ(out[8], 6);
@@ -238,8 +238,8 @@ TEST(FrameMalformed, EachHeaderFieldWithValidChecksum) {
   Sample s = sample_frame();
   EXPECT_THAT(parse_error(with_header(s.bytes, [](FrameHeader& h) { h.magic = 0x12345678; })),
               HasSubstr("bad magic 0x12345678, expected 0x43414452"));
-  EXPECT_THAT(parse_error(with_header(s.bytes, [](FrameHeader& h) { h.version = 2; })),
-              HasSubstr("protocol version 2, expected 1"));
+  EXPECT_THAT(parse_error(with_header(s.bytes, [](FrameHeader& h) { h.version = 1; })),
+              HasSubstr("protocol version 1, expected 2"));
   EXPECT_THAT(parse_error(with_header(s.bytes, [](FrameHeader& h) { h.length += 1; })),
               HasSubstr("body bytes"));
   EXPECT_THAT(parse_error(with_header(s.bytes, [](FrameHeader& h) { h.length -= 1; })),
@@ -264,7 +264,7 @@ TEST(FrameMalformed, EachHeaderFieldWithValidChecksum) {
   // A version change without a checksum update says both.
   b = s.bytes;
   b[4] = 9;
-  EXPECT_THAT(parse_error(b), HasSubstr("protocol version 9, expected 1 (and the header checksum"));
+  EXPECT_THAT(parse_error(b), HasSubstr("protocol version 9, expected 2 (and the header checksum"));
 }
 
 TEST(FrameMalformed, PayloadCap) {
