@@ -3,6 +3,7 @@
 //   never_joins PROG    PROG starts but never joins within ready_timeout
 //   loss                under --enable-recovery a spawned node is killed; respawn replaces it
 //   master_killed       under --enable-recovery the master is killed after spawning
+//   spawn_hangs         the spawned program never calls MPI_Init: the watchdog ends the job
 // Each prints "pids: ..." with every node's process id, for the orphan check.
 
 #include <signal.h>
@@ -120,6 +121,15 @@ int loss() {
   return 0;
 }
 
+// A program that never calls MPI_Init blocks MPI_Comm_spawn for good: the watchdog ends the
+// job after max(2 x ready_timeout, 10 s), saying why.
+int spawn_hangs() {
+  std::printf("spawning a program that never calls MPI_Init\n");
+  std::fflush(stdout);
+  cadre::spawn_nodes({.count = 1, .program = "/bin/sleep", .args = {"30"}, .ready_timeout = 1000ms});
+  return fail("the spawn of a non-MPI program returned");
+}
+
 int master_killed() {
   auto ids = cadre::spawn_nodes({.count = 2});
   for (NodeId id : ids)
@@ -153,6 +163,7 @@ int main(int argc, char** argv) {
         if (mode == "never_joins") return never_joins(arg);
         if (mode == "loss") return loss();
         if (mode == "master_killed") return master_killed();
+        if (mode == "spawn_hangs") return spawn_hangs();
         return fail("unknown mode " + mode);
       },
       o);
