@@ -1,4 +1,5 @@
 #include "node/core.hpp"
+#include "transport/mpi_env.hpp"
 
 #include <fmt/format.h>
 #include <sched.h>
@@ -55,6 +56,7 @@ Core::Core(std::unique_ptr<transport::Transport> transport, Options options, std
   add_route(Cls::node_stopped, "node_stopped", kFromMaster, nullptr, nullptr,
             &Core::on_node_stopped);
   spawned_ = transport_->spawned();
+  yield_when_idle_ = transport::oversubscribed();
   check_limits(options_);
   transport_->set_limits(options_.payload_cap, options_.coalesce_bytes, options_.link_credit);
   NodeTable t;

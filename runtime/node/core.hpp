@@ -279,6 +279,9 @@ class Core final : public transport::Sink, public NodeContext {
   Service* joiner_ = nullptr;       // the one that provides join records, if any
 
   Clock::duration last_quiet_{};  // the loop's last wait that ended with work
+  // More processes than cores (an oversubscribed job): a waiting loop yields its core at once
+  // rather than pausing on it, or the process it waits for may not run for a time slice.
+  bool yield_when_idle_ = false;
   unsigned passes_ = 0;
   std::uint64_t pass_count_ = 0;
 

@@ -110,7 +110,7 @@ bool Core::idle(Clock::time_point now, Clock::time_point last_work,
   // Sends in flight keep the loop polling, but not for ever: a peer stuck in a long task may
   // not take a large message for a while.
   if (since < spin || (transport_->busy() && since < 10 * spin)) {
-    if (since < spin / 2) {
+    if (since < spin / 2 && !yield_when_idle_) {
       cpu_relax();  // one pause: on recent x86 it alone costs ~140 cycles
     } else {
       sched_yield();
