@@ -21,10 +21,10 @@ const Entry* named_task(std::string_view name, std::string signature) {
   if (core && core->is_master()) {
     auto known = core->registered_as(static_cast<std::uint8_t>(EntryKind::task), name);
     if (known.empty())
-      throw NotRegistered(
-          fmt::format("cadre: no node of this job registered a task '{}' (called by name as '{}'); "
-                      "the program that serves it needs CADRE_TASK({})",
-                      name, signature, name));
+      throw NotRegistered(fmt::format(
+          "cadre: no node of this job registered a task '{}' (called by name as '{}'); "
+          "the program that serves it needs CADRE_TASK({}) (a native node: cadre_register)",
+          name, signature, name));
     if (std::none_of(known.begin(), known.end(), [&](auto& k) { return k.first == signature; }))
       throw RegistryMismatch(fmt::format(
           "cadre: task '{}' is registered as '{}' (on {}) but called by name as '{}': the "

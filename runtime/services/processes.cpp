@@ -165,7 +165,7 @@ void ProcessService::start_process(std::uint64_t serial, const detail::Entry* e,
           ByteBuffer out;
           detail::OutArchive oa(out);
           bool decoded = false;
-          e->invoke(ia, oa, &decoded);
+          e->invoke(*e, ia, oa, &decoded);
         } catch (const ProcessEnded& k) {
           r = k.reason;
           d = k.detail;

@@ -349,7 +349,7 @@ std::uint8_t TaskService::run_request(const wire::Envelope& env, const ByteBuffe
       oa& static_cast<std::uint8_t>(SlotStatus::ok);
       bool decoded = false;
       try {
-        e->invoke(ia, oa, &decoded);
+        e->invoke(*e, ia, oa, &decoded);
       } catch (const std::exception& ex) {
         out.resize(mark);
         if (!decoded) {

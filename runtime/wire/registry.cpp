@@ -34,26 +34,46 @@ Registry& registry() {
 
 std::string type_name(const std::type_info& t) { return boost::core::demangle(t.name()); }
 
-bool add_entry(Entry e) {
-  Registry& r = registry();
-  std::lock_guard lock(r.mu);
+namespace {
+
+/// What keeps `e` out of the registry, or "" (the caller holds the lock).
+std::string problem_with(Registry& r, const Entry& e) {
   auto& names = r.by_name[static_cast<int>(e.kind)];
-  if (auto it = names.find(e.name); it != names.end()) {
-    r.errors += fmt::format("{}'{}' is registered twice in one binary: at {} and at {}",
-                            r.errors.empty() ? "" : "; ", e.name, it->second->where, e.where);
-    return false;
-  }
-  if (auto it = r.by_id.find(e.id); it != r.by_id.end()) {
-    r.errors += fmt::format("{}the ids of '{}' ({}) and '{}' ({}) collide; rename one",
-                            r.errors.empty() ? "" : "; ", it->second->name, it->second->where,
-                            e.name, e.where);
-    return false;
-  }
+  if (auto it = names.find(e.name); it != names.end())
+    return fmt::format("'{}' is registered twice in one binary: at {} and at {}", e.name,
+                       it->second->where, e.where);
+  if (auto it = r.by_id.find(e.id); it != r.by_id.end())
+    return fmt::format("the ids of '{}' ({}) and '{}' ({}) collide; rename one", it->second->name,
+                       it->second->where, e.name, e.where);
+  return {};
+}
+
+void store(Registry& r, Entry e) {
   const Entry& stored = r.entries.emplace_back(std::move(e));
   r.by_key.emplace(stored.key, &stored);
   r.by_id.emplace(stored.id, &stored);
-  names.emplace(stored.name, &stored);
+  r.by_name[static_cast<int>(stored.kind)].emplace(stored.name, &stored);
+}
+
+}  // namespace
+
+bool add_entry(Entry e) {
+  Registry& r = registry();
+  std::lock_guard lock(r.mu);
+  if (std::string problem = problem_with(r, e); !problem.empty()) {
+    r.errors += (r.errors.empty() ? "" : "; ") + problem;
+    return false;
+  }
+  store(r, std::move(e));
   return true;
+}
+
+std::string try_add_entry(Entry e) {
+  Registry& r = registry();
+  std::lock_guard lock(r.mu);
+  std::string problem = problem_with(r, e);
+  if (problem.empty()) store(r, std::move(e));
+  return problem;
 }
 
 const Entry* find_task(const void* fn) {

@@ -49,7 +49,7 @@ TEST(Registry, InvokerDecodesCallsAndEncodes) {
   InArchive ia(in.data(), in.size());
   OutArchive oa(out);
   bool decoded = false;
-  e->invoke(ia, oa, &decoded);
+  e->invoke(*e, ia, oa, &decoded);
   EXPECT_TRUE(decoded);
   EXPECT_EQ(decode_as<std::string>(out.data(), out.size()), "n=5");
 }
@@ -65,7 +65,7 @@ TEST(Registry, TruncatedArgumentsAreDecodeErrors) {
   InArchive ia(in.data(), in.size());
   OutArchive oa(out);
   bool decoded = false;
-  EXPECT_THROW(e->invoke(ia, oa, &decoded), cadre::DecodeError);
+  EXPECT_THROW(e->invoke(*e, ia, oa, &decoded), cadre::DecodeError);
   EXPECT_FALSE(decoded);
 }
 

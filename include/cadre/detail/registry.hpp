@@ -32,10 +32,12 @@ std::string type_name(const std::type_info&);
 
 enum class EntryKind : std::uint8_t { task = 1, message = 2 };
 
-/// Runs one registered task: decodes its arguments from `in`, sets `*decoded`, calls it and
-/// encodes its result into `out`. Exceptions propagate; `*decoded` tells whether they came
-/// from the arguments (false) or from the task (true).
-using Invoker = void (*)(InArchive& in, OutArchive& out, bool* decoded);
+struct Entry;
+
+/// Runs one registered task (`self`, its entry): decodes its arguments from `in`, sets
+/// `*decoded`, calls it and encodes its result into `out`. Exceptions propagate; `*decoded`
+/// tells whether they came from the arguments (false) or from the task (true).
+using Invoker = void (*)(const Entry& self, InArchive& in, OutArchive& out, bool* decoded);
 
 /// One registered name.
 struct Entry {
@@ -43,14 +45,18 @@ struct Entry {
   std::string name;
   std::string signature;  // demangled, human-readable
   std::uint64_t id;       // fnv1a64(name) mixed with fnv1a64(signature)
-  const void* key;        // function address (tasks) or &typeid (messages)
-  Invoker invoke;         // tasks only
-  const char* where;      // file:line of the registration
+  const void*
+      key;         // function address (tasks; a native node's handler record) or &typeid (messages)
+  Invoker invoke;  // tasks only
+  const char* where;  // file:line of the registration
 };
 
 /// Adds an entry (static initialisation; never throws: problems are kept and reported when
 /// the runtime starts). Returns true so that it can initialise a static.
 bool add_entry(Entry e);
+/// Adds an entry at run time (a native node's handler, before its node joins): returns ""
+/// when added, else what is wrong (a name registered twice, colliding ids); nothing is kept.
+std::string try_add_entry(Entry e);
 
 /// The entry registered for a task function, or nullptr.
 const Entry* find_task(const void* fn);
@@ -76,7 +82,7 @@ struct Signature<R (*)(A...)> {
 
 /// Decodes the arguments of F, calls it, encodes the result (nothing for void).
 template <auto F>
-void invoke_task(InArchive& in, OutArchive& out, bool* decoded) {
+void invoke_task(const Entry&, InArchive& in, OutArchive& out, bool* decoded) {
   using S = Signature<decltype(F)>;
   typename S::args args;
   std::apply([&](auto&... a) { ((in & a), ...); }, args);
