@@ -82,4 +82,35 @@ void demonitor_node(NodeId n);
 /// Throws SpawnError (as spawn_nodes, or when `n` is still up), InvalidNode, WrongRole.
 NodeId respawn_node(NodeId n);
 
+// -- joining a running job (cadre::join) ----------------------------------------------------
+
+/// Master: makes the job joinable and returns its port description ("host:port" of a plain
+/// TCP socket), also written to `port_file` when one is given. A joiner presents
+/// CADRE_COOKIE there first; only a verified joiner is given an MPI port and accepted (over
+/// Open MPI's ompi-server: start both jobs with `cadre-run --joinable` / `--ompi-server`).
+/// Needs CADRE_COOKIE set (one line) and MPI_THREAD_MULTIPLE (cadre-run --joinable sets
+/// CADRE_JOINABLE=1, which asks for it). A second call returns the same description. Throws
+/// WrongRole (not the master), Error (no cookie, no MPI_THREAD_MULTIPLE, the socket).
+std::string listen(const std::string& port_file = {});
+
+/// In a separately launched program, before its Runtime is built: the Runtime then joins the
+/// job listening at `port` (what listen() returned, or "@FILE" to read it from FILE) as a
+/// node, instead of starting a job of its own, and serve() serves it until the node leaves
+/// (leave(), remove_node) or the job ends. Every process of the joining job that builds a
+/// Runtime joins as one node. The cookie is CADRE_COOKIE; a refusal, a wrong port or a
+/// master that does not answer makes the Runtime throw Error saying so.
+void join(std::string port);
+
+/// On a joined node: asks the master to remove this node (as remove_node does). Returns at
+/// once; the node's running tasks finish within shutdown_timeout, then serve() returns and
+/// the process goes on by itself. Throws WrongRole on a node that did not join.
+void leave();
+
+/// Master: ends joined node `n`'s part in the job without stopping its process: its tasks
+/// finish within shutdown_timeout (the rest fail with NodeDown), its processes end, monitors
+/// of them see node_down with the detail "left the job", node events say "left", and
+/// node_info(n).state becomes NodeState::left. Returns once it has left. Throws WrongRole (not
+/// the master, or `n` did not join: stop_node() ends it), InvalidNode, NodeDown.
+void remove_node(NodeId n);
+
 }  // namespace cadre

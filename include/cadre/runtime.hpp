@@ -63,9 +63,10 @@ int launch(int& argc, char**& argv, std::function<int()> driver, Options options
 
 // -- nodes ------------------------------------------------------------------------------
 
-/// up: serving; stopping: stop_node() is ending it; down: lost (or never joined); stopped:
-/// ended by stop_node() (appended: values are only ever appended).
-enum class NodeState : std::uint8_t { up, stopping, down, stopped };
+/// up: serving; stopping: stop_node() (or leave/remove_node) is ending it; down: lost (or
+/// never joined); stopped: ended by stop_node(); left: a joined node that left the job (leave
+/// or remove_node) and goes on by itself (appended: values are only ever appended).
+enum class NodeState : std::uint8_t { up, stopping, down, stopped, left };
 
 /// What is known of a node.
 struct NodeInfo {

@@ -2,6 +2,7 @@
 
 #include <atomic>
 
+#include "api/join_gate.hpp"
 #include "cadre/errors.hpp"
 
 namespace cadre::api {

@@ -5,6 +5,7 @@
 // A new service is added here and nowhere under runtime/node/.
 
 #include <atomic>
+#include <memory>
 
 #include "node/core.hpp"
 #include "services/node_events.hpp"
@@ -13,6 +14,8 @@
 #include "services/tasks.hpp"
 
 namespace cadre::api {
+
+class JoinGate;
 
 /// The services of one node, registered with it for the node's lifetime.
 class NodeServices {
@@ -23,10 +26,11 @@ class NodeServices {
   NodeServices(const NodeServices&) = delete;
   NodeServices& operator=(const NodeServices&) = delete;
 
-  services::ProcessService processes;  ///< processes, mailboxes, monitors, links, names
-  services::OutputService output;      ///< log lines, statistics, progress, relays
-  services::TaskService tasks;         ///< tasks, map and placement of work
+  services::ProcessService processes;      ///< processes, mailboxes, monitors, links, names
+  services::OutputService output;          ///< log lines, statistics, progress, relays
+  services::TaskService tasks;             ///< tasks, map and placement of work
   services::NodeEventService node_events;  ///< node monitors (monitor_node)
+  std::unique_ptr<JoinGate> gate;          ///< listen()'s gate, once the job is joinable
 };
 
 /// The running node's services (set by NodeServices for its lifetime).

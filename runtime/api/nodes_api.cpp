@@ -177,6 +177,11 @@ NodeId respawn_node(NodeId n) {
   if (!core.is_master())
     throw WrongRole("cadre::respawn_node: only the master (node 0) starts nodes");
   const NodeInfo info = node_info(n);  // InvalidNode for a node the job never had
+  if (info.state == NodeState::left)
+    throw SpawnError(fmt::format(
+        "cadre::respawn_node: node {} left the job (leave or remove_node); its process runs on by "
+        "itself",
+        n.value()));
   if (info.state == NodeState::up || info.state == NodeState::stopping)
     throw SpawnError(fmt::format("cadre::respawn_node: node {} is still {}; stop_node() it first",
                                  n.value(), info.state == NodeState::up ? "up" : "stopping"));

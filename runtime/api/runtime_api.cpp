@@ -15,6 +15,8 @@
 #include <mutex>
 #include <thread>
 
+#include "api/join_gate.hpp"
+#include "api/join_request.hpp"
 #include "api/node_services.hpp"
 #include "api/spawn_checks.hpp"
 #include "cadre/detail/registry.hpp"
@@ -22,6 +24,7 @@
 #include "cadre/runtime.hpp"
 #include "node/options_env.hpp"
 #include "node/payload.hpp"
+#include "transport/exit_guard.hpp"
 #include "transport/links.hpp"
 #include "transport/mpi_env.hpp"
 
@@ -54,10 +57,15 @@ class RuntimeImpl {
       node::apply_environment(o);
       node::clamp_durations(o);
       if (o.keep_freed_memory) node::keep_freed_memory();
-      mpi_ = std::make_unique<transport::MpiEnvironment>(argc, argv, !launch_mode,
-                                                         o.mpi_thread_multiple);
+      // A joinable job (cadre-run --joinable) accepts joiners on a thread of its own.
+      const char* joinable = std::getenv("CADRE_JOINABLE");
+      const bool multiple = o.mpi_thread_multiple || (joinable && std::string(joinable) == "1");
+      mpi_ = std::make_unique<transport::MpiEnvironment>(argc, argv, !launch_mode, multiple);
       std::vector<char> bootstrap;
-      auto transport = transport::make_transport(o, std::chrono::seconds(60), bootstrap);
+      std::string join_port;
+      if (std::string where = api::take_join_request(); !where.empty())
+        join_port = api::join_handshake(where, std::chrono::seconds(10));
+      auto transport = transport::make_transport(o, std::chrono::seconds(60), bootstrap, join_port);
       if (transport->spawned()) apply_bootstrap(bootstrap);
       core_ = std::make_unique<node::Core>(std::move(transport), o, mpi_->host());
       services_ = std::make_unique<api::NodeServices>(*core_);
@@ -237,8 +245,11 @@ class RuntimeImpl {
   int finish(int status, bool exit_now = false) {
     done_ = true;
     status_ = status;
+    // An MPI_Comm_accept that never returned (a joiner died inside MPI_Comm_connect) would
+    // keep MPI_Finalize waiting.
     const bool safe = core_->clean_exit();
     services_.reset();  // before the node, whose scheduler holds their fibers' stacks
+
     core_.reset();
     if (safe && exit_now) {
       mpi_->finalize();
@@ -254,6 +265,18 @@ class RuntimeImpl {
                       status ? status : 1));
       std::fflush(nullptr);
       std::_Exit(status ? status : 1);
+    }
+    if (api::JoinGate::accept_stuck()) {
+      // An MPI_Comm_accept never returned (its joiner died in the middle): MPI_Finalize may
+      // wait on it. Bounded; the job's status stands either way.
+      transport::ExitGuard guard(
+          std::chrono::seconds(10),
+          fmt::format("cadre[master] warn: MPI_Finalize did not return within 10 s (a joiner's "
+                      "MPI_Comm_accept never returned); ending without it, status {}",
+                      status),
+          status);
+      mpi_->finalize();
+      return status;
     }
     mpi_->finalize();
     return status;

@@ -55,6 +55,9 @@ Core::Core(std::unique_ptr<transport::Transport> transport, Options options, std
   add_route(Cls::node_joined, "node_joined", kFromMaster, nullptr, nullptr, &Core::on_node_joined);
   add_route(Cls::node_stopped, "node_stopped", kFromMaster, nullptr, nullptr,
             &Core::on_node_stopped);
+  add_route(Cls::node_left, "node_left", kFromMaster, nullptr, nullptr, &Core::on_node_stopped);
+  add_route(Cls::leave_request, "leave_request", kToMaster, nullptr, nullptr,
+            &Core::on_leave_request);
   spawned_ = transport_->spawned();
   yield_when_idle_ = transport::oversubscribed();
   check_limits(options_);

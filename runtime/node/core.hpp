@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "cadre/detail/future_state.hpp"
@@ -103,6 +104,7 @@ class Core final : public transport::Sink, public NodeContext {
   /// True when every node acknowledged shut-down (MPI_Finalize is safe).
   bool clean_exit() const { return finalize_safe_; }
   bool stopping() const override { return stopping_.load(); }
+  bool leaving() const override { return leaving_; }
 
   // -- what services ask (loop thread) ---------------------------------------------------
   void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) override {
@@ -165,7 +167,18 @@ class Core final : public transport::Sink, public NodeContext {
   /// shutdown, its tasks finish within shutdown_timeout, its links drain), and tells the other
   /// nodes; `done` runs on the loop with an empty error once it is stopped. Loop thread.
   void stop_node(NodeId n, std::function<void(std::string error)> done);
-  /// True when this process was started by MPI_Comm_spawn. Any thread.
+  /// Master: links the joiner MPI_Comm_accept connected (`who` describes it) as a new node
+  /// and admits it when it says hello, as spawn_nodes does; `done` likewise. Loop thread.
+  void join_node(transport::Accepted accepted, const std::string& who,
+                 std::chrono::milliseconds ready_timeout, JoinDone done);
+  /// Master: ends joined node `n`'s part in the job as stop_node() does, but its process goes
+  /// on (its serve() returns): node_info(n).state becomes left. Loop thread.
+  void remove_node(NodeId n, std::function<void(std::string error)> done);
+  /// Master: true when `n` joined with cadre::join (not spawned, not a world rank).
+  bool joined(NodeId n) const { return joined_.count(n.value()) != 0; }
+  /// A joined node: asks the master to remove it (leave()). Loop thread.
+  void request_leave();
+  /// True when this process was started by MPI_Comm_spawn (or joined). Any thread.
   bool spawned() const { return spawned_; }
   /// Master: the signatures under which the job's nodes registered `name` (of `kind`), each
   /// with the name of a node that has it; empty when none did. Any thread.
@@ -249,7 +262,14 @@ class Core final : public transport::Sink, public NodeContext {
     std::function<void(std::string)> done;
     bool acked = false;
     Clock::time_point deadline;
+    bool leaving = false;  // remove_node/leave: the node goes on, its state becomes left
   };
+  /// Starts ending node `n` (stop_node, remove_node).
+  void begin_stop(NodeId n, bool leaving, std::function<void(std::string)> done);
+  /// Waits for the hellos of a batch of new nodes until `ready_timeout`.
+  void await_batch(const std::shared_ptr<JoinBatch>& batch, std::chrono::milliseconds ready_timeout,
+                   const std::string& what);
+  void on_leave_request(NodeId src, const wire::Envelope&, const char* p, std::size_t n);
   /// Grows the per-node state to hold node `n`.
   void ensure_node(NodeId n);
   void admit(NodeId src, Hello hello);
@@ -261,12 +281,14 @@ class Core final : public transport::Sink, public NodeContext {
   void stop_acked(NodeId n);
   void stop_finished(NodeId n, const std::string& error);
   /// A stopped node: its route closes, the services forget it.
-  void node_stopped(NodeId n);
+  void node_stopped(NodeId n, NodeState state = NodeState::stopped);
   bool spawned_ = false;
   std::uint32_t next_node_id_ = 0;
   std::unordered_map<std::uint32_t, std::shared_ptr<JoinBatch>> joining_;
   std::unordered_map<std::uint32_t, Stopping> stopping_nodes_;
   std::unordered_map<std::uint32_t, std::vector<NodeId>> groups_;  // spawn_group()
+  std::unordered_set<std::uint32_t> joined_;                       // joined()
+  bool leaving_ = false;                                           // leaving()
   mutable std::mutex registry_mu_;        // registry_ is read from other threads
   std::vector<RegistryRecord> registry_;  // master: the job's registries, merged
   std::vector<std::string> registry_owner_;

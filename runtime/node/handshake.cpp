@@ -93,7 +93,7 @@ void Core::on_welcome(NodeId, const wire::Envelope&, const char* p, std::size_t 
     ensure_node(NodeId(r.id));
     transport_->add_node(NodeId(r.id));
     t.push_back(NodeInfo{NodeId(r.id), r.name, r.host, r.rank,
-                         static_cast<NodeState>(std::min<std::uint8_t>(r.state, 3)), r.os_pid});
+                         static_cast<NodeState>(std::min<std::uint8_t>(r.state, 4)), r.os_pid});
     if (t.back().state != NodeState::up && NodeId(r.id) != self_) transport_->forget(NodeId(r.id));
   }
   nodes_.publish(std::move(t));

@@ -9,54 +9,16 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <cstdio>
 #include <map>
 #include <mutex>
-#include <thread>
 
 #include "cadre/errors.hpp"
 #include "node/core.hpp"
 #include "node/payload.hpp"
+#include "transport/exit_guard.hpp"
 
 namespace cadre::node {
-namespace {
-
-/// Ends the job if MPI_Comm_spawn does not return within `limit`: once called it cannot be
-/// undone (a program that never calls MPI_Init blocks it for good).
-class SpawnWatchdog {
- public:
-  SpawnWatchdog(std::chrono::milliseconds limit, std::string what)
-      : th_([this, limit, what = std::move(what)] {
-          std::unique_lock lock(mu_);
-          if (cv_.wait_for(lock, limit, [this] { return done_; })) return;
-          log_local(Level::error,
-                    fmt::format("spawn_nodes: MPI_Comm_spawn of {} has not returned after {} ms "
-                                "(2 x ready_timeout, at least 10 s): a started process never "
-                                "called MPI_Init, or the launcher is stuck. A spawn cannot be "
-                                "undone: the job ends now.",
-                                what, limit.count()));
-          std::fflush(nullptr);
-          std::_Exit(1);
-        }) {}
-  ~SpawnWatchdog() {
-    {
-      std::lock_guard lock(mu_);
-      done_ = true;
-    }
-    cv_.notify_one();
-    th_.join();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread th_;
-};
-
-}  // namespace
-
 void Core::ensure_node(NodeId n) {
   const std::size_t size = n.value() + 1;
   if (last_heard_.size() < size) last_heard_.resize(size, Clock::now());
@@ -84,7 +46,16 @@ void Core::spawn_nodes(transport::SpawnCall call, std::chrono::milliseconds read
   const auto limit =
       std::max<std::chrono::milliseconds>(2 * ready_timeout, std::chrono::seconds(10));
   try {
-    SpawnWatchdog guard(limit, fmt::format("{} x '{}'", call.count, call.program));
+    // Once called, a spawn cannot be undone (a program that never calls MPI_Init blocks it
+    // for good): the job ends if it does not return.
+    transport::ExitGuard guard(
+        limit,
+        fmt::format(
+            "cadre[master] error: spawn_nodes: MPI_Comm_spawn of {} x '{}' has not returned after "
+            "{} ms (2 x ready_timeout, at least 10 s): a started process never "
+            "called MPI_Init, or the launcher is stuck. A spawn cannot be undone: "
+            "the job ends now.",
+            call.count, call.program, limit.count()));
     watchdog_.blocking_call(true);
     transport_->spawn(call);
     watchdog_.blocking_call(false);
@@ -93,16 +64,19 @@ void Core::spawn_nodes(transport::SpawnCall call, std::chrono::milliseconds read
     batch->done({}, e.what());
     return;
   }
-  for (NodeId id : batch->ids) {
-    joining_[id.value()] = batch;
-    groups_[id.value()] = batch->ids;
-  }
-  sched_.add_timer(Clock::now() + ready_timeout, [this, batch, ready_timeout] {
+  for (NodeId id : batch->ids) groups_[id.value()] = batch->ids;
+  await_batch(batch, ready_timeout, fmt::format("'{}'", call.program));
+}
+
+void Core::await_batch(const std::shared_ptr<JoinBatch>& batch,
+                       std::chrono::milliseconds ready_timeout, const std::string& what) {
+  for (NodeId id : batch->ids) joining_[id.value()] = batch;
+  sched_.add_timer(Clock::now() + ready_timeout, [this, batch, ready_timeout, what] {
     for (NodeId id : batch->ids)
       if (joining_.count(id.value()))
         join_failed(id, fmt::format("node {} started but did not join within {} ms "
-                                    "(ready_timeout): is '{}' a cadre program?",
-                                    id.value(), ready_timeout.count(), "the spawned program"));
+                                    "(ready_timeout): is {} a cadre program?",
+                                    id.value(), ready_timeout.count(), what));
   });
 }
 
@@ -215,13 +189,21 @@ void Core::stop_node(NodeId n, std::function<void(std::string)> done) {
   if (n == self_)
     throw WrongRole("cadre::stop_node: the master cannot stop itself; return from the driver");
   check_node(n, "cadre::stop_node");
+  begin_stop(n, false, std::move(done));
+}
+
+void Core::begin_stop(NodeId n, bool leaving, std::function<void(std::string)> done) {
+  const char* what = leaving ? "cadre::remove_node" : "cadre::stop_node";
   if (stopping_nodes_.count(n.value())) {
-    done(fmt::format("cadre::stop_node: {} is already stopping", describe(n)));
+    done(fmt::format("{}: {} is already {}", what, describe(n),
+                     stopping_nodes_[n.value()].leaving ? "leaving" : "stopping"));
     return;
   }
   nodes_.set_state(n, NodeState::stopping);
   const auto deadline = Clock::now() + options_.shutdown_timeout + std::chrono::seconds(3);
-  stopping_nodes_[n.value()] = Stopping{std::move(done), false, deadline};
+  stopping_nodes_[n.value()] = Stopping{std::move(done), false, deadline, leaving};
+  // A node told of its own leaving ends its processes as "left the job", not "shut down".
+  if (leaving) send_control(n, Cls::node_left, encode_payload(n.value()));
   send_control(n, Cls::shutdown,
                encode_payload(static_cast<std::int64_t>(options_.shutdown_timeout.count())));
   sched_.add_timer(deadline, [this, n] {
@@ -229,7 +211,8 @@ void Core::stop_node(NodeId n, std::function<void(std::string)> done) {
     if (it == stopping_nodes_.end()) return;
     if (!it->second.acked) {
       it->second.acked = true;
-      log_local(Level::error, fmt::format("stop_node: {} did not acknowledge within {} ms",
+      log_local(Level::error, fmt::format("{}: {} did not acknowledge within {} ms",
+                                          it->second.leaving ? "remove_node" : "stop_node",
                                           describe(n), options_.shutdown_timeout.count() + 3000));
       stop_acked(n);
     } else {
@@ -268,28 +251,36 @@ void Core::stop_finished(NodeId n, const std::string& error) {
   auto it = stopping_nodes_.find(n.value());
   if (it == stopping_nodes_.end()) return;
   auto done = std::move(it->second.done);
+  const bool leaving = it->second.leaving;
   stopping_nodes_.erase(it);
-  node_stopped(n);
+  node_stopped(n, leaving ? NodeState::left : NodeState::stopped);
   auto notice = encode_payload(n.value());
   for (const NodeInfo& i : *table())
-    if (i.id != self_ && i.state == NodeState::up) send_control(i.id, Cls::node_stopped, notice);
+    if (i.id != self_ && i.state == NodeState::up)
+      send_control(i.id, leaving ? Cls::node_left : Cls::node_stopped, notice);
   if (done) done(error);
 }
 
-void Core::node_stopped(NodeId n) {
-  nodes_.set_state(n, NodeState::stopped);
+void Core::node_stopped(NodeId n, NodeState state) {
+  nodes_.set_state(n, state);
   placer_.forget(n);
   transport_->close_link(n);
   transport_->retire(n);
   for (Service* s : services_) s->on_node_down(n);
-  log_local(Level::debug, fmt::format("{} stopped", describe(n)));
+  log_local(Level::debug, fmt::format("{} {}", describe(n),
+                                      state == NodeState::left ? "left the job" : "stopped"));
 }
 
-void Core::on_node_stopped(NodeId, const wire::Envelope&, const char* p, std::size_t n) {
-  const NodeId id(decode_payload<std::uint32_t>(p, n, "node_stopped"));
-  if (id == self_ || !is_up(id)) return;
+void Core::on_node_stopped(NodeId, const wire::Envelope& env, const char* p, std::size_t n) {
+  const bool left = env.cls == static_cast<std::uint8_t>(Cls::node_left);
+  const NodeId id(decode_payload<std::uint32_t>(p, n, left ? "node_left" : "node_stopped"));
+  if (id == self_) {
+    leaving_ = left;  // the shut-down that follows is this node's leaving
+    return;
+  }
+  if (!is_up(id)) return;
   transport_->forget(id);
-  node_stopped(id);
+  node_stopped(id, left ? NodeState::left : NodeState::stopped);
 }
 
 }  // namespace cadre::node

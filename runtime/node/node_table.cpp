@@ -80,6 +80,9 @@ void NodeDirectory::check_in_table(NodeId n, const char* what) const {
     if (i.state == NodeState::stopped)
       throw NodeDown(fmt::format("{}: node {} ({} on host {}) was stopped (stop_node)", what,
                                  n.value(), i.name, i.host));
+    if (i.state == NodeState::left)
+      throw NodeDown(fmt::format("{}: node {} ({} on host {}) left the job (leave or remove_node)",
+                                 what, n.value(), i.name, i.host));
     if (i.state != NodeState::down) return;
     throw NodeDown(
         fmt::format("{}: node {} ({} on host {}) was lost", what, n.value(), i.name, i.host));

@@ -16,6 +16,24 @@ namespace cadre::node {
 /// The nodes of the job, as a snapshot.
 using NodeTable = std::vector<NodeInfo>;
 
+/// How node `n`, no longer up, ended, in one word: "stopped" (stop_node, or on its way),
+/// "left" (a joined node that left), else "lost".
+inline const char* how_node_ended(const NodeTable& t, NodeId n) {
+  for (const NodeInfo& i : t)
+    if (i.id == n) {
+      if (i.state == NodeState::stopped || i.state == NodeState::stopping) return "stopped";
+      if (i.state == NodeState::left) return "left";
+    }
+  return "lost";
+}
+
+/// The same as a phrase after the node's description: "was lost", "was stopped", "left the
+/// job".
+inline std::string node_ended_phrase(const NodeTable& t, NodeId n) {
+  const std::string word = how_node_ended(t, n);
+  return word == "left" ? "left the job" : "was " + word;
+}
+
 class NodeDirectory {
  public:
   /// The table as last published. Any thread.

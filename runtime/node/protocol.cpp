@@ -30,6 +30,10 @@ std::string_view to_string(Cls c) {
       return "node_joined";
     case Cls::node_stopped:
       return "node_stopped";
+    case Cls::leave_request:
+      return "leave_request";
+    case Cls::node_left:
+      return "node_left";
   }
   return "unknown";
 }

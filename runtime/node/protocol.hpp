@@ -32,6 +32,8 @@ enum class Cls : std::uint8_t {
   // Nodes that start later (node/joining.cpp); 60-69, above the services' classes.
   node_joined = 60,   // master -> node: a spawned node joined; payload NodeRecordWire
   node_stopped = 61,  // master -> node: stop_node() ended a node; payload its id
+  leave_request = 62,  // joined node -> master: leave() (node/joined.cpp); no payload
+  node_left = 63,      // master -> node: a joined node left the job; payload its id
 };
 
 // -- reserved pid serials --------------------------------------------------------------

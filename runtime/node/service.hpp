@@ -209,6 +209,9 @@ class NodeContext {
   virtual std::uint64_t next_serial() = 0;
   /// True once shut-down began. Any thread.
   virtual bool stopping() const = 0;
+  /// True on a joined node whose shut-down is its leaving the job (leave, remove_node): its
+  /// processes end as lost to their monitors, "left the job". Loop thread.
+  virtual bool leaving() const { return false; }
   /// Fails the job: it ends now with a non-zero status naming `why`.
   virtual void fail_job(std::string why) = 0;
   /// The node's own drop counts (results nobody waits for, malformed frames).

@@ -19,8 +19,7 @@ void NodeEventService::watch(Pid watcher, NodeId n) {
       auto& w = watchers_[n.value()];
       if (std::find(w.begin(), w.end(), watcher) == w.end()) w.push_back(watcher);
     } else {
-      tell(watcher,
-           NodeEvent{n, NodeEvent::Kind::down, i.state == NodeState::stopped ? "stopped" : "lost"});
+      tell(watcher, NodeEvent{n, NodeEvent::Kind::down, node::how_node_ended(*table, n)});
     }
     return;
   }
@@ -38,10 +37,7 @@ void NodeEventService::on_node_down(NodeId n) {
   if (it == watchers_.end()) return;
   std::vector<Pid> watchers = std::move(it->second);
   watchers_.erase(it);
-  std::string why = "lost";
-  for (const NodeInfo& i : *node_.table())
-    if (i.id == n && (i.state == NodeState::stopped || i.state == NodeState::stopping))
-      why = "stopped";
+  const std::string why = node::how_node_ended(*node_.table(), n);
   for (Pid w : watchers) tell(w, NodeEvent{n, NodeEvent::Kind::down, why});
 }
 

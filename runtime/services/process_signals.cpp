@@ -155,7 +155,8 @@ void ProcessService::kill(Pid target, const std::string& d) {
 }
 
 void ProcessService::node_down(NodeId n) {
-  const std::string why = fmt::format("{} was lost", core_.describe(n));
+  const std::string why =
+      fmt::format("{} {}", core_.describe(n), node::node_ended_phrase(*core_.table(), n));
   std::vector<std::pair<Process*, Pid>> broken_links;
   for (auto& [serial, owned] : procs_) {
     Process& p = *owned;

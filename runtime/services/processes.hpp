@@ -115,7 +115,12 @@ class ProcessService final : public node::Service {
   /// Dispatch of the process envelope classes, each to its handler.
   void on_envelope(NodeId src, const wire::Envelope& env, const char* p, std::size_t n) override;
   void on_node_down(NodeId n) override { node_down(n); }
-  void end_residents() override { end_all(Reason::shutdown, "the runtime shut down"); }
+  void end_residents() override {
+    if (core_.leaving())
+      end_all(Reason::node_down, core_.describe(core_.self_node()) + " left the job");
+    else
+      end_all(Reason::shutdown, "the runtime shut down");
+  }
   std::size_t residents() const override { return live(); }
   void residents_ended() override { count_driver_unread(); }
   node::DropCounts drops() const override { return drops_; }

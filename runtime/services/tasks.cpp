@@ -113,8 +113,9 @@ void TaskService::node_down(NodeId n) {
       job->queue.push_front(std::move(p.chunk));  // sent again, elsewhere
       continue;
     }
-    p.state->set_all_errors(std::make_exception_ptr(NodeDown(fmt::format(
-        "cadre: {} was lost while running {}", core_.describe(n), task_label(p.entry)))));
+    p.state->set_all_errors(std::make_exception_ptr(
+        NodeDown(fmt::format("cadre: {} {} while running {}", core_.describe(n),
+                             node::node_ended_phrase(*core_.table(), n), task_label(p.entry)))));
     p.state->complete();
   }
   for (auto& job : jobs_) pump(job);
@@ -225,8 +226,7 @@ void TaskService::on_result(NodeId src, const wire::Envelope& env, const char* p
           err = std::make_exception_ptr(NotRegistered(
               fmt::format("cadre: {} ('{}') is not registered on {} (its program lacks "
                           "CADRE_TASK({}), or has it with another signature)",
-                          task_label(pend.entry), pend.entry->signature, where,
-                          pend.entry->name)));
+                          task_label(pend.entry), pend.entry->signature, where, pend.entry->name)));
           break;
         case SlotStatus::refused:
           err = std::make_exception_ptr(NotRunning(

@@ -52,11 +52,15 @@ class Links final : public Transport {
   std::int64_t credit(NodeId dst) const override;
   void add_node(NodeId n) override;
   void spawn(const SpawnCall& call) override;
+  void adopt(Accepted&& accepted, const SpawnCall& call) override;
   bool spawned() const override { return spawned_; }
   void retire(NodeId n) override;
 
  private:
   friend class ChannelSink;
+  /// Links the processes of `inter` (spawned or accepted) as nodes call.first_id...: each is
+  /// told its id and the bootstrap first.
+  void link_started(MPI_Comm inter, const SpawnCall& call);
   struct Route {
     std::int32_t channel = -1;  // -1: through the master
     std::int32_t rank = -1;
@@ -101,8 +105,10 @@ class Links final : public Transport {
 /// The transport of this process: a world rank's (cadre's duplicate of MPI_COMM_WORLD), or,
 /// in a process started by MPI_Comm_spawn, the link to the master and the loopback, once the
 /// master has said which node this is (within `wait`). `bootstrap` receives what the master
-/// handed this process (empty for a world rank).
+/// handed this process (empty for a world rank). With a `join_port` (cadre::join), the master
+/// is reached by MPI_Comm_connect to it instead, and this process is a joined node.
 std::unique_ptr<Transport> make_transport(const Options& o, std::chrono::milliseconds wait,
-                                          std::vector<char>& bootstrap);
+                                          std::vector<char>& bootstrap,
+                                          const std::string& join_port = {});
 
 }  // namespace cadre::transport

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "cadre/errors.hpp"
+#include "transport/join.hpp"
 #include "transport/links.hpp"
 #include "transport/mpi_check.hpp"
 #include "transport/mpi_env.hpp"
@@ -53,6 +54,17 @@ void Links::spawn(const SpawnCall& call) {
         "again in this job after a failed spawn)",
         call.count, call.program, std::string(text, static_cast<std::size_t>(len))));
   }
+  link_started(inter, call);
+}
+
+void Links::adopt(Accepted&& accepted, const SpawnCall& call) {
+  auto* comm = static_cast<MPI_Comm*>(accepted.release());
+  MPI_Comm inter = *comm;
+  delete comm;
+  link_started(inter, call);
+}
+
+void Links::link_started(MPI_Comm inter, const SpawnCall& call) {
   CADRE_MPI(MPI_Comm_set_errhandler(inter, MPI_ERRORS_RETURN));
   std::vector<NodeId> ids;
   for (int r = 0; r < call.count; ++r)
@@ -71,9 +83,16 @@ void Links::spawn(const SpawnCall& call) {
 }
 
 std::unique_ptr<Transport> make_transport(const Options& o, std::chrono::milliseconds wait,
-                                          std::vector<char>& bootstrap) {
+                                          std::vector<char>& bootstrap,
+                                          const std::string& join_port) {
   MPI_Comm parent = MPI_COMM_NULL;
-  CADRE_MPI(MPI_Comm_get_parent(&parent));
+  if (!join_port.empty()) {
+    auto* inter = static_cast<MPI_Comm*>(connect_to(join_port, wait));
+    parent = *inter;
+    delete inter;
+  } else {
+    CADRE_MPI(MPI_Comm_get_parent(&parent));
+  }
   if (parent == MPI_COMM_NULL) {
     MPI_Comm comm;
     CADRE_MPI(MPI_Comm_dup(MPI_COMM_WORLD, &comm));
@@ -85,7 +104,7 @@ std::unique_ptr<Transport> make_transport(const Options& o, std::chrono::millise
     links->add_channel(std::make_unique<mpi::MpiTransport>(comm, o), identity(size));
     return links;
   }
-  // Spawned: wait for the master's assignment (it follows the spawn at once).
+  // Spawned or joined: wait for the master's assignment (it follows the spawn at once).
   CADRE_MPI(MPI_Comm_set_errhandler(parent, MPI_ERRORS_RETURN));
   const auto deadline = std::chrono::steady_clock::now() + wait;
   int flag = 0;
@@ -96,9 +115,11 @@ std::unique_ptr<Transport> make_transport(const Options& o, std::chrono::millise
     if (flag) break;
     if (std::chrono::steady_clock::now() > deadline)
       throw Error(fmt::format(
-          "cadre: this process was started by MPI_Comm_spawn, but its parent did not say which "
-          "node it is within {} ms: was it spawned by a cadre master?",
-          wait.count()));
+          "cadre: {}, but the master did not say which node it is within {} ms: {}",
+          join_port.empty() ? "this process was started by MPI_Comm_spawn"
+                            : "this process connected to the job",
+          wait.count(),
+          join_port.empty() ? "was it spawned by a cadre master?" : "is the job a cadre job?"));
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
   int count = 0;

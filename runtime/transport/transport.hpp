@@ -13,6 +13,7 @@
 
 #include "cadre/detail/buffer.hpp"
 #include "cadre/ids.hpp"
+#include "transport/join.hpp"
 #include "wire/frame.hpp"
 
 namespace cadre::transport {
@@ -107,6 +108,11 @@ class Transport {
   /// they have all called MPI_Init) and links them. Throws SpawnError or MpiError.
   virtual void spawn(const SpawnCall&) {
     throw std::logic_error("cadre: this transport cannot spawn nodes");
+  }
+  /// Master: links the joiner that MPI_Comm_accept connected (the transport now owns the
+  /// communicator) as node call.first_id, and hands it call.bootstrap (as spawn does).
+  virtual void adopt(Accepted&&, const SpawnCall&) {
+    throw std::logic_error("cadre: this transport cannot adopt joined nodes");
   }
   /// True when this process was started by MPI_Comm_spawn.
   virtual bool spawned() const { return false; }

@@ -1,0 +1,338 @@
+#include "api/join_gate.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <optional>
+
+#include "cadre/detail/future_state.hpp"
+#include "cadre/errors.hpp"
+#include "node/core.hpp"
+#include "node/log.hpp"
+#include "transport/join.hpp"
+
+namespace cadre::api {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr std::size_t kMaxLine = 4096;
+constexpr auto kStepLimit = std::chrono::seconds(5);
+
+std::atomic<bool> g_accept_stuck{false};
+
+/// Reads one line (without its '\n') before `deadline`; nullopt on time-out, EOF, an error
+/// or a line longer than kMaxLine.
+std::optional<std::string> read_line(int fd, Clock::time_point deadline) {
+  std::string line;
+  while (true) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return std::nullopt;
+    pollfd p{fd, POLLIN, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(left));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return std::nullopt;
+    char c;
+    const ssize_t n = ::recv(fd, &c, 1, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return std::nullopt;
+    if (c == '\n') return line;
+    if (line.size() >= kMaxLine) return std::nullopt;
+    line.push_back(c);
+  }
+}
+
+bool write_all(int fd, const std::string& s) {
+  std::size_t done = 0;
+  while (done < s.size()) {
+    const ssize_t n = ::send(fd, s.data() + done, s.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+/// Compares without stopping at the first difference (the time says nothing of the cookie).
+bool same_secret(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  const std::size_t n = std::max(a.size(), b.size());
+  for (std::size_t i = 0; i < n; ++i)
+    diff |= static_cast<unsigned char>((i < a.size() ? a[i] : 0) ^ (i < b.size() ? b[i] : 0));
+  return diff == 0;
+}
+
+std::string this_host() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0) return "localhost";
+  return name;
+}
+
+/// One MPI_Comm_accept on a thread of its own: it may never return.
+struct PendingAccept {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  transport::Accepted accepted;
+  std::string error;
+  std::unique_ptr<transport::JoinPort> port;
+};
+
+/// Waits (bounded) for the joiner's accept, then has the node link and admit it.
+void admit(node::Core& core, const std::shared_ptr<PendingAccept>& pending,
+           const std::string& who) {
+  const auto ready = core.options().ready_timeout;
+  const auto limit = std::max<std::chrono::milliseconds>(2 * ready, std::chrono::seconds(10));
+  transport::Accepted accepted;
+  {
+    std::unique_lock lock(pending->mu);
+    if (!pending->cv.wait_for(lock, limit, [&] { return pending->done; })) {
+      pending->port->abandon();
+      g_accept_stuck.store(true);
+      node::log_local(
+          Level::error,
+          fmt::format("cadre::listen: the joiner ({}) did not complete MPI_Comm_connect within {} "
+                      "ms (it died in the middle?): its port is abandoned and a thread stays in "
+                      "MPI_Comm_accept (Open MPI ends it after 300 s); MPI_Finalize will be "
+                      "bounded. The job goes on; later joiners get ports of their own.",
+                      who, limit.count()));
+      return;
+    }
+    if (!pending->error.empty()) {
+      node::log_local(Level::error, fmt::format("cadre::listen: accepting the joiner ({}): {}", who,
+                                                pending->error));
+      return;
+    }
+    accepted = std::move(pending->accepted);
+  }
+  // The node links and admits it, as a spawned node.
+  auto st = std::make_shared<detail::ResultState<int>>(1);
+  auto result = std::make_shared<std::pair<std::vector<NodeId>, std::string>>();
+  auto holder = std::make_shared<transport::Accepted>(std::move(accepted));
+  try {
+    core.post([&core, st, result, holder, who, ready] {
+      try {
+        core.join_node(std::move(*holder), who, ready,
+                       [st, result](std::vector<NodeId> ids, std::string error) {
+                         result->first = std::move(ids);
+                         result->second = std::move(error);
+                         st->complete();
+                       });
+      } catch (const std::exception& e) {
+        result->second = e.what();
+        st->complete();
+      }
+    });
+  } catch (const std::exception& e) {  // the node has shut down
+    node::log_local(Level::warn,
+                    fmt::format("cadre::listen: the joiner ({}) came too late: {}", who, e.what()));
+    return;
+  }
+  if (!detail::wait_state(st.get(), Clock::now() + ready + std::chrono::seconds(5))) {
+    node::log_local(Level::error,
+                    fmt::format("cadre::listen: the joiner ({}) was not admitted in time", who));
+    return;
+  }
+  if (!result->second.empty() || result->first.empty()) {
+    node::log_local(Level::error, fmt::format("cadre::listen: the joiner ({}) did not join: {}",
+                                              who, result->second));
+    return;
+  }
+  node::log_local(Level::info, fmt::format("cadre::listen: node {} joined ({})",
+                                           result->first.front().value(), who));
+}
+
+}  // namespace
+
+bool JoinGate::accept_stuck() { return g_accept_stuck.load(); }
+
+JoinGate::JoinGate(node::Core& core, std::string cookie) : core_(core), cookie_(std::move(cookie)) {
+  // The gate's communicators come from one of its own, made on the loop.
+  {
+    auto st = std::make_shared<detail::ResultState<int>>(1);
+    std::exception_ptr error;
+    core.execute([&] {
+      try {
+        base_ = std::make_unique<transport::SelfComm>();
+      } catch (...) {
+        error = std::current_exception();
+      }
+      st->complete();
+    });
+    detail::wait_state(st.get(), std::nullopt);
+    if (error) std::rethrow_exception(error);
+  }
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listen_fd_ < 0) throw Error(fmt::format("cadre::listen: socket(): {}", std::strerror(errno)));
+  const int one = 1;
+  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(listen_fd_, 16) != 0 ||
+      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+      ::pipe2(wake_, O_CLOEXEC) != 0) {
+    const std::string why = std::strerror(errno);
+    ::close(listen_fd_);
+    throw Error(fmt::format("cadre::listen: opening the join socket: {}", why));
+  }
+  description_ = fmt::format("{}:{}", this_host(), ntohs(addr.sin_port));
+  thread_ = std::thread([this] { run(); });
+}
+
+JoinGate::~JoinGate() {
+  stop_.store(true);
+  if (wake_[1] >= 0) (void)!::write(wake_[1], "x", 1);
+  if (thread_.joinable()) thread_.join();
+  for (auto& t : admissions_) t.join();  // each bounded: accept limit + ready_timeout + 5 s
+  ::close(listen_fd_);
+  ::close(wake_[0]);
+  ::close(wake_[1]);
+}
+
+void JoinGate::run() {
+  while (!stop_.load()) {
+    pollfd p[2] = {{listen_fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+    if (::poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (stop_.load() || (p[1].revents & POLLIN)) return;
+    sockaddr_in peer{};
+    socklen_t len = sizeof peer;
+    const int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    char ip[INET_ADDRSTRLEN] = "?";
+    ::inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof ip);
+    try {
+      handle(fd, fmt::format("{}:{}", ip, ntohs(peer.sin_port)));
+    } catch (const std::exception& e) {
+      node::log_local(Level::error,
+                      fmt::format("cadre::listen: a joiner from {}: {}", ip, e.what()));
+    }
+    ::close(fd);
+  }
+}
+
+void JoinGate::handle(int fd, const std::string& peer) {
+  auto refuse = [&](const std::string& who, const std::string& why) {
+    write_all(fd, "refused " + why + "\n");
+    node::log_local(Level::warn, fmt::format("cadre::listen: refused a joiner ({}): {}", who, why));
+  };
+  const auto greeting = read_line(fd, Clock::now() + kStepLimit);
+  if (!greeting || *greeting != kJoinGreeting) {
+    refuse("from " + peer, greeting ? fmt::format("it is not a cadre joiner (it said '{}')",
+                                                  greeting->substr(0, 40))
+                                    : "it said nothing within 5 s");
+    return;
+  }
+  const auto ident = read_line(fd, Clock::now() + kStepLimit);
+  const auto cookie = ident ? read_line(fd, Clock::now() + kStepLimit) : std::nullopt;
+  const std::string who = fmt::format("{} from {}", ident ? ident->substr(0, 200) : "?", peer);
+  if (!cookie) {
+    refuse(who, "it did not present a cookie within 5 s");
+    return;
+  }
+  if (cookie->empty()) {
+    refuse(who, "no cookie was presented (set CADRE_COOKIE in the joiner's environment)");
+    return;
+  }
+  if (!same_secret(*cookie, cookie_)) {
+    refuse(who, "wrong cookie");
+    return;
+  }
+  // Verified: a fresh MPI port for this joiner alone.
+  auto pending = std::make_shared<PendingAccept>();
+  pending->port = std::make_unique<transport::JoinPort>(*base_);
+  if (!write_all(fd, "ok " + pending->port->name() + "\n")) return;
+  const auto go = read_line(fd, Clock::now() + kStepLimit);
+  if (!go || *go != "connecting") {
+    node::log_local(Level::warn,
+                    fmt::format("cadre::listen: the joiner ({}) went away before connecting; "
+                                "nothing was accepted",
+                                who));
+    return;
+  }
+  std::thread([pending] {
+    try {
+      transport::Accepted a = pending->port->accept();
+      std::lock_guard lock(pending->mu);
+      pending->accepted = std::move(a);
+    } catch (const std::exception& e) {
+      std::lock_guard lock(pending->mu);
+      pending->error = e.what();
+    }
+    std::lock_guard lock(pending->mu);
+    pending->done = true;
+    pending->cv.notify_all();
+  }).detach();
+  // The next joiner need not wait for this one: each is admitted on a thread of its own.
+  node::Core& core = core_;
+  admissions_.emplace_back([&core, pending, who] { admit(core, pending, who); });
+}
+
+std::string join_handshake(const std::string& description, std::chrono::milliseconds limit) {
+  std::string where = description;
+  if (!where.empty() && where[0] == '@') {
+    std::ifstream in(where.substr(1));
+    if (!in || !std::getline(in, where))
+      throw Error(fmt::format("cadre::join: cannot read the port description from '{}'",
+                              description.substr(1)));
+  }
+  const auto colon = where.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == where.size())
+    throw Error(fmt::format(
+        "cadre::join: '{}' is not a port description (host:port, as cadre::listen returns)",
+        where));
+  const std::string host = where.substr(0, colon), port = where.substr(colon + 1);
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0)
+    throw Error(fmt::format("cadre::join: cannot resolve '{}': {}", where, ::gai_strerror(rc)));
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int rc = fd < 0 ? -1 : ::connect(fd, found->ai_addr, found->ai_addrlen);
+  const std::string why = std::strerror(errno);
+  ::freeaddrinfo(found);
+  if (rc != 0) {
+    if (fd >= 0) ::close(fd);
+    throw Error(
+        fmt::format("cadre::join: cannot reach the job at {}: {} (is it listening?)", where, why));
+  }
+  const char* cookie = std::getenv("CADRE_COOKIE");
+  const std::string secret = cookie ? cookie : "";
+  const bool sent =
+      write_all(fd, fmt::format("{}\n{} {}\n{}\n", kJoinGreeting, ::getpid(), this_host(), secret));
+  const auto reply = sent ? read_line(fd, Clock::now() + limit) : std::nullopt;
+  if (!reply) {
+    ::close(fd);
+    throw Error(fmt::format("cadre::join: the job at {} did not answer within {} ms", where,
+                            limit.count()));
+  }
+  if (reply->rfind("ok ", 0) != 0) {
+    ::close(fd);
+    const std::string reason = reply->rfind("refused ", 0) == 0 ? reply->substr(8) : *reply;
+    throw Error(fmt::format("cadre::join: the job at {} refused this process: {}{}", where, reason,
+                            secret.empty() ? " (CADRE_COOKIE is not set here)" : ""));
+  }
+  write_all(fd, "connecting\n");
+  ::close(fd);
+  return reply->substr(3);
+}
+
+}  // namespace cadre::api
