@@ -51,6 +51,9 @@ int fail(int code, std::string why) {
   return code;
 }
 
+/// A handler's failure text, at most this long, as the caller sees it.
+constexpr std::size_t kMaxReason = 4096;
+
 /// Decodes the bytes, calls the handler, encodes its bytes; a non-zero status throws.
 void invoke_native(const cadre::detail::Entry& self, cadre::detail::InArchive& in,
                    cadre::detail::OutArchive& out, bool* decoded) {
@@ -65,7 +68,11 @@ void invoke_native(const cadre::detail::Entry& self, cadre::detail::InArchive& i
   std::unique_ptr<void, decltype(&std::free)> owned(result, &std::free);
   if (rc != 0) {
     std::string reason;
-    if (result && len) reason = ": " + std::string(static_cast<const char*>(result), len);
+    if (result && len) {
+      std::string text(static_cast<const char*>(result), std::min(len, kMaxReason));
+      while (!text.empty() && text.back() == '\0') text.pop_back();
+      reason = ": " + text;
+    }
     throw std::runtime_error(
         fmt::format("native handler '{}' returned status {}{}", self.name, rc, reason));
   }
@@ -78,30 +85,24 @@ void invoke_native(const cadre::detail::Entry& self, cadre::detail::InArchive& i
   out << output;
 }
 
+/// Runs `body`; an exception (nothing may cross into C) becomes CADRE_ERR_RUNTIME.
+template <class F>
+int guarded(const char* what, F&& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    return fail(CADRE_ERR_RUNTIME, fmt::format("{}: {}", what, e.what()));
+  } catch (...) {
+    return fail(CADRE_ERR_RUNTIME, fmt::format("{}: an unknown exception", what));
+  }
+}
+
 const char* level_name(int level) {
   static const char* names[] = {"trace", "debug", "info", "warn", "error"};
   return level >= 0 && level <= 4 ? names[level] : "?";
 }
 
-}  // namespace
-
-extern "C" {
-
-int cadre_version(void) { return CADRE_C_API_VERSION; }
-
-int cadre_start(int* argc, char*** argv) {
-  if (!argc || !argv)
-    return fail(CADRE_ERR_ARGUMENT, "cadre_start: argc and argv must not be NULL");
-  NativeNode& n = node();
-  std::lock_guard lock(n.mu);
-  if (n.phase != Phase::fresh) return fail(CADRE_ERR_STATE, "cadre_start: called twice");
-  n.argc = argc;
-  n.argv = argv;
-  n.phase = Phase::started;
-  return CADRE_OK;
-}
-
-int cadre_register(const char* name, cadre_handler handler, void* user) {
+int register_handler(const char* name, cadre_handler handler, void* user) {
   if (!name || !*name) return fail(CADRE_ERR_ARGUMENT, "cadre_register: the name is NULL or empty");
   if (!handler)
     return fail(CADRE_ERR_ARGUMENT, fmt::format("cadre_register('{}'): the handler is NULL", name));
@@ -123,6 +124,66 @@ int cadre_register(const char* name, cadre_handler handler, void* user) {
     return fail(CADRE_ERR_REGISTRY, "cadre_register: " + problem);
   }
   return CADRE_OK;
+}
+
+/// cadre_log's body: through the master while serving, else (or when the runtime is already
+/// gone) on this process's stderr.
+int log_formatted(int level, const char* format, va_list args) {
+  if (level < CADRE_LOG_TRACE || level > CADRE_LOG_ERROR)
+    return fail(CADRE_ERR_ARGUMENT,
+                fmt::format("cadre_log: level {} is not a cadre_level (0 to 4)", level));
+  va_list copy;
+  va_copy(copy, args);
+  const int len = std::vsnprintf(nullptr, 0, format, copy);
+  va_end(copy);
+  std::string line(len > 0 ? static_cast<std::size_t>(len) : 0, '\0');
+  if (len > 0) std::vsnprintf(line.data(), line.size() + 1, format, args);
+  const bool serving = [] {
+    std::lock_guard lock(node().mu);
+    return node().phase == Phase::serving && node().runtime;
+  }();
+  const auto l = static_cast<cadre::Level>(level);
+  if (serving) {
+    try {
+      if (cadre::detail::log_enabled(l)) cadre::detail::log_line(l, line);
+      return CADRE_OK;
+    } catch (const std::exception&) {  // the runtime is ending: stderr then
+    }
+  }
+  std::fprintf(stderr, "[native %ld] %s: %s\n", static_cast<long>(::getpid()), level_name(level),
+               line.c_str());
+  return CADRE_OK;
+}
+
+}  // namespace
+
+extern "C" {
+
+int cadre_version(void) { return CADRE_C_API_VERSION; }
+
+int cadre_start(int* argc, char*** argv) {
+  if (!argc || !argv)
+    return fail(CADRE_ERR_ARGUMENT, "cadre_start: argc and argv must not be NULL");
+  NativeNode& n = node();
+  std::lock_guard lock(n.mu);
+  if (n.phase != Phase::fresh) return fail(CADRE_ERR_STATE, "cadre_start: called twice");
+  n.argc = argc;
+  n.argv = argv;
+  n.phase = Phase::started;
+  return CADRE_OK;
+}
+
+int cadre_register(const char* name, cadre_handler handler, void* user) {
+  return guarded("cadre_register", [&] { return register_handler(name, handler, user); });
+}
+
+int cadre_log(int level, const char* format, ...) {
+  if (!format) return fail(CADRE_ERR_ARGUMENT, "cadre_log: the format is NULL");
+  va_list args;
+  va_start(args, format);
+  const int rc = guarded("cadre_log", [&] { return log_formatted(level, format, args); });
+  va_end(args);
+  return rc;
 }
 
 int cadre_serve(void) {
@@ -149,7 +210,11 @@ int cadre_serve(void) {
                 std::string("cadre_serve: the node could not join: ") + e.what());
   }
   if (rt->is_master()) {
-    const int status = rt->shutdown();
+    int status = 1;
+    try {
+      status = rt->shutdown();
+    } catch (const std::exception&) {
+    }
     std::lock_guard lock(n.mu);
     n.phase = Phase::served;
     n.status = status ? status : 1;
@@ -186,38 +251,14 @@ int cadre_stop(void) {
   return n.status;
 }
 
-int cadre_log(int level, const char* format, ...) {
-  if (!format) return fail(CADRE_ERR_ARGUMENT, "cadre_log: the format is NULL");
-  if (level < CADRE_LOG_TRACE || level > CADRE_LOG_ERROR)
-    return fail(CADRE_ERR_ARGUMENT,
-                fmt::format("cadre_log: level {} is not a cadre_level (0 to 4)", level));
-  va_list args;
-  va_start(args, format);
-  va_list copy;
-  va_copy(copy, args);
-  const int len = std::vsnprintf(nullptr, 0, format, copy);
-  va_end(copy);
-  std::string line(len > 0 ? static_cast<std::size_t>(len) : 0, '\0');
-  if (len > 0) std::vsnprintf(line.data(), line.size() + 1, format, args);
-  va_end(args);
-  const bool serving = [] {
-    std::lock_guard lock(node().mu);
-    return node().phase == Phase::serving && node().runtime;
-  }();
-  const auto l = static_cast<cadre::Level>(level);
-  if (serving) {
-    if (cadre::detail::log_enabled(l)) cadre::detail::log_line(l, std::move(line));
-  } else {
-    std::fprintf(stderr, "[native %ld] %s: %s\n", static_cast<long>(::getpid()), level_name(level),
-                 line.c_str());
-  }
-  return CADRE_OK;
-}
-
 long cadre_node_id(void) {
   std::lock_guard lock(node().mu);
   if (node().phase != Phase::serving || !node().runtime) return -1;
-  return static_cast<long>(cadre::self_node().value());
+  try {
+    return static_cast<long>(cadre::self_node().value());
+  } catch (const std::exception&) {  // the runtime is ending
+    return -1;
+  }
 }
 
 void* cadre_alloc(size_t size) { return std::malloc(size ? size : 1); }

@@ -44,6 +44,8 @@ std::string listen(const std::string& port_file) {
         "joiner must present (set it in the environment of both jobs; never on a command line)");
   if (std::string(cookie).find('\n') != std::string::npos)
     throw Error("cadre::listen: CADRE_COOKIE must be one line");
+  if (std::string(cookie).size() < 8)
+    throw Error("cadre::listen: CADRE_COOKIE is shorter than 8 characters: too easy to guess");
   if (!transport::thread_multiple())
     throw Error(
         "cadre::listen: MPI runs without MPI_THREAD_MULTIPLE, which accepting a joiner needs "
@@ -59,10 +61,14 @@ std::string listen(const std::string& port_file) {
   if (!port_file.empty()) {
     const std::string tmp = port_file + ".tmp";
     std::FILE* f = std::fopen(tmp.c_str(), "w");
-    if (!f || std::fprintf(f, "%s\n", description.c_str()) < 0 || std::fclose(f) != 0 ||
-        std::rename(tmp.c_str(), port_file.c_str()) != 0)
+    bool ok = f && std::fprintf(f, "%s\n", description.c_str()) >= 0;
+    if (f) ok = std::fclose(f) == 0 && ok;
+    ok = ok && std::rename(tmp.c_str(), port_file.c_str()) == 0;
+    if (!ok) {
+      std::remove(tmp.c_str());
       throw Error(
           fmt::format("cadre::listen: cannot write the port description to '{}'", port_file));
+    }
   }
   return description;
 }
@@ -77,7 +83,7 @@ void leave() {
   auto& core = node::Core::get();
   if (core.is_master())
     throw WrongRole("cadre::leave: the master cannot leave its own job; return from the driver");
-  if (!core.spawned())
+  if (!core.joined_job())
     throw WrongRole(fmt::format("cadre::leave: node {} did not join with cadre::join",
                                 core.self_node().value()));
   core.execute([&core] { core.request_leave(); });

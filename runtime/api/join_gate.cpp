@@ -28,21 +28,22 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr std::size_t kMaxLine = 4096;
 constexpr auto kStepLimit = std::chrono::seconds(5);
+constexpr std::size_t kMaxConnections = 16;
 
 std::atomic<bool> g_accept_stuck{false};
 
-/// Reads one line (without its '\n') before `deadline`; nullopt on time-out, EOF, an error
-/// or a line longer than kMaxLine.
-std::optional<std::string> read_line(int fd, Clock::time_point deadline) {
+/// Reads one line (without its '\n') before `deadline`; nullopt on time-out, EOF, an error,
+/// a line longer than kMaxLine, or `wake` (a pipe; -1 for none) turning readable.
+std::optional<std::string> read_line(int fd, Clock::time_point deadline, int wake = -1) {
   std::string line;
   while (true) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0) return std::nullopt;
-    pollfd p{fd, POLLIN, 0};
-    const int r = ::poll(&p, 1, static_cast<int>(left));
+    pollfd p[2] = {{fd, POLLIN, 0}, {wake, POLLIN, 0}};
+    const int r = ::poll(p, wake >= 0 ? 2 : 1, static_cast<int>(left));
     if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return std::nullopt;
+    if (r <= 0 || (p[1].revents & POLLIN)) return std::nullopt;
     char c;
     const ssize_t n = ::recv(fd, &c, 1, 0);
     if (n < 0 && errno == EINTR) continue;
@@ -71,6 +72,14 @@ bool same_secret(const std::string& a, const std::string& b) {
   for (std::size_t i = 0; i < n; ++i)
     diff |= static_cast<unsigned char>((i < a.size() ? a[i] : 0) ^ (i < b.size() ? b[i] : 0));
   return diff == 0;
+}
+
+/// `s` cut to `max` bytes, with bytes that are not printable ASCII as '?' (for the log).
+std::string printable(const std::string& s, std::size_t max) {
+  std::string out = s.substr(0, max);
+  for (char& c : out)
+    if (c < 0x20 || c > 0x7e) c = '?';
+  return out;
 }
 
 std::string this_host() {
@@ -198,7 +207,9 @@ JoinGate::~JoinGate() {
   stop_.store(true);
   if (wake_[1] >= 0) (void)!::write(wake_[1], "x", 1);
   if (thread_.joinable()) thread_.join();
-  for (auto& t : admissions_) t.join();  // each bounded: accept limit + ready_timeout + 5 s
+  // Each is bounded: its reads end on the wake pipe, its admission within the accept limit
+  // plus ready_timeout plus 5 s.
+  for (auto& w : workers_) w.thread.join();
   ::close(listen_fd_);
   ::close(wake_[0]);
   ::close(wake_[1]);
@@ -206,25 +217,57 @@ JoinGate::~JoinGate() {
 
 void JoinGate::run() {
   while (!stop_.load()) {
+    // Finished connections are reaped; each live one has a thread of its own, so a silent
+    // or slow peer holds up nobody else.
+    std::erase_if(workers_, [](Worker& w) {
+      if (!w.done->load()) return false;
+      w.thread.join();
+      return true;
+    });
     pollfd p[2] = {{listen_fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
-    if (::poll(p, 2, -1) < 0) {
+    if (::poll(p, 2, 1000) < 0) {
       if (errno == EINTR) continue;
+      node::log_local(Level::error, fmt::format("cadre::listen: the join gate stops: poll(): {}",
+                                                std::strerror(errno)));
       return;
     }
     if (stop_.load() || (p[1].revents & POLLIN)) return;
+    if (!(p[0].revents & POLLIN)) continue;
     sockaddr_in peer{};
     socklen_t len = sizeof peer;
     const int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
-    if (fd < 0) continue;
+    if (fd < 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // EMFILE and the like
+      continue;
+    }
     char ip[INET_ADDRSTRLEN] = "?";
     ::inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof ip);
-    try {
-      handle(fd, fmt::format("{}:{}", ip, ntohs(peer.sin_port)));
-    } catch (const std::exception& e) {
-      node::log_local(Level::error,
-                      fmt::format("cadre::listen: a joiner from {}: {}", ip, e.what()));
+    const std::string from = fmt::format("{}:{}", ip, ntohs(peer.sin_port));
+    if (workers_.size() >= kMaxConnections) {
+      write_all(fd, "refused the job is busy with other joiners; try again\n");
+      node::log_local(Level::warn, fmt::format("cadre::listen: turned away a connection from {}: "
+                                               "{} are being handled",
+                                               from, kMaxConnections));
+      ::close(fd);
+      continue;
     }
-    ::close(fd);
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    try {
+      workers_.push_back(Worker{
+          std::thread([this, fd, from, done] {
+            try {
+              handle(fd, from);
+            } catch (const std::exception& e) {
+              node::log_local(Level::error,
+                              fmt::format("cadre::listen: a joiner from {}: {}", from, e.what()));
+            }
+            ::close(fd);
+            done->store(true);
+          }),
+          done});
+    } catch (const std::exception&) {  // no thread: turned away
+      ::close(fd);
+    }
   }
 }
 
@@ -233,16 +276,21 @@ void JoinGate::handle(int fd, const std::string& peer) {
     write_all(fd, "refused " + why + "\n");
     node::log_local(Level::warn, fmt::format("cadre::listen: refused a joiner ({}): {}", who, why));
   };
-  const auto greeting = read_line(fd, Clock::now() + kStepLimit);
+  // One deadline for the whole exchange before the cookie is checked.
+  const auto deadline = Clock::now() + kStepLimit;
+  const int wake = wake_[0];
+  const auto greeting = read_line(fd, deadline, wake);
+  if (stop_.load()) return;
   if (!greeting || *greeting != kJoinGreeting) {
     refuse("from " + peer, greeting ? fmt::format("it is not a cadre joiner (it said '{}')",
-                                                  greeting->substr(0, 40))
+                                                  printable(*greeting, 40))
                                     : "it said nothing within 5 s");
     return;
   }
-  const auto ident = read_line(fd, Clock::now() + kStepLimit);
-  const auto cookie = ident ? read_line(fd, Clock::now() + kStepLimit) : std::nullopt;
-  const std::string who = fmt::format("{} from {}", ident ? ident->substr(0, 200) : "?", peer);
+  const auto ident = read_line(fd, deadline, wake);
+  const auto cookie = ident ? read_line(fd, deadline, wake) : std::nullopt;
+  if (stop_.load()) return;
+  const std::string who = fmt::format("{} from {}", ident ? printable(*ident, 200) : "?", peer);
   if (!cookie) {
     refuse(who, "it did not present a cookie within 5 s");
     return;
@@ -252,14 +300,22 @@ void JoinGate::handle(int fd, const std::string& peer) {
     return;
   }
   if (!same_secret(*cookie, cookie_)) {
+    // Slowed, so that cookies cannot be tried at speed (connections are bounded too).
+    std::this_thread::sleep_for(std::chrono::seconds(1));
     refuse(who, "wrong cookie");
     return;
   }
   // Verified: a fresh MPI port for this joiner alone.
   auto pending = std::make_shared<PendingAccept>();
-  pending->port = std::make_unique<transport::JoinPort>(*base_);
+  try {
+    std::lock_guard lock(base_mu_);  // one collective on base_ at a time
+    pending->port = std::make_unique<transport::JoinPort>(*base_);
+  } catch (const std::exception& e) {
+    refuse(who, fmt::format("the job could not open an MPI port: {}", e.what()));
+    return;
+  }
   if (!write_all(fd, "ok " + pending->port->name() + "\n")) return;
-  const auto go = read_line(fd, Clock::now() + kStepLimit);
+  const auto go = read_line(fd, Clock::now() + kStepLimit, wake);
   if (!go || *go != "connecting") {
     node::log_local(Level::warn,
                     fmt::format("cadre::listen: the joiner ({}) went away before connecting; "
@@ -280,9 +336,7 @@ void JoinGate::handle(int fd, const std::string& peer) {
     pending->done = true;
     pending->cv.notify_all();
   }).detach();
-  // The next joiner need not wait for this one: each is admitted on a thread of its own.
-  node::Core& core = core_;
-  admissions_.emplace_back([&core, pending, who] { admit(core, pending, who); });
+  admit(core_, pending, who);
 }
 
 std::string join_handshake(const std::string& description, std::chrono::milliseconds limit) {
@@ -305,15 +359,27 @@ std::string join_handshake(const std::string& description, std::chrono::millisec
   addrinfo* found = nullptr;
   if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0)
     throw Error(fmt::format("cadre::join: cannot resolve '{}': {}", where, ::gai_strerror(rc)));
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  const int rc = fd < 0 ? -1 : ::connect(fd, found->ai_addr, found->ai_addrlen);
-  const std::string why = std::strerror(errno);
+  // Connected within `limit`, however the network behaves.
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int rc = fd < 0 ? -1 : ::connect(fd, found->ai_addr, found->ai_addrlen);
+  int err = rc == 0 ? 0 : errno;
   ::freeaddrinfo(found);
+  if (rc != 0 && err == EINPROGRESS) {
+    pollfd p{fd, POLLOUT, 0};
+    const int r = ::poll(&p, 1, static_cast<int>(limit.count()));
+    socklen_t len = sizeof err;
+    if (r <= 0)
+      err = ETIMEDOUT;
+    else if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+      err = errno;
+    rc = err == 0 ? 0 : -1;
+  }
   if (rc != 0) {
     if (fd >= 0) ::close(fd);
-    throw Error(
-        fmt::format("cadre::join: cannot reach the job at {}: {} (is it listening?)", where, why));
+    throw Error(fmt::format("cadre::join: cannot reach the job at {}: {} (is it listening?)", where,
+                            std::strerror(err)));
   }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   const char* cookie = std::getenv("CADRE_COOKIE");
   const std::string secret = cookie ? cookie : "";
   const bool sent =
@@ -330,8 +396,13 @@ std::string join_handshake(const std::string& description, std::chrono::millisec
     throw Error(fmt::format("cadre::join: the job at {} refused this process: {}{}", where, reason,
                             secret.empty() ? " (CADRE_COOKIE is not set here)" : ""));
   }
-  write_all(fd, "connecting\n");
+  const bool told = write_all(fd, "connecting\n");
   ::close(fd);
+  if (!told)
+    throw Error(
+        fmt::format("cadre::join: the job at {} closed the connection before this "
+                    "process could connect",
+                    where));
   return reply->substr(3);
 }
 

@@ -5,7 +5,8 @@
 // joiner died inside MPI_Comm_connect is unusable for good), and the accept blocks a thread
 // of its own, never the node loop.
 //
-// The exchange, one line each (at most 4 KiB, each read within 5 s):
+// Each connection is handled on a thread of its own (at most 16 at a time). The exchange, one
+// line each (at most 4 KiB; the first three within 5 s; a wrong cookie is answered after 1 s):
 //   joiner: "cadre-join 1", "<pid> <host>", "<cookie>"
 //   master: "ok <MPI port name>"  or  "refused <why>"
 //   joiner: "connecting"          (then MPI_Comm_connect; the master then MPI_Comm_accept)
@@ -13,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -54,7 +56,12 @@ class JoinGate {
   int wake_[2] = {-1, -1};  // a pipe: the destructor wakes the thread
   std::atomic<bool> stop_{false};
   std::thread thread_;
-  std::vector<std::thread> admissions_;  // one per verified joiner (joined at the end)
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Worker> workers_;  // one per connection being handled (the gate thread's)
+  std::mutex base_mu_;
 };
 
 /// The joiner's side of the exchange with the gate at `description` ("host:port", or

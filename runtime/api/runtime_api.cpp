@@ -135,7 +135,7 @@ class RuntimeImpl {
   }
 
   bool master() const { return master_; }
-  bool spawned() const { return core_ && core_->spawned(); }
+  bool spawned() const { return core_ && core_->spawned() && !core_->joined_job(); }
 
   int serve() {
     if (master_)
@@ -245,17 +245,9 @@ class RuntimeImpl {
   int finish(int status, bool exit_now = false) {
     done_ = true;
     status_ = status;
-    // An MPI_Comm_accept that never returned (a joiner died inside MPI_Comm_connect) would
-    // keep MPI_Finalize waiting.
     const bool safe = core_->clean_exit();
     services_.reset();  // before the node, whose scheduler holds their fibers' stacks
-
     core_.reset();
-    if (safe && exit_now) {
-      mpi_->finalize();
-      std::fflush(nullptr);
-      std::_Exit(status ? status : 1);
-    }
     if (!safe) {
       // A node never acknowledged: MPI_Finalize would wait for it forever.
       node::log_local(
@@ -266,20 +258,28 @@ class RuntimeImpl {
       std::fflush(nullptr);
       std::_Exit(status ? status : 1);
     }
-    if (api::JoinGate::accept_stuck()) {
-      // An MPI_Comm_accept never returned (its joiner died in the middle): MPI_Finalize may
-      // wait on it. Bounded; the job's status stands either way.
-      transport::ExitGuard guard(
-          std::chrono::seconds(10),
-          fmt::format("cadre[master] warn: MPI_Finalize did not return within 10 s (a joiner's "
-                      "MPI_Comm_accept never returned); ending without it, status {}",
-                      status),
-          status);
-      mpi_->finalize();
-      return status;
+    finalize_bounded(status);
+    if (exit_now) {
+      std::fflush(nullptr);
+      std::_Exit(status ? status : 1);
     }
-    mpi_->finalize();
     return status;
+  }
+
+  /// MPI_Finalize; bounded when an MPI_Comm_accept never returned (a joiner died in the
+  /// middle), which it may wait on: the job's status stands either way.
+  void finalize_bounded(int status) {
+    if (!api::JoinGate::accept_stuck()) {
+      mpi_->finalize();
+      return;
+    }
+    transport::ExitGuard guard(
+        std::chrono::seconds(10),
+        fmt::format("cadre warn: MPI_Finalize did not return within 10 s (a joiner's "
+                    "MPI_Comm_accept never returned); ending without it, status {}",
+                    status),
+        status);
+    mpi_->finalize();
   }
 
   std::unique_ptr<transport::MpiEnvironment> mpi_;

@@ -180,6 +180,8 @@ class Core final : public transport::Sink, public NodeContext {
   void request_leave();
   /// True when this process was started by MPI_Comm_spawn (or joined). Any thread.
   bool spawned() const { return spawned_; }
+  /// True when this process joined with cadre::join. Any thread.
+  bool joined_job() const { return transport_->joined(); }
   /// Master: the signatures under which the job's nodes registered `name` (of `kind`), each
   /// with the name of a node that has it; empty when none did. Any thread.
   std::vector<std::pair<std::string, std::string>> registered_as(std::uint8_t kind,
@@ -253,6 +255,7 @@ class Core final : public transport::Sink, public NodeContext {
   Welcome make_welcome() const;
   // Joining (node/joining.cpp).
   struct JoinBatch {
+    std::string what = "cadre::spawn_nodes";  // names the call in errors (or "cadre::listen")
     std::vector<NodeId> ids;
     std::size_t joined = 0, failed = 0;
     std::string errors;

@@ -22,6 +22,7 @@ void Core::join_node(transport::Accepted accepted, const std::string& who,
   call.count = 1;
   call.first_id = NodeId(next_node_id_++);
   auto batch = std::make_shared<JoinBatch>();
+  batch->what = "cadre::listen";
   batch->done = std::move(done);
   batch->ids.push_back(call.first_id);
   ensure_node(call.first_id);

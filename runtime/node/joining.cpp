@@ -88,7 +88,9 @@ void Core::join_failed(NodeId n, const std::string& why) {
   ++batch->failed;
   batch->errors += (batch->errors.empty() ? "" : "; ") + why;
   // Known from now on as a node that never joined: nothing is sent to it.
-  nodes_.add(NodeInfo{n, fmt::format("spawned:{}", n.value()), "", -1, NodeState::down, 0});
+  nodes_.add(NodeInfo{
+      n, fmt::format("{}:{}", batch->what == "cadre::listen" ? "joiner" : "spawned", n.value()), "",
+      -1, NodeState::down, 0});
   transport_->forget(n);
   transport_->retire(n);
   finish_batch(batch);
@@ -109,7 +111,7 @@ void Core::finish_batch(const std::shared_ptr<JoinBatch>& b) {
     if (is_up(id)) joined.push_back(id);
   std::string list;
   for (NodeId id : joined) list += fmt::format(" {}", id.value());
-  done(joined, fmt::format("cadre::spawn_nodes: {}{}", b->errors,
+  done(joined, fmt::format("{}: {}{}", b->what, b->errors,
                            joined.empty() ? "" : fmt::format(" (nodes{} did join)", list)));
 }
 

@@ -32,8 +32,11 @@ class Links final : public Transport {
   /// Adds the links of one communicator: its rank r is node ids[r] (an id of UINT32_MAX:
   /// none). Nodes it names become reachable directly.
   void add_channel(std::unique_ptr<mpi::MpiTransport> ch, std::vector<NodeId> ids);
-  /// Marks this process as started by MPI_Comm_spawn.
-  void set_spawned() { spawned_ = true; }
+  /// Marks this process as started by MPI_Comm_spawn (or joined: `joined`).
+  void set_spawned(bool joined = false) {
+    spawned_ = true;
+    joined_ = joined;
+  }
 
   NodeId self() const override { return self_; }
   std::uint32_t size() const override { return static_cast<std::uint32_t>(routes_.size()); }
@@ -54,6 +57,7 @@ class Links final : public Transport {
   void spawn(const SpawnCall& call) override;
   void adopt(Accepted&& accepted, const SpawnCall& call) override;
   bool spawned() const override { return spawned_; }
+  bool joined() const override { return joined_; }
   void retire(NodeId n) override;
 
  private:
@@ -92,6 +96,7 @@ class Links final : public Transport {
   std::size_t cap_ = 0, coalesce_ = 0, credit_ = 0;
   bool limits_set_ = false;
   bool spawned_ = false;
+  bool joined_ = false;
   bool direct_ = false;                 // update_direct()
   mpi::MpiTransport* world_ = nullptr;  // the one channel, when direct_
   std::vector<Channel> channels_;

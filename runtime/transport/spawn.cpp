@@ -131,7 +131,7 @@ std::unique_ptr<Transport> make_transport(const Options& o, std::chrono::millise
   std::memcpy(&id, buf.data(), sizeof id);
   bootstrap.assign(buf.begin() + sizeof id, buf.end());
   auto links = std::make_unique<Links>(NodeId(id), o);
-  links->set_spawned();
+  links->set_spawned(!join_port.empty());
   // The loopback (a communicator of this process alone) and the link to the master.
   MPI_Comm self;
   CADRE_MPI(MPI_Comm_dup(MPI_COMM_SELF, &self));

@@ -114,8 +114,11 @@ class Transport {
   virtual void adopt(Accepted&&, const SpawnCall&) {
     throw std::logic_error("cadre: this transport cannot adopt joined nodes");
   }
-  /// True when this process was started by MPI_Comm_spawn.
+  /// True when this process was started by MPI_Comm_spawn, or joined (cadre::join): either
+  /// way it reaches the job through the master.
   virtual bool spawned() const { return false; }
+  /// True when this process joined with cadre::join.
+  virtual bool joined() const { return false; }
   /// Drops what remains of the links of nodes that all ended (stopped or lost): their
   /// communicator is freed once nothing is in flight on it.
   virtual void retire(NodeId) {}
