@@ -25,6 +25,7 @@
 
 #include "flood_mode.hpp"
 #include "harness.hpp"
+#include "native_mode.hpp"
 #include "process_modes.hpp"
 #include "raw_mpi.hpp"
 #include "spawn_mode.hpp"
@@ -193,14 +194,18 @@ int main(int argc, char** argv) {
     MPI_Init(&argc, &argv);
     return bench::raw_spawn_child();
   }
+  if (argc > 1 && std::string(argv[1]) == bench::kRawEchoChild) {
+    MPI_Init(&argc, &argv);
+    return bench::raw_echo_child();
+  }
   bench::Flags f = bench::parse_flags(argc, argv);
-  const std::vector<std::string> modes = {"tasks", "idle",  "latency", "msgrate",
-                                          "ring",  "bcast", "flood",   "spawn"};
+  const std::vector<std::string> modes = {"tasks", "idle",  "latency", "msgrate", "ring",
+                                          "bcast", "flood", "spawn",   "native"};
   if (std::find(modes.begin(), modes.end(), f.mode) == modes.end()) {
     std::fprintf(
         stderr,
         "cadre-bench: unknown mode '%s' (modes: tasks, idle, latency, msgrate, ring, bcast, "
-        "flood, spawn)\n",
+        "flood, spawn, native)\n",
         f.mode.c_str());
     return 2;
   }
@@ -229,6 +234,10 @@ int main(int argc, char** argv) {
     char self_path[4096] = {};
     if (::readlink("/proc/self/exe", self_path, sizeof self_path - 1) <= 0) return 2;
     if (!spawned) raw = bench::raw_spawn_baselines(f, self_path);
+  } else if (f.mode == "native") {
+    char self_path[4096] = {};
+    if (::readlink("/proc/self/exe", self_path, sizeof self_path - 1) <= 0) return 2;
+    if (!spawned) raw = bench::raw_echo_baselines(f, self_path);
   } else {
     raw = bench::process_baselines(f);
   }
@@ -246,6 +255,8 @@ int main(int argc, char** argv) {
           bench::flood_mode(f, rows);
         else if (f.mode == "spawn")
           bench::spawn_mode(f, raw, rows);
+        else if (f.mode == "native")
+          bench::native_mode(f, raw, rows);
         else
           bench::process_mode(f, raw, rows);
         return 0;

@@ -55,3 +55,12 @@ if(NOT CADRE_SANITIZE)
   set_tests_properties(native_c_package PROPERTIES TIMEOUT 300 LABELS "package;native"
                        ENVIRONMENT "${CADRE_TEST_MPI_ENV}")
 endif()
+
+# Under the sanitizers a segfault is ASan's report and exit status; the crash tests need the
+# signal itself.
+if(CADRE_SANITIZE)
+  string(REPLACE "ASAN_OPTIONS=detect_leaks=0" "ASAN_OPTIONS=detect_leaks=0:handle_segv=0"
+         crash_env "${CADRE_TEST_MPI_ENV}")
+  set_tests_properties(native_crash_is_node_down native_crash_ends_default_job
+                       PROPERTIES ENVIRONMENT "${crash_env}")
+endif()

@@ -27,7 +27,8 @@ class Runtime {
   /// node loop then runs on a thread of its own and the calling thread is the driver <0.0>.
   /// Blocks until every node is ready. Throws InitTwice for a second instance,
   /// RegistryMismatch when binaries disagree on a registered name, Error on start-up
-  /// failures (MPI, time-outs).
+  /// failures (MPI, time-outs). After cadre::join(port) this process joins that running job
+  /// as a node instead (nodes.hpp).
   Runtime(int& argc, char**& argv, Options options = {});
   /// Shuts down (master) if shutdown() was not called; never throws.
   ~Runtime();
@@ -38,7 +39,8 @@ class Runtime {
   bool is_master() const;
   /// True on every other node.
   bool is_worker() const;
-  /// True in a process started by spawn_nodes (it has an MPI parent: MPI_Comm_get_parent).
+  /// True in a process started by spawn_nodes (it has an MPI parent: MPI_Comm_get_parent);
+  /// false in one that joined with cadre::join.
   bool is_spawned() const;
   /// Worker: runs the node loop until the master shuts the runtime down; returns the job's
   /// status (0 = clean). On the master throws WrongRole.

@@ -193,7 +193,7 @@ int cadre_serve(void) {
     if (n.phase != Phase::started)
       return fail(CADRE_ERR_STATE, n.phase == Phase::fresh
                                        ? "cadre_serve: call cadre_start first"
-                                       : "cadre_serve: the node already served");
+                                       : "cadre_serve: the node is serving or has served");
     n.phase = Phase::serving;
   }
   cadre::Runtime* rt = nullptr;

@@ -11,6 +11,7 @@
 
 #include "api/join_gate.hpp"
 #include "api/join_request.hpp"
+#include "api/loop_call.hpp"
 #include "api/node_services.hpp"
 #include "cadre/detail/future_state.hpp"
 #include "cadre/errors.hpp"
@@ -96,20 +97,7 @@ void remove_node(NodeId n) {
         fmt::format("cadre::remove_node: called on node {}; only the master removes "
                     "nodes",
                     core.self_node().value()));
-  auto st = std::make_shared<detail::ResultState<int>>(1);
-  core.execute([&core, st, n] {
-    try {
-      core.remove_node(n, [st](std::string e) {
-        if (!e.empty()) st->set_error(0, std::make_exception_ptr(Error(e)));
-        st->complete();
-      });
-    } catch (...) {
-      st->set_error(0, std::current_exception());
-      st->complete();
-    }
-  });
-  detail::wait_state(st.get(), std::nullopt);
-  if (auto e = st->error(0)) std::rethrow_exception(e);
+  api::await_loop(core, [&core, n](api::LoopDone done) { core.remove_node(n, std::move(done)); });
 }
 
 }  // namespace cadre

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "api/loop_call.hpp"
 #include "api/node_services.hpp"
 #include "api/spawn_checks.hpp"
 #include "cadre/detail/future_state.hpp"
@@ -206,23 +207,13 @@ void stop_node(NodeId n) {
                                 core.self_node().value()));
   core.check_node(n, "cadre::stop_node");
   const NodeInfo info = node_info(n);
-  auto st = std::make_shared<detail::ResultState<int>>(1);
   bool last_of_group = false;
-  core.execute([&core, st, n, &last_of_group] {
-    try {
-      last_of_group = true;
-      for (NodeId s : core.spawn_group(n))
-        if (s != n && core.is_up(s)) last_of_group = false;
-      core.stop_node(n, [st](std::string e) {
-        if (!e.empty()) st->set_error(0, std::make_exception_ptr(Error(e)));
-        st->complete();
-      });
-    } catch (...) {
-      st->set_error(0, std::current_exception());
-      st->complete();
-    }
+  api::await_loop(core, [&core, n, &last_of_group](api::LoopDone done) {
+    last_of_group = true;
+    for (NodeId s : core.spawn_group(n))
+      if (s != n && core.is_up(s)) last_of_group = false;
+    core.stop_node(n, std::move(done));
   });
-  wait_done(st);
   // Its MPI slot is free once its process has ended: on this host, from the driver, wait for
   // that (bounded), so that a spawn right after does not find the job full. A node spawned
   // with others ends with the last of them (MPI_Finalize waits for its siblings).

@@ -16,16 +16,15 @@
 #include <thread>
 #include <vector>
 
+#include "../common/scenario.hpp"
+
 using namespace std::chrono_literals;
 using cadre::NodeId;
+using scenario::contains;
+using scenario::fail;
+using scenario::next_node_event;
 
 namespace {
-
-int fail(const std::string& what) {
-  std::printf("FAIL: %s\n", what.c_str());
-  std::fflush(stdout);
-  return 1;
-}
 
 std::uint32_t node_of(int) { return cadre::self_node().value(); }
 CADRE_TASK(node_of);
@@ -53,10 +52,6 @@ void resident() {
 }
 CADRE_TASK(resident);
 
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
-
 /// The first node with an id from `first` on that is up, within `limit`.
 std::optional<NodeId> wait_for_joiner(std::size_t first, std::chrono::seconds limit) {
   const auto until = std::chrono::steady_clock::now() + limit;
@@ -67,14 +62,6 @@ std::optional<NodeId> wait_for_joiner(std::size_t first, std::chrono::seconds li
     std::this_thread::sleep_for(20ms);
   }
   return std::nullopt;
-}
-
-std::string next_node_event() {
-  auto e = cadre::receive(20s, cadre::match<cadre::NodeEvent>([](const cadre::NodeEvent& e) {
-                            return e.kind == cadre::NodeEvent::Kind::up ? std::string("up")
-                                                                        : "down:" + e.reason;
-                          }));
-  return e.value_or("timeout");
 }
 
 /// Work on every node, the joined one included: each input answered exactly once.
@@ -178,10 +165,7 @@ int main(int argc, char** argv) {
   const std::string role = argc > 1 ? argv[1] : "";
   const std::string port_file = argc > 2 ? argv[2] : "";
   const std::string mode = argc > 3 ? argv[3] : "";
-  cadre::Options o;
-  o.heartbeat_interval = 100ms;
-  o.heartbeat_timeout = 2000ms;
-  o.shutdown_timeout = 3s;
+  const cadre::Options o = scenario::quick_options(2000ms);
   if (role == "joiner") {
     cadre::join("@" + port_file);
     int status = 0;

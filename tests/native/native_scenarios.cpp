@@ -14,17 +14,17 @@
 #include <string>
 #include <vector>
 
+#include "../common/scenario.hpp"
+
 using namespace std::chrono_literals;
 using cadre::NodeId;
 using Bytes = std::vector<char>;
+using scenario::contains;
+using scenario::fail;
+using scenario::next_node_event;
+using scenario::print_pids;
 
 namespace {
-
-int fail(const std::string& what) {
-  std::printf("FAIL: %s\n", what.c_str());
-  std::fflush(stdout);
-  return 1;
-}
 
 Bytes bytes(std::string_view s) { return Bytes(s.begin(), s.end()); }
 std::string text(const Bytes& b) { return std::string(b.begin(), b.end()); }
@@ -50,27 +50,6 @@ std::string error_of(F&& f) {
     return std::string("other: ") + e.what();
   }
   return "no error";
-}
-
-/// Every node's process id, for the orphan check (tests/spawn/no_orphans.sh).
-void print_pids() {
-  std::string line = "pids:";
-  for (NodeId n : cadre::all_nodes())
-    if (cadre::node_info(n).pid > 0) line += " " + std::to_string(cadre::node_info(n).pid);
-  std::printf("%s\n", line.c_str());
-  std::fflush(stdout);
-}
-
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
-
-std::string next_node_event() {
-  auto e = cadre::receive(15s, cadre::match<cadre::NodeEvent>([](const cadre::NodeEvent& e) {
-                            return e.kind == cadre::NodeEvent::Kind::up ? std::string("up")
-                                                                        : "down:" + e.reason;
-                          }));
-  return e.value_or("timeout");
 }
 
 int calls(const std::string& program) {
@@ -185,10 +164,7 @@ int example(const std::string& program) {
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   const std::string arg = argc > 2 ? argv[2] : "";
-  cadre::Options o;
-  o.heartbeat_interval = 100ms;
-  o.heartbeat_timeout = 1000ms;
-  o.shutdown_timeout = 3s;
+  const cadre::Options o = scenario::quick_options();
   return cadre::launch(
       argc, argv,
       [&]() -> int {

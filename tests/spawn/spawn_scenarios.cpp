@@ -15,24 +15,14 @@
 #include <cstdio>
 #include <string>
 
+#include "../common/scenario.hpp"
+
 using namespace std::chrono_literals;
 using cadre::NodeId;
+using scenario::fail;
+using scenario::print_pids;
 
 namespace {
-
-int fail(const std::string& what) {
-  std::printf("FAIL: %s\n", what.c_str());
-  std::fflush(stdout);
-  return 1;
-}
-
-void print_pids() {
-  std::string line = "pids:";
-  for (NodeId n : cadre::all_nodes())
-    if (cadre::node_info(n).pid > 0) line += " " + std::to_string(cadre::node_info(n).pid);
-  std::printf("%s\n", line.c_str());
-  std::fflush(stdout);
-}
 
 int die_now() {
   raise(SIGKILL);
@@ -126,7 +116,8 @@ int loss() {
 int spawn_hangs() {
   std::printf("spawning a program that never calls MPI_Init\n");
   std::fflush(stdout);
-  cadre::spawn_nodes({.count = 1, .program = "/bin/sleep", .args = {"30"}, .ready_timeout = 1000ms});
+  cadre::spawn_nodes(
+      {.count = 1, .program = "/bin/sleep", .args = {"30"}, .ready_timeout = 1000ms});
   return fail("the spawn of a non-MPI program returned");
 }
 
@@ -146,10 +137,7 @@ int master_killed() {
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   const std::string arg = argc > 2 ? argv[2] : "";
-  cadre::Options o;
-  o.heartbeat_interval = 100ms;
-  o.heartbeat_timeout = 1000ms;
-  o.shutdown_timeout = 3s;
+  cadre::Options o = scenario::quick_options();
   o.node_init = [] { g_inited = true; };
   o.on_node_down = [](NodeId n) {
     ++g_downs;
