@@ -15,6 +15,7 @@ endfunction()
 cadre_join_test(join_then_leave 120 ${EXPECT} --status zero
   --grep "join_test: good exited with 0" --count 1 --grep "joiner: joined as node 2" --count 1
   --grep "goes on by itself" --count 1 --grep "[master] leave: ok" --count 1
+  --grep "hello from joined node 2" --count 1
   --grep "join_test: master exited with 0" --count 1 --grep "FAIL" --count 0
   -- ${JOIN_TEST} leave)
 cadre_join_test(join_work_remove_node 120 ${EXPECT} --status zero

@@ -46,6 +46,21 @@ bool please_leave() {
 }
 CADRE_TASK(please_leave);
 
+/// Sends `to` the first relay a subscriber on this node receives (the history comes first).
+void first_relay(cadre::Pid to) {
+  cadre::subscribe_relay<std::string>();
+  cadre::send(to,
+              cadre::receive(cadre::match<std::string>([](const std::string& s) { return s; })));
+}
+CADRE_TASK(first_relay);
+
+/// A log line from the node it runs on.
+bool say_hello() {
+  cadre::log(cadre::Level::info, "hello from joined node {}", cadre::self_node().value());
+  return true;
+}
+CADRE_TASK(say_hello);
+
 /// A process that lives until it is ended.
 void resident() {
   cadre::receive(cadre::match<std::string>([](const std::string&) {}));
@@ -76,6 +91,7 @@ bool map_everywhere(NodeId joined) {
 
 int master(const std::string& port_file, const std::string& mode) {
   const std::size_t world = cadre::nodes().size();
+  cadre::relay(std::string("relayed before the join"));
   const std::string port = cadre::listen(port_file);
   if (cadre::listen() != port) return fail("a second listen() gave another port");
   std::printf("listening at %s\n", port.c_str());
@@ -107,6 +123,13 @@ int master(const std::string& port_file, const std::string& mode) {
     return 0;
   }
   if (!map_everywhere(n)) return fail("work on the joined node");
+  // The relay history reached it first; its log lines reach the master.
+  cadre::spawn(n, first_relay, cadre::self());
+  const auto relayed =
+      cadre::receive(10s, cadre::match<std::string>([](const std::string& s) { return s; }));
+  if (relayed.value_or("timeout") != "relayed before the join")
+    return fail("relay history: " + relayed.value_or("timeout"));
+  if (!cadre::run(cadre::on(n), say_hello).get()) return fail("say_hello");
   const cadre::Pid p = cadre::spawn(n, resident);
   cadre::monitor(p);
   if (mode == "leave" || mode == "refuse") {

@@ -10,7 +10,7 @@ run=$1 prog=$2 mode=$3
 work=$(mktemp -d "${TMPDIR:-/tmp}/cadre-join.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export CADRE_COOKIE=${CADRE_COOKIE:-join-test-$$-$RANDOM}
-"$run" -n 2 --joinable "$work/uri" -- "$prog" master "$work/port" "$mode" >"$work/master.out" 2>&1 &
+"$run" -n 2 --joinable --ompi-server "$work/uri" -- "$prog" master "$work/port" "$mode" >"$work/master.out" 2>&1 &
 master=$!
 for _ in $(seq 300); do [ -s "$work/port" ] && break; sleep 0.1; done
 if [ ! -s "$work/port" ]; then
