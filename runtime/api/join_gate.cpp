@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -12,10 +11,10 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
-#include <fstream>
 #include <mutex>
 #include <optional>
 
+#include "api/line_socket.hpp"
 #include "cadre/detail/future_state.hpp"
 #include "cadre/errors.hpp"
 #include "node/core.hpp"
@@ -26,44 +25,10 @@ namespace cadre::api {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr std::size_t kMaxLine = 4096;
 constexpr auto kStepLimit = std::chrono::seconds(5);
 constexpr std::size_t kMaxConnections = 16;
 
 std::atomic<bool> g_accept_stuck{false};
-
-/// Reads one line (without its '\n') before `deadline`; nullopt on time-out, EOF, an error,
-/// a line longer than kMaxLine, or `wake` (a pipe; -1 for none) turning readable.
-std::optional<std::string> read_line(int fd, Clock::time_point deadline, int wake = -1) {
-  std::string line;
-  while (true) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) return std::nullopt;
-    pollfd p[2] = {{fd, POLLIN, 0}, {wake, POLLIN, 0}};
-    const int r = ::poll(p, wake >= 0 ? 2 : 1, static_cast<int>(left));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0 || (p[1].revents & POLLIN)) return std::nullopt;
-    char c;
-    const ssize_t n = ::recv(fd, &c, 1, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return std::nullopt;
-    if (c == '\n') return line;
-    if (line.size() >= kMaxLine) return std::nullopt;
-    line.push_back(c);
-  }
-}
-
-bool write_all(int fd, const std::string& s) {
-  std::size_t done = 0;
-  while (done < s.size()) {
-    const ssize_t n = ::send(fd, s.data() + done, s.size() - done, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
-}
 
 /// Compares without stopping at the first difference (the time says nothing of the cookie).
 bool same_secret(const std::string& a, const std::string& b) {
@@ -80,12 +45,6 @@ std::string printable(const std::string& s, std::size_t max) {
   for (char& c : out)
     if (c < 0x20 || c > 0x7e) c = '?';
   return out;
-}
-
-std::string this_host() {
-  char name[256] = {};
-  if (::gethostname(name, sizeof name - 1) != 0) return "localhost";
-  return name;
 }
 
 /// One MPI_Comm_accept on a thread of its own: it may never return.
@@ -337,73 +296,6 @@ void JoinGate::handle(int fd, const std::string& peer) {
     pending->cv.notify_all();
   }).detach();
   admit(core_, pending, who);
-}
-
-std::string join_handshake(const std::string& description, std::chrono::milliseconds limit) {
-  std::string where = description;
-  if (!where.empty() && where[0] == '@') {
-    std::ifstream in(where.substr(1));
-    if (!in || !std::getline(in, where))
-      throw Error(fmt::format("cadre::join: cannot read the port description from '{}'",
-                              description.substr(1)));
-  }
-  const auto colon = where.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == where.size())
-    throw Error(fmt::format(
-        "cadre::join: '{}' is not a port description (host:port, as cadre::listen returns)",
-        where));
-  const std::string host = where.substr(0, colon), port = where.substr(colon + 1);
-  addrinfo hints{};
-  hints.ai_family = AF_INET;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0)
-    throw Error(fmt::format("cadre::join: cannot resolve '{}': {}", where, ::gai_strerror(rc)));
-  // Connected within `limit`, however the network behaves.
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  int rc = fd < 0 ? -1 : ::connect(fd, found->ai_addr, found->ai_addrlen);
-  int err = rc == 0 ? 0 : errno;
-  ::freeaddrinfo(found);
-  if (rc != 0 && err == EINPROGRESS) {
-    pollfd p{fd, POLLOUT, 0};
-    const int r = ::poll(&p, 1, static_cast<int>(limit.count()));
-    socklen_t len = sizeof err;
-    if (r <= 0)
-      err = ETIMEDOUT;
-    else if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-      err = errno;
-    rc = err == 0 ? 0 : -1;
-  }
-  if (rc != 0) {
-    if (fd >= 0) ::close(fd);
-    throw Error(fmt::format("cadre::join: cannot reach the job at {}: {} (is it listening?)", where,
-                            std::strerror(err)));
-  }
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  const char* cookie = std::getenv("CADRE_COOKIE");
-  const std::string secret = cookie ? cookie : "";
-  const bool sent =
-      write_all(fd, fmt::format("{}\n{} {}\n{}\n", kJoinGreeting, ::getpid(), this_host(), secret));
-  const auto reply = sent ? read_line(fd, Clock::now() + limit) : std::nullopt;
-  if (!reply) {
-    ::close(fd);
-    throw Error(fmt::format("cadre::join: the job at {} did not answer within {} ms", where,
-                            limit.count()));
-  }
-  if (reply->rfind("ok ", 0) != 0) {
-    ::close(fd);
-    const std::string reason = reply->rfind("refused ", 0) == 0 ? reply->substr(8) : *reply;
-    throw Error(fmt::format("cadre::join: the job at {} refused this process: {}{}", where, reason,
-                            secret.empty() ? " (CADRE_COOKIE is not set here)" : ""));
-  }
-  const bool told = write_all(fd, "connecting\n");
-  ::close(fd);
-  if (!told)
-    throw Error(
-        fmt::format("cadre::join: the job at {} closed the connection before this "
-                    "process could connect",
-                    where));
-  return reply->substr(3);
 }
 
 }  // namespace cadre::api

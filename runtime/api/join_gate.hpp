@@ -64,7 +64,8 @@ class JoinGate {
   std::mutex base_mu_;
 };
 
-/// The joiner's side of the exchange with the gate at `description` ("host:port", or
+/// The joiner's side of the exchange (api/join_client.cpp) with the gate at `description`
+/// ("host:port", or
 /// "@FILE" naming a file that holds it): returns the MPI port to connect to. Throws Error
 /// naming what failed: an unreadable description, no answer, a refusal and its reason.
 std::string join_handshake(const std::string& description, std::chrono::milliseconds limit);
