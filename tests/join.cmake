@@ -37,6 +37,6 @@ cadre_join_test(join_refuses_bad_joiners 180 ${EXPECT} --status zero
   -- ${JOIN_TEST} refuse)
 cadre_join_test(join_killed_node_is_lost 120 ${EXPECT} --status zero
   --grep "join_test: killed the joined node" --count 1 --grep "[master] killed: ok" --count 1
-  --grep "1 node(s) lost: node 2" --count 1 --grep "join_test: master exited with 1" --count 1
+  --grep "job finished with status 1: 1 node(s) lost on host(s) " --count 1 --grep "join_test: master exited with 1" --count 1
   --grep "FAIL" --count 0
   -- ${JOIN_TEST} killed)

@@ -22,6 +22,7 @@
 #include "cadre/detail/registry.hpp"
 #include "cadre/errors.hpp"
 #include "cadre/runtime.hpp"
+#include "node/end_signal.hpp"
 #include "node/options_env.hpp"
 #include "node/payload.hpp"
 #include "transport/exit_guard.hpp"
@@ -70,6 +71,8 @@ class RuntimeImpl {
       core_ = std::make_unique<node::Core>(std::move(transport), o, mpi_->host());
       services_ = std::make_unique<api::NodeServices>(*core_);
       master_ = core_->is_master();
+      // mpirun ends a job it gives up on with SIGTERM: the master still reports why.
+      if (master_) node::catch_end_signal();
       if (master_ && !launch_mode) {
         start_loop_thread();
         node::t_driver_thread = true;

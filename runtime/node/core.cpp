@@ -196,8 +196,17 @@ void Core::on_final_status(NodeId, const wire::Envelope&, const char* p, std::si
 }
 
 void Core::on_node_down_notice(NodeId, const wire::Envelope&, const char* p, std::size_t n) {
-  node_down(NodeId(decode_payload<std::uint32_t>(p, n, "node-down notice")),
-            "the master declared it lost");
+  const NodeId lost(decode_payload<std::uint32_t>(p, n, "node-down notice"));
+  if (lost == self_ && !final_status_) {
+    // Declared lost (silent past heartbeat_timeout: stopped, frozen or cut off), this node's
+    // messages are discarded everywhere: it has no part left to play.
+    log_local(Level::error,
+              "the master declared this node lost (it was silent past heartbeat_timeout): it "
+              "stops itself");
+    std::fflush(nullptr);
+    std::_Exit(1);
+  }
+  node_down(lost, "the master declared it lost");
 }
 
 void Core::on_terminate(NodeId, const wire::Envelope&, const char*, std::size_t) {

@@ -187,7 +187,8 @@ class Core final : public transport::Sink, public NodeContext {
   std::vector<std::pair<std::string, std::string>> registered_as(std::uint8_t kind,
                                                                  std::string_view name) const;
   /// Master: the nodes started by the same MPI_Comm_spawn as `n` (itself included; empty for a
-  /// world rank). Their processes end together: MPI_Finalize waits for every one. Loop thread.
+  /// world rank). Their processes end together: MPI_Finalize waits for every one. Each node
+  /// has a spawn of its own today, so this is {n}. Loop thread.
   std::vector<NodeId> spawn_group(NodeId n) const {
     auto it = groups_.find(n.value());
     return it == groups_.end() ? std::vector<NodeId>{} : it->second;
@@ -343,10 +344,14 @@ class Core final : public transport::Sink, public NodeContext {
   std::atomic<bool> terminate_requested_{false};
   std::uint64_t next_ping_ = 1;
   Clock::time_point last_beat_{};
+  Clock::time_point last_tick_{};  // heartbeat_tick(): a long gap means this node was frozen
   std::unordered_map<std::uint64_t, std::pair<Clock::time_point,
                                               std::shared_ptr<detail::ResultState<std::int64_t>>>>
       pings_;
   void heartbeat_tick();
+  /// Master, on mpirun's SIGTERM: reports the final status (the nodes lost and the nodes
+  /// silent, by host) and ends the process with 128 + sig.
+  [[noreturn]] void end_on_signal(int sig);
   Watchdog watchdog_;
   void size_thread_sends(std::uint32_t nodes);
   void publish_thread_links();

@@ -64,7 +64,8 @@ void Core::spawn_nodes(transport::SpawnCall call, std::chrono::milliseconds read
     batch->done({}, e.what());
     return;
   }
-  for (NodeId id : batch->ids) groups_[id.value()] = batch->ids;
+  // Each process has a spawn of its own (transport/spawn.cpp): it ends by itself.
+  for (NodeId id : batch->ids) groups_[id.value()] = {id};
   await_batch(batch, ready_timeout, fmt::format("'{}'", call.program));
 }
 

@@ -17,6 +17,7 @@
 
 #include "cadre/errors.hpp"
 #include "node/core.hpp"
+#include "node/status_report.hpp"
 
 namespace cadre::node {
 namespace {
@@ -57,6 +58,21 @@ void Core::start_heartbeats() {
 void Core::heartbeat_tick() {
   const auto now = Clock::now();
   watchdog_.ticked(now);
+  // A worker frozen (SIGSTOP, or starved of CPU) for 1.5 timeouts was silent that long: the
+  // master, which looks four times per timeout, has declared it lost and discards what it
+  // sends. Continued, it stops itself at once rather than after three more timeouts (the
+  // master's heartbeats queued meanwhile would count as fresh).
+  const auto frozen = last_tick_ == Clock::time_point{} ? Clock::duration{} : now - last_tick_;
+  last_tick_ = now;
+  if (!is_master() && !final_status_ && frozen > options_.heartbeat_timeout * 3 / 2) {
+    log_local(Level::error,
+              fmt::format("this node was frozen for {} ms (stopped, or starved of CPU), longer "
+                          "than 1.5 x heartbeat_timeout: the master has declared it lost; it "
+                          "stops itself",
+                          std::chrono::duration_cast<std::chrono::milliseconds>(frozen).count()));
+    std::fflush(nullptr);
+    std::_Exit(1);
+  }
   char msg[16];
   encode(msg, ControlMsg{Ctl::heartbeat, 0});
   const bool send_now = now - last_beat_ >= options_.heartbeat_interval;
@@ -86,6 +102,27 @@ void Core::heartbeat_tick() {
       std::_Exit(1);
     }
   }
+}
+
+void Core::end_on_signal(int sig) {
+  const auto now = Clock::now();
+  std::string silent;
+  for (std::uint32_t r = 1; r < last_heard_.size(); ++r) {
+    NodeId n(r);
+    if (!is_up(n) || heard_[r]) continue;
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - last_heard_[r]).count();
+    if (now - last_heard_[r] > 2 * options_.heartbeat_interval)
+      silent += fmt::format("{}{}: silent for {} ms", silent.empty() ? "" : "; ", describe(n), ms);
+  }
+  std::string why = fmt::format(
+      "ended from outside by signal {} (mpirun ends a job so when it loses a host's daemon, or "
+      "when it is interrupted)",
+      sig);
+  if (!silent.empty()) why += "; not heard from lately: " + silent;
+  report_status(128 + sig, 0, nodes_, failures_, why);
+  std::fflush(nullptr);
+  std::_Exit(128 + sig);
 }
 
 void Core::on_alive(NodeId src) {
@@ -133,6 +170,17 @@ void Core::ping(NodeId n, std::shared_ptr<detail::ResultState<std::int64_t>> res
 
 void Core::node_down(NodeId n, const std::string& why) {
   if (n == self_ || !is_up(n)) return;
+  if (is_master()) {
+    // The node itself is told, last: a stopped one that is continued reads it after what was
+    // queued for it meanwhile, and ends at once (node/core.cpp, on_node_down_notice).
+    auto self_notice = detail::ByteBuffer();
+    {
+      detail::OutArchive ar(self_notice);
+      ar& n.value();
+    }
+    send_control(n, Cls::node_down, self_notice);
+    transport_->flush();
+  }
   const std::string name = nodes_.mark_down(n, why);
   transport_->forget(n);
   log_local(Level::error, fmt::format("{} is lost: {}", name, why));

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "node/core.hpp"
+#include "node/end_signal.hpp"
 
 namespace cadre::node {
 namespace {
@@ -52,6 +53,7 @@ std::size_t Core::drain_posted() {
 
 std::size_t Core::step() {
   loop_passes_.store(++pass_count_, std::memory_order_relaxed);
+  if (int sig = end_signal_received(); sig != 0 && is_master()) end_on_signal(sig);
   std::size_t work = transport_->poll(*this);
   work += drain_posted();
   work += sched_.run_ready();

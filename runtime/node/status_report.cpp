@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -38,32 +39,61 @@ std::string json_escape(const std::string& s) {
   return out;
 }
 
+// The hosts of the lost nodes, in order of first loss, each with "(every node there)" when no
+// node of the job on that host survived.
+std::vector<std::string> lost_hosts(const NodeDirectory& nodes, std::vector<bool>* whole) {
+  auto t = nodes.table();
+  std::vector<std::string> hosts;
+  for (NodeId n : nodes.lost())
+    for (const NodeInfo& i : *t)
+      if (i.id == n && std::find(hosts.begin(), hosts.end(), i.host) == hosts.end())
+        hosts.push_back(i.host);
+  for (const std::string& h : hosts) {
+    bool any_up = false;
+    for (const NodeInfo& i : *t) any_up = any_up || (i.host == h && i.state == NodeState::up);
+    whole->push_back(!any_up);
+  }
+  return hosts;
+}
+
 }  // namespace
 
 void report_status(int status, int driver_status, const NodeDirectory& nodes,
-                   const std::vector<std::string>& failures) {
-  std::string message;
+                   const std::vector<std::string>& failures, const std::string& headline) {
+  std::vector<bool> whole;
+  const std::vector<std::string> hosts = lost_hosts(nodes, &whole);
+  std::vector<std::string> parts;
+  if (!headline.empty()) parts.push_back(headline);
   if (!nodes.lost().empty()) {
-    message = fmt::format("{} node(s) lost:", nodes.lost().size());
-    for (auto& w : nodes.lost_why()) message += " " + w + ";";
-    message.pop_back();
-  } else if (!failures.empty()) {
-    for (auto& f : failures) message += (message.empty() ? "" : "; ") + f;
-  } else if (driver_status != 0) {
-    message = fmt::format("the driver returned {}", driver_status);
-  } else if (status != 0) {
-    message = "a node did not finish cleanly (see above)";
-  } else {
-    message = "clean";
+    std::string where;
+    for (std::size_t i = 0; i < hosts.size(); ++i)
+      where += fmt::format("{}{}{}", i ? ", " : "", hosts[i], whole[i] ? " (every node there)" : "");
+    std::string lost = fmt::format("{} node(s) lost on host(s) {}:", nodes.lost().size(), where);
+    for (auto& w : nodes.lost_why()) lost += " " + w + ";";
+    lost.pop_back();
+    parts.push_back(lost);
+  }
+  for (auto& f : failures) parts.push_back(f);
+  std::string message;
+  for (auto& p : parts) message += (message.empty() ? "" : "; ") + p;
+  if (message.empty()) {
+    if (driver_status != 0)
+      message = fmt::format("the driver returned {}", driver_status);
+    else if (status != 0)
+      message = "a node did not finish cleanly (see above)";
+    else
+      message = "clean";
   }
   std::string line = fmt::format("cadre: job finished with status {}: {}\n", status, message);
   std::fwrite(line.data(), 1, line.size(), stderr);
   if (const char* path = std::getenv("CADRE_STATUS_FILE"); path && *path) {
     std::string ids;
     for (auto n : nodes.lost()) ids += fmt::format("{}{}", ids.empty() ? "" : ", ", n.value());
-    std::string json =
-        fmt::format("{{\"status\": {}, \"lost_nodes\": [{}], \"message\": \"{}\"}}\n", status, ids,
-                    json_escape(message));
+    std::string host_list;
+    for (auto& h : hosts) host_list += fmt::format("{}\"{}\"", host_list.empty() ? "" : ", ", json_escape(h));
+    std::string json = fmt::format(
+        "{{\"status\": {}, \"lost_nodes\": [{}], \"lost_hosts\": [{}], \"message\": \"{}\"}}\n",
+        status, ids, host_list, json_escape(message));
     if (std::FILE* f = std::fopen(path, "w")) {
       std::fwrite(json.data(), 1, json.size(), f);
       std::fclose(f);

@@ -9,9 +9,10 @@
 namespace cadre::node {
 
 /// Writes "cadre: job finished with status <status>: <why>" to stderr, and the same as JSON
-/// ({"status", "lost_nodes", "message"}) to $CADRE_STATUS_FILE when it is set. The reason
-/// is, first found: the lost nodes, the job's failures, the driver's status, "clean".
+/// ({"status", "lost_nodes", "lost_hosts", "message"}) to $CADRE_STATUS_FILE when it is set.
+/// The reason is `headline` (when given), then the lost nodes by host and the job's failures;
+/// without any of these, the driver's status or "clean".
 void report_status(int status, int driver_status, const NodeDirectory& nodes,
-                   const std::vector<std::string>& failures);
+                   const std::vector<std::string>& failures, const std::string& headline = "");
 
 }  // namespace cadre::node

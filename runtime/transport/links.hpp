@@ -61,6 +61,8 @@ class Links final : public Transport {
   void retire(NodeId n) override;
 
  private:
+  /// One MPI_Comm_spawn of one process (`call.count` is 1): its channel joins the links.
+  void spawn_one(const SpawnCall& call);
   friend class ChannelSink;
   /// Links the processes of `inter` (spawned or accepted) as nodes call.first_id...: each is
   /// told its id and the bootstrap first.

@@ -33,26 +33,39 @@ std::vector<NodeId> identity(int size) {
 }  // namespace
 
 void Links::spawn(const SpawnCall& call) {
+  // One MPI_Comm_spawn per process: Open MPI 4.1 fails in MPI_Init ("PML add procs failed")
+  // when one spawn starts processes on several hosts beside running ranks, and a failed spawn
+  // poisons the job. cadre's spawned nodes talk to the master only, so nothing needs them to
+  // share one MPI world.
+  for (int k = 0; k < call.count; ++k) {
+    SpawnCall one = call;
+    one.count = 1;
+    one.first_id = NodeId(call.first_id.value() + static_cast<std::uint32_t>(k));
+    spawn_one(one);
+  }
+}
+
+void Links::spawn_one(const SpawnCall& call) {
   std::vector<char*> argv;
   for (auto& a : call.args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   MPI_Info info;
   CADRE_MPI(MPI_Info_create(&info));
   for (auto& [k, v] : call.info) CADRE_MPI(MPI_Info_set(info, k.c_str(), v.c_str()));
-  std::vector<int> errors(static_cast<std::size_t>(call.count), MPI_SUCCESS);
+  int error = MPI_SUCCESS;
   MPI_Comm inter = MPI_COMM_NULL;
   CADRE_MPI(MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN));
-  const int rc = MPI_Comm_spawn(call.program.c_str(), argv.data(), call.count, info, 0,
-                                MPI_COMM_SELF, &inter, errors.data());
+  const int rc = MPI_Comm_spawn(call.program.c_str(), argv.data(), 1, info, 0, MPI_COMM_SELF,
+                                &inter, &error);
   MPI_Info_free(&info);
   if (rc != MPI_SUCCESS) {
     char text[MPI_MAX_ERROR_STRING];
     int len = 0;
     MPI_Error_string(rc, text, &len);
     throw SpawnError(fmt::format(
-        "cadre::spawn_nodes: MPI_Comm_spawn of {} x '{}' failed: {} (Open MPI cannot spawn "
+        "cadre::spawn_nodes: MPI_Comm_spawn of '{}' (node {}) failed: {} (Open MPI cannot spawn "
         "again in this job after a failed spawn)",
-        call.count, call.program, std::string(text, static_cast<std::size_t>(len))));
+        call.program, call.first_id.value(), std::string(text, static_cast<std::size_t>(len))));
   }
   link_started(inter, call);
 }
