@@ -1,5 +1,4 @@
 #include "node/core.hpp"
-#include "transport/mpi_env.hpp"
 
 #include <fmt/format.h>
 #include <sched.h>
@@ -15,6 +14,7 @@
 #include "cadre/errors.hpp"
 #include "node/options_env.hpp"
 #include "node/payload.hpp"
+#include "transport/mpi_env.hpp"
 #include "wire/registry_internal.hpp"
 
 namespace cadre::node {

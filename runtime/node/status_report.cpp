@@ -67,7 +67,8 @@ void report_status(int status, int driver_status, const NodeDirectory& nodes,
   if (!nodes.lost().empty()) {
     std::string where;
     for (std::size_t i = 0; i < hosts.size(); ++i)
-      where += fmt::format("{}{}{}", i ? ", " : "", hosts[i], whole[i] ? " (every node there)" : "");
+      where +=
+          fmt::format("{}{}{}", i ? ", " : "", hosts[i], whole[i] ? " (every node there)" : "");
     std::string lost = fmt::format("{} node(s) lost on host(s) {}:", nodes.lost().size(), where);
     for (auto& w : nodes.lost_why()) lost += " " + w + ";";
     lost.pop_back();
@@ -90,7 +91,8 @@ void report_status(int status, int driver_status, const NodeDirectory& nodes,
     std::string ids;
     for (auto n : nodes.lost()) ids += fmt::format("{}{}", ids.empty() ? "" : ", ", n.value());
     std::string host_list;
-    for (auto& h : hosts) host_list += fmt::format("{}\"{}\"", host_list.empty() ? "" : ", ", json_escape(h));
+    for (auto& h : hosts)
+      host_list += fmt::format("{}\"{}\"", host_list.empty() ? "" : ", ", json_escape(h));
     std::string json = fmt::format(
         "{{\"status\": {}, \"lost_nodes\": [{}], \"lost_hosts\": [{}], \"message\": \"{}\"}}\n",
         status, ids, host_list, json_escape(message));

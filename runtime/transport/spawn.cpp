@@ -55,8 +55,8 @@ void Links::spawn_one(const SpawnCall& call) {
   int error = MPI_SUCCESS;
   MPI_Comm inter = MPI_COMM_NULL;
   CADRE_MPI(MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN));
-  const int rc = MPI_Comm_spawn(call.program.c_str(), argv.data(), 1, info, 0, MPI_COMM_SELF,
-                                &inter, &error);
+  const int rc =
+      MPI_Comm_spawn(call.program.c_str(), argv.data(), 1, info, 0, MPI_COMM_SELF, &inter, &error);
   MPI_Info_free(&info);
   if (rc != MPI_SUCCESS) {
     char text[MPI_MAX_ERROR_STRING];

@@ -22,8 +22,9 @@
 #
 # `run` exports to CMD: CADRE_CLUSTER (its name), CADRE_CLUSTER_SH (this script),
 # CADRE_CLUSTER_HOSTFILE (hostfiles/test-cluster cut to N hosts), CADRE_HOSTS, and Open MPI's
-# settings for the cluster: the launch agent, TCP only (btl tcp,self), and both the daemons'
-# (oob) and the ranks' (btl) traffic on the test subnet.
+# settings for the cluster: the launch agent, TCP only (btl tcp,self), both the daemons'
+# (oob) and the ranks' (btl) traffic on the test subnet, yielding when idle, and short TCP
+# keepalives for the daemons.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SELF="$HERE/$(basename "${BASH_SOURCE[0]}")"
@@ -147,6 +148,10 @@ run() {  # run N [--outside] -- CMD...
   export OMPI_MCA_plm_rsh_agent="$SELF agent" OMPI_MCA_plm_rsh_no_tree_spawn=1
   export OMPI_MCA_btl=tcp,self OMPI_MCA_pml=ob1
   export OMPI_MCA_btl_tcp_if_include=$SUBNET.0/$NETMASK OMPI_MCA_oob_tcp_if_include=$SUBNET.0/$NETMASK
+  # Ranks that poll for messages yield the core when idle: on a machine with few cores, a
+  # rank spinning in MPI starves the kernel's handling of the hosts' virtual network (a raw
+  # MPI ping-pong took 4 ms a way instead of 20 us).
+  export OMPI_MCA_mpi_yield_when_idle=${OMPI_MCA_mpi_yield_when_idle:-1}
   # The daemons probe an idle connection after 2 s of silence, every second, twice.
   export OMPI_MCA_oob_tcp_keepalive_time=2 OMPI_MCA_oob_tcp_keepalive_intvl=1 \
     OMPI_MCA_oob_tcp_keepalive_probes=2

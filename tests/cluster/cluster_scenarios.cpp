@@ -3,8 +3,8 @@
 //   placement            on_host, spawn_nodes({.host}), nodes() and log lines name the hosts
 //   lose_host HOST kill|stop   (--enable-recovery) every rank on HOST is killed, or stopped
 //                        past the heartbeat timeout, while a map and chatter run across hosts
-//   long_map             a map that runs until the job is ended from outside (a host's daemon
-//                        killed, its link cut); prints "ready:" once work runs on every host
+//   long_map SECONDS     maps for SECONDS or until the job is ended from outside (a host's
+//                        daemon killed, its link cut); prints "ready:" once work runs
 //   driver_throws        the driver throws while tasks run on every host
 //   master_killed        (--enable-recovery) the master kills itself after spawning on cn2, cn3
 
@@ -18,8 +18,8 @@
 #include <map>
 #include <set>
 #include <stdexcept>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../common/scenario.hpp"
@@ -89,8 +89,8 @@ void chatter(cadre::Pid target, cadre::Pid report) {
                             }));
     if (e && *e) break;
   }
-  cadre::send(report, std::string(host_name() + " chatter stopped after " +
-                                   std::to_string(sent) + " sends"));
+  cadre::send(report, std::string(host_name() + " chatter stopped after " + std::to_string(sent) +
+                                  " sends"));
 }
 CADRE_TASK(chatter);
 
@@ -145,7 +145,8 @@ int placement() {
   // Spawned nodes on named hosts: they reach the master over TCP from there.
   auto on3 = cadre::spawn_nodes({.count = 1, .host = "cn3"});
   auto on2 = cadre::spawn_nodes({.count = 1, .host = "cn2"});
-  for (auto [id, h] : {std::pair{on3[0], std::string("cn3")}, std::pair{on2[0], std::string("cn2")}}) {
+  for (auto [id, h] :
+       {std::pair{on3[0], std::string("cn3")}, std::pair{on2[0], std::string("cn2")}}) {
     if (cadre::node_info(id).host != h) return fail("spawned node not on " + h);
     if (cadre::run(cadre::on(id), host_name).get() != h) return fail("spawned task not on " + h);
     cadre::run(cadre::on(id), say_hello).get();
@@ -255,18 +256,19 @@ int lose_host(const std::string& host, const std::string& how) {
   std::printf("NodeDown: ok (%zu tasks)\n", stuck.size());
   int node_downs = 0, proc_downs = 0;
   while (node_downs + proc_downs < static_cast<int>(2 * victims.size())) {
-    auto e = cadre::receive(
-        10s, cadre::match<cadre::NodeEvent>([&](const cadre::NodeEvent& e) {
-          if (e.kind == cadre::NodeEvent::Kind::down && e.reason == "lost") ++node_downs;
-          return 0;
-        }),
-        cadre::on_down([&](const cadre::Down& d) {
-          if (d.reason == cadre::Reason::node_down)
-            ++proc_downs;
-          else
-            std::printf("Down with reason %s\n", std::string(cadre::to_string(d.reason)).c_str());
-          return 0;
-        }));
+    auto e = cadre::receive(10s, cadre::match<cadre::NodeEvent>([&](const cadre::NodeEvent& e) {
+                              if (e.kind == cadre::NodeEvent::Kind::down && e.reason == "lost")
+                                ++node_downs;
+                              return 0;
+                            }),
+                            cadre::on_down([&](const cadre::Down& d) {
+                              if (d.reason == cadre::Reason::node_down)
+                                ++proc_downs;
+                              else
+                                std::printf("Down with reason %s\n",
+                                            std::string(cadre::to_string(d.reason)).c_str());
+                              return 0;
+                            }));
     if (!e) break;
   }
   std::printf("monitors: %d node_down events, %d process Downs\n", node_downs, proc_downs);
@@ -289,8 +291,8 @@ int lose_host(const std::string& host, const std::string& how) {
       for (int p : victim_pids) gone = gone && kill(p, 0) != 0;
       std::this_thread::sleep_for(20ms);
     }
-    std::printf("continued ranks ended themselves after %ld ms (limit 3000 ms): %s\n",
-                ms_since(t0), gone ? "yes" : "no");
+    std::printf("continued ranks ended themselves after %ld ms (limit 3000 ms): %s\n", ms_since(t0),
+                gone ? "yes" : "no");
     if (!gone || ms_since(t0) > 3000) return fail("a continued rank did not end itself");
   }
   std::printf("lose_host: ok\n");
@@ -299,17 +301,31 @@ int lose_host(const std::string& host, const std::string& how) {
 
 // -- ended from outside ------------------------------------------------------------------
 
-int long_map() {
+// Maps in rounds for `seconds`, or until the job is ended from outside.
+int long_map(int seconds) {
   print_pids();
-  std::vector<long> xs(200000);
+  const auto until = Clock::now() + std::chrono::seconds(seconds);
+  std::vector<long> xs(2000);
   for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = static_cast<long>(i);
-  auto fs = cadre::map(cadre::any, square_on_host, xs, {.chunk = 1});
-  std::set<std::string> hosts;
-  for (std::size_t i = 0; i < 40; ++i) hosts.insert(fs[i].get().second);
-  std::printf("ready: the map runs on %zu hosts\n", hosts.size());
-  std::fflush(stdout);
-  for (auto& f : fs) f.get();
-  return fail("the map finished: nothing ended the job");
+  bool ready = false;
+  long rounds = 0;
+  while (Clock::now() < until) {
+    auto fs = cadre::map(cadre::any, square_on_host, xs, {.chunk = 1});
+    std::set<std::string> hosts;
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      auto [v, h] = fs[i].get();
+      if (v != xs[i] * xs[i]) return fail("map result");
+      hosts.insert(h);
+      if (!ready && i == 40) {
+        std::printf("ready: the map runs on %zu hosts\n", hosts.size());
+        std::fflush(stdout);
+        ready = true;
+      }
+    }
+    ++rounds;
+  }
+  std::printf("long_map: %ld rounds of %zu, every result once\n", rounds, xs.size());
+  return 0;
 }
 
 int driver_throws() {
@@ -354,7 +370,7 @@ int main(int argc, char** argv) {
         std::printf("master on %s\n", host_name().c_str());
         if (mode == "placement") return placement();
         if (mode == "lose_host") return lose_host(arg, arg2);
-        if (mode == "long_map") return long_map();
+        if (mode == "long_map") return long_map(arg.empty() ? 60 : std::stoi(arg));
         if (mode == "driver_throws") return driver_throws();
         if (mode == "master_killed") return master_killed();
         return fail("unknown mode '" + mode + "'");
