@@ -85,8 +85,10 @@ cadre_cluster_test(cluster_daemon_killed_recovery 180 ${EXPECT} --status 1
   -- env FAULT_RECOVERY=1 ${CLUSTER} run 3 --outside -- ${FAULT} daemon cn3 ${RUN} ${CSC} long_map 6)
 cadre_cluster_test(cluster_link_cut 240 ${EXPECT} --status nonzero
   --grep "fault_test: cut the link of cn3" --count 1
+  --grep "cadre[cn1:0] error: node 4 (cn3:4 on host cn3) is lost: silent for" --count 1
+  --grep "cadre[cn1:0] error: node 5 (cn3:5 on host cn3) is lost: silent for" --count 1
   --grep "\"lost_hosts\": [\"cn3\"]" --count 1
-  --grep "2 node(s) lost on host(s) cn3 (every node there)" --count 2
+  --grep "cadre-run: Open MPI lost the daemon of host cn3" --count 1
   --grep "fault_test: the job ended" --count 1
   --grep "fault_test: no process of the job on any host" --count 1 --grep "FAIL" --count 0 ${LEFT_NONE}
   -- ${CLUSTER} run 3 --outside -- ${FAULT} cut cn3 ${RUN} ${CSC} long_map 60)

@@ -99,7 +99,7 @@ on_host() {  # on_host NAME HOST CMD...: CMD in HOST's network namespace and hos
   shift 2
   local ns
   ns=$(ns_of "$name" "$host")
-  [ -e "/run/netns/$ns" ] || die "no host '$host' in cluster '$name' (hosts: $(hosts_of "$name" | paste -sd' ' -))"
+  ip netns list | awk '{print $1}' | grep -qx "$ns" || die "no host '$host' in cluster '$name' (hosts: $(hosts_of "$name" | paste -sd' ' -))"
   exec ip netns exec "$ns" unshare --uts sh -c 'hostname "$0" && exec "$@"' "$host" "$@"
 }
 
@@ -131,8 +131,13 @@ run() {  # run N [--outside] -- CMD...
   [ "${1:-}" = --outside ] && outside=1 && shift
   [ "${1:-}" = -- ] && shift
   [ $# -gt 0 ] || die "run: no command"
-  local name="t$$" rc=0 left hostfile
+  local name="t$$" rc=0 left hostfile stale
   need_privileges
+  # A run killed outright (SIGKILL at a test's timeout) could not tear its cluster down: the
+  # next run removes every cluster whose run has ended.
+  for stale in $(ip netns list | sed -n 's/^cadre-t\([0-9]*\)-switch.*/\1/p'); do
+    kill -0 "$stale" 2>/dev/null || down "t$stale"
+  done
   RUN_NAME=$name RUN_HOSTFILE=""
   # Globals: the trap runs after this function has returned.
   trap 'down "$RUN_NAME"; [ -z "$RUN_HOSTFILE" ] || rm -f "$RUN_HOSTFILE"' EXIT

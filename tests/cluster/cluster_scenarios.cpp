@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -108,6 +109,21 @@ void ask_host(cadre::Pid echo) {
 }
 CADRE_TASK(ask_host);
 
+// Waits for every result of a map of square_on_host over `xs`, checks each, counts them by
+// host; returns " cn2=1440 cn3=1560", or nothing when a result is wrong.
+std::optional<std::string> results_by_host(
+    std::vector<cadre::Future<std::pair<long, std::string>>>& fs, const std::vector<long>& xs,
+    std::map<std::string, int>& per_host) {
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    auto [v, h] = fs[i].get();
+    if (v != xs[i] * xs[i]) return std::nullopt;
+    ++per_host[h];
+  }
+  std::string counts;
+  for (auto& [h, k] : per_host) counts += " " + h + "=" + std::to_string(k);
+  return counts;
+}
+
 std::vector<NodeId> nodes_on(const std::string& host) {
   std::vector<NodeId> out;
   for (NodeId n : cadre::nodes())
@@ -167,14 +183,9 @@ int placement() {
   for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = static_cast<long>(i);
   auto fs = cadre::map(cadre::any, square_on_host, xs, {.chunk = 20});
   std::map<std::string, int> per_host;
-  for (std::size_t i = 0; i < xs.size(); ++i) {
-    auto [v, h] = fs[i].get();
-    if (v != xs[i] * xs[i]) return fail("map result");
-    ++per_host[h];
-  }
-  std::string counts;
-  for (auto& [h, k] : per_host) counts += " " + h + "=" + std::to_string(k);
-  std::printf("map: %zu results;%s\n", xs.size(), counts.c_str());
+  auto counts = results_by_host(fs, xs, per_host);
+  if (!counts) return fail("map result");
+  std::printf("map: %zu results;%s\n", xs.size(), counts->c_str());
   // The master runs the driver: its host takes no map work.
   if (!per_host.count("cn2") || !per_host.count("cn3")) return fail("the map missed a host");
   print_pids();
@@ -235,14 +246,9 @@ int lose_host(const std::string& host, const std::string& how) {
     std::printf("CallFailed: node_down\n");
   }
   std::map<std::string, int> per_host;
-  for (std::size_t i = 0; i < xs.size(); ++i) {
-    auto [v, h] = fs[i].get();
-    if (v != xs[i] * xs[i]) return fail("map result");
-    ++per_host[h];
-  }
-  std::string counts;
-  for (auto& [h, k] : per_host) counts += " " + h + "=" + std::to_string(k);
-  std::printf("map complete: ok (%zu results;%s)\n", xs.size(), counts.c_str());
+  auto counts = results_by_host(fs, xs, per_host);
+  if (!counts) return fail("map result");
+  std::printf("map complete: ok (%zu results;%s)\n", xs.size(), counts->c_str());
   const long detected = g_first_down_ms.load();
   std::printf("detected after %ld ms (heartbeat_timeout 1000 ms)\n", detected);
   if (detected < 0 || detected > 2500) return fail("detection time");

@@ -2,10 +2,11 @@
 # A fault that Open MPI does not survive, done to a running job from outside the cluster
 # (run as `cluster.sh run 3 --outside -- fault_test.sh FAULT HOST CADRE_RUN PROGRAM ARGS...`):
 #   daemon  kill -9 the Open MPI daemon (orted) of HOST
-#   cut     unplug HOST's cable at the switch, and plug it back once the job has ended
+#   cut     unplug HOST's cable at the switch (plugged back at the end of the test)
 # The job (cadre-run -n 6 over the cluster's hostfile, two ranks a host) must print "ready:"
 # first. Prints how long the job took to end after the fault and its status file, then waits
-# until nothing of the job runs on any host (printing how long that took, at most 120 s).
+# until nothing of the job runs on any host, a cut host still cut off (printing how long that
+# took, at most 120 s).
 set -u
 fault=$1 host=$2 run=$3
 shift 3
@@ -63,13 +64,14 @@ if [ -z "$ended" ]; then
   exit 1
 fi
 echo "fault_test: the job ended $((ended - t0)) ms after the fault, exit status $rc"
-[ "$fault" = cut ] && "$SH" uncut "$C" "$host" && echo "fault_test: plugged $host back in"
-# Nothing of the job may be left: the cluster's hosts run only what the job started.
+# Nothing of the job may be left on any host (a cut host still cut off): the cluster's hosts
+# run only what the job started.
 for i in $(seq 1200); do
   left=$("$SH" pids "$C")
   [ -z "$left" ] && break
   sleep 0.1
 done
+[ "$fault" = cut ] && "$SH" uncut "$C" "$host" && echo "fault_test: plugged $host back in"
 if [ -n "$left" ]; then
   echo "fault_test: FAIL: still running 120 s after the job ended:"
   echo "$left"
