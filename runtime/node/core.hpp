@@ -344,7 +344,6 @@ class Core final : public transport::Sink, public NodeContext {
   std::atomic<bool> terminate_requested_{false};
   std::uint64_t next_ping_ = 1;
   Clock::time_point last_beat_{};
-  Clock::time_point last_tick_{};  // heartbeat_tick(): a long gap means this node was frozen
   std::unordered_map<std::uint64_t, std::pair<Clock::time_point,
                                               std::shared_ptr<detail::ResultState<std::int64_t>>>>
       pings_;

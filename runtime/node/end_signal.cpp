@@ -5,9 +5,9 @@
 #include <signal.h>
 
 namespace cadre::node {
-namespace {
-
 volatile std::sig_atomic_t g_end_signal = 0;
+
+namespace {
 
 extern "C" void record_end_signal(int sig) { g_end_signal = sig; }
 
@@ -24,7 +24,5 @@ void catch_end_signal() {
   sa.sa_flags = SA_RESTART;
   sigaction(SIGTERM, &sa, nullptr);
 }
-
-int end_signal_received() { return g_end_signal; }
 
 }  // namespace cadre::node

@@ -12,7 +12,10 @@ namespace cadre::node {
 /// handler of its own, or SIG_IGN). Master only; before the loop runs.
 void catch_end_signal();
 
-/// The signal recorded (SIGTERM), or 0. Async-signal-safe to set; any thread may read.
-int end_signal_received();
+/// Set by the handler: the signal recorded, or 0.
+extern volatile std::sig_atomic_t g_end_signal;
+
+/// The signal recorded (SIGTERM), or 0: one load, for the loop's every pass. Any thread.
+inline int end_signal_received() { return g_end_signal; }
 
 }  // namespace cadre::node

@@ -58,21 +58,6 @@ void Core::start_heartbeats() {
 void Core::heartbeat_tick() {
   const auto now = Clock::now();
   watchdog_.ticked(now);
-  // A worker frozen (SIGSTOP, or starved of CPU) for 1.5 timeouts was silent that long: the
-  // master, which looks four times per timeout, has declared it lost and discards what it
-  // sends. Continued, it stops itself at once rather than after three more timeouts (the
-  // master's heartbeats queued meanwhile would count as fresh).
-  const auto frozen = last_tick_ == Clock::time_point{} ? Clock::duration{} : now - last_tick_;
-  last_tick_ = now;
-  if (!is_master() && !final_status_ && frozen > options_.heartbeat_timeout * 3 / 2) {
-    log_local(Level::error,
-              fmt::format("this node was frozen for {} ms (stopped, or starved of CPU), longer "
-                          "than 1.5 x heartbeat_timeout: the master has declared it lost; it "
-                          "stops itself",
-                          std::chrono::duration_cast<std::chrono::milliseconds>(frozen).count()));
-    std::fflush(nullptr);
-    std::_Exit(1);
-  }
   char msg[16];
   encode(msg, ControlMsg{Ctl::heartbeat, 0});
   const bool send_now = now - last_beat_ >= options_.heartbeat_interval;

@@ -85,8 +85,8 @@ void report_status(int status, int driver_status, const NodeDirectory& nodes,
     else
       message = "clean";
   }
-  std::string line = fmt::format("cadre: job finished with status {}: {}\n", status, message);
-  std::fwrite(line.data(), 1, line.size(), stderr);
+  // The file first: stderr is a pipe to mpirun, which may have stopped reading it (it ends
+  // the job), and the file is what cadre-run reads.
   if (const char* path = std::getenv("CADRE_STATUS_FILE"); path && *path) {
     std::string ids;
     for (auto n : nodes.lost()) ids += fmt::format("{}{}", ids.empty() ? "" : ", ", n.value());
@@ -103,6 +103,8 @@ void report_status(int status, int driver_status, const NodeDirectory& nodes,
       log_local(Level::error, fmt::format("cannot write CADRE_STATUS_FILE {}", path));
     }
   }
+  std::string line = fmt::format("cadre: job finished with status {}: {}\n", status, message);
+  std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(nullptr);
 }
 

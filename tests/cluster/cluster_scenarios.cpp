@@ -348,11 +348,7 @@ int master_killed() {
   for (NodeId id : {a[0], b[0]}) cadre::run(cadre::on(id), host_name).get();
   std::vector<long> xs(400);
   auto fs = cadre::map(cadre::any, square_on_host, xs, {.chunk = 1});
-  print_pids();
-  std::printf("master: killing myself\n");
-  std::fflush(stdout);
-  raise(SIGKILL);
-  return 0;
+  scenario::kill_master();
 }
 
 }  // namespace

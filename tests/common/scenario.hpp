@@ -5,7 +5,9 @@
 
 #include <cadre/cadre.hpp>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 namespace scenario {
@@ -26,6 +28,16 @@ inline void print_pids() {
     if (cadre::node_info(n).pid > 0) line += " " + std::to_string(cadre::node_info(n).pid);
   std::printf("%s\n", line.c_str());
   std::fflush(stdout);
+}
+
+/// Prints every node's pid and "master: killing myself", then SIGKILLs this process: the
+/// scenarios where the master dies (the other nodes must stop themselves).
+[[noreturn]] inline void kill_master() {
+  print_pids();
+  std::printf("master: killing myself\n");
+  std::fflush(stdout);
+  raise(SIGKILL);
+  std::abort();
 }
 
 /// The next NodeEvent in the mailbox as "up" or "down:<reason>", "timeout" after `limit`.

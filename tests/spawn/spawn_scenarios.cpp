@@ -125,11 +125,7 @@ int master_killed() {
   auto ids = cadre::spawn_nodes({.count = 2});
   for (NodeId id : ids)
     if (cadre::run(cadre::on(id), node_of).get() != id.value()) return fail("run");
-  print_pids();
-  std::printf("master: killing myself\n");
-  std::fflush(stdout);
-  raise(SIGKILL);
-  return 0;
+  scenario::kill_master();
 }
 
 }  // namespace
