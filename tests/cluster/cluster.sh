@@ -11,14 +11,16 @@
 #                              daemon's command on HOST of cluster $CADRE_CLUSTER
 #   cluster.sh pids NAME [HOST]  the processes running on the cluster's hosts
 #   cluster.sh cut NAME HOST | uncut NAME HOST   unplug / plug HOST's cable at the switch
-#   cluster.sh run N [--outside] -- CMD...
+#   cluster.sh run N [--outside] [--slurm] -- CMD...
 #                              build a fresh cluster of N hosts, run CMD on cn1 with the MPI
 #                              settings below, check that no process is left on any host,
 #                              tear the cluster down however CMD ends; exit status is CMD's
 #                              (or 1 when something was left behind); @HOSTFILE@ in CMD
 #                              becomes the cluster's hostfile. --outside: CMD runs on this
 #                              machine instead, as a test's controller (it starts the job with
-#                              `$CADRE_CLUSTER_SH exec $CADRE_CLUSTER cn1 ...`)
+#                              `$CADRE_CLUSTER_SH exec $CADRE_CLUSTER cn1 ...`). --slurm:
+#                              Slurm runs on the hosts (tests/cluster/slurm.sh) and CMD gets
+#                              SLURM_CONF; it is stopped before the check for leftovers
 #
 # `run` exports to CMD: CADRE_CLUSTER (its name), CADRE_CLUSTER_SH (this script),
 # CADRE_CLUSTER_HOSTFILE (hostfiles/test-cluster cut to N hosts), CADRE_HOSTS, and Open MPI's
@@ -73,7 +75,8 @@ up() {  # up NAME N
     # TCP gives up on a silent peer after about 6 s here instead of 15 minutes: a cut link
     # is then a lost daemon within the test's time (see the README's fault model).
     ip netns exec "$ns" sysctl -qw net.ipv4.tcp_retries2="${CADRE_CLUSTER_TCP_RETRIES2:-4}"
-    # `ip netns exec` puts /etc/netns/NS/hosts in place of /etc/hosts: the hosts' names.
+    # The hosts' names: on_host puts /etc/netns/NS/hosts in place of /etc/hosts (as `ip netns
+    # exec` would).
     mkdir -p "/etc/netns/$ns"
     {
       echo "127.0.0.1 localhost"
@@ -100,7 +103,12 @@ on_host() {  # on_host NAME HOST CMD...: CMD in HOST's network namespace and hos
   local ns
   ns=$(ns_of "$name" "$host")
   ip netns list | awk '{print $1}' | grep -qx "$ns" || die "no host '$host' in cluster '$name' (hosts: $(hosts_of "$name" | paste -sd' ' -))"
-  exec ip netns exec "$ns" unshare --uts sh -c 'hostname "$0" && exec "$@"' "$host" "$@"
+  # The host's network; its own host name and mount namespace, where its hosts file stands in
+  # for /etc/hosts. (`ip netns exec` would also remount /sys, hiding the cgroups that slurmd
+  # needs.)
+  exec nsenter --net="/run/netns/$ns" unshare --uts --mount --propagation private \
+    sh -c 'hostname "$0" && mount --bind "$1" /etc/hosts && shift && exec "$@"' \
+    "$host" "/etc/netns/$ns/hosts" "$@"
 }
 
 agent() {  # agent [-x ...] HOST CMD...: what Open MPI's rsh launcher calls
@@ -125,10 +133,14 @@ cut_link() {  # cut_link NAME HOST up|down
   ip -n "$(switch_of "$1")" link set "$2" "$3" || die "no host '$2' in cluster '$1'"
 }
 
-run() {  # run N [--outside] -- CMD...
-  local n=$1 outside=0
+run() {  # run N [--outside] [--slurm] -- CMD...
+  local n=$1 outside=0 slurm=0
   shift
-  [ "${1:-}" = --outside ] && outside=1 && shift
+  while [ "${1:-}" = --outside ] || [ "${1:-}" = --slurm ]; do
+    [ "$1" = --outside ] && outside=1
+    [ "$1" = --slurm ] && slurm=1
+    shift
+  done
   [ "${1:-}" = -- ] && shift
   [ $# -gt 0 ] || die "run: no command"
   local name="t$$" rc=0 left hostfile stale
@@ -138,9 +150,10 @@ run() {  # run N [--outside] -- CMD...
   for stale in $(ip netns list | sed -n 's/^cadre-t\([0-9]*\)-switch.*/\1/p'); do
     kill -0 "$stale" 2>/dev/null || down "t$stale"
   done
-  RUN_NAME=$name RUN_HOSTFILE=""
+  RUN_NAME=$name RUN_HOSTFILE="" RUN_SLURM=""
   # Globals: the trap runs after this function has returned.
-  trap 'down "$RUN_NAME"; [ -z "$RUN_HOSTFILE" ] || rm -f "$RUN_HOSTFILE"' EXIT
+  trap 'down "$RUN_NAME"; [ -z "$RUN_HOSTFILE" ] || rm -f "$RUN_HOSTFILE";
+        [ -z "$RUN_SLURM" ] || rm -rf "$RUN_SLURM"' EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
   up "$name" "$n"
@@ -161,6 +174,12 @@ run() {  # run N [--outside] -- CMD...
   export OMPI_MCA_oob_tcp_keepalive_time=2 OMPI_MCA_oob_tcp_keepalive_intvl=1 \
     OMPI_MCA_oob_tcp_keepalive_probes=2
   echo "cluster: $n host(s) up (cluster $name: $CADRE_HOSTS on $SUBNET.0/$NETMASK)" >&2
+  if [ $slurm = 1 ]; then
+    RUN_SLURM=$(mktemp -d "${TMPDIR:-/tmp}/cadre-slurm.XXXXXX")
+    "$HERE/slurm.sh" start "$name" "$RUN_SLURM" >/dev/null
+    export SLURM_CONF=$RUN_SLURM/slurm.conf
+    echo "cluster: Slurm up (slurmctld on cn1, slurmd on every host; SLURM_CONF=$SLURM_CONF)" >&2
+  fi
   local args=() a
   for a in "$@"; do args+=("${a//@HOSTFILE@/$hostfile}"); done
   if [ $outside = 1 ]; then
@@ -169,6 +188,7 @@ run() {  # run N [--outside] -- CMD...
     (on_host "$name" cn1 "${args[@]}") || rc=$?
   fi
   # Whatever the command did, nothing of its job may outlive it on any host.
+  [ $slurm = 1 ] && "$HERE/slurm.sh" stop "$name" "$RUN_SLURM"
   sleep 0.5
   left=$(pids "$name")
   if [ -n "$left" ]; then
