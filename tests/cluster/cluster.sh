@@ -121,10 +121,12 @@ agent() {  # agent [-x ...] HOST CMD...: what Open MPI's rsh launcher calls
 }
 
 pids() {  # pids NAME [HOST]: "host pid command" of every process on the hosts
-  local name=$1 host p
+  local name=$1 host p cmd
   for host in ${2:-$(hosts_of "$name")}; do
     for p in $(ip netns pids "$(ns_of "$name" "$host")" 2>/dev/null); do
-      echo "$host $p $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-120)"
+      # A process may end between the listing and the read: it is then skipped.
+      cmd=$({ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null) || continue
+      echo "$host $p ${cmd:0:120}"
     done
   done
 }

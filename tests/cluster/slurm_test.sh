@@ -14,8 +14,8 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 # The job's processes (not Slurm's own daemons) still on the cluster's hosts.
 job_leftovers() {
-  "$CADRE_CLUSTER_SH" pids "$CADRE_CLUSTER" | grep -E 'cadre|orted|mpirun|slurmstepd|srun' |
-    grep -vE 'slurm_test.sh|cluster.sh' || true
+  "$CADRE_CLUSTER_SH" pids "$CADRE_CLUSTER" |
+    awk '$3 ~ /(cadre-[a-z-]*|orted|mpirun|slurmstepd|srun)$/ || $4 ~ /cadre-run$/' 
 }
 
 case "${1:-}" in
