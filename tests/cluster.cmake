@@ -45,7 +45,8 @@ cadre_cluster_test(cluster_placement 120 ${EXPECT} --status zero
   --grep "cn3:3 <3.2> info: hello from cn3" --count 1 --grep "info: cn2 heard from cn3" --count 1
   --grep "spawned on host: ok (cn3:3, cn2:4)" --count 1
   --grep "the host 'cn9' is not known to this job (known: cn1, cn2, cn3" --count 1
-  --grep "no live node on that host (hosts: cn1, cn2, cn3)" --count 1
+  --grep "no live node on that host (hosts with live nodes: cn1, cn2, cn3)" --count 1
+  --grep "it is not one of the job's hosts either" --count 1
   --grep "placement: ok" --count 1 --grep "FAIL" --count 0 ${LEFT_NONE}
   -- ${CLUSTER} run 3 -- ${RUN} -n 3 --hostfile @HOSTFILE@ --mpirun-arg --map-by
      --mpirun-arg node -- ${CSC} placement)

@@ -27,6 +27,10 @@ if(CADRE_BUILD_EXAMPLES)
     -- ${CLUSTER} run 3 --slurm -- ${SLURM_TEST} batch
        ${PROJECT_SOURCE_DIR}/examples/slurm/actors.sbatch)
   cadre_slurm_test(slurm_sbatch_spawn 180 ${EXPECT} --status zero
+    --grep "a node to start on cn3" --count 1
+    --grep "on_host(\"cn3\"): no live node on that host (hosts with live nodes: cn1, cn2)" --count 1
+    --grep "it is one of the job's hosts (SLURM_JOB_NODELIST, CADRE_HOSTS): start a node there" --count 1
+    --grep "spawned node 4 runs on cn3" --count 1
     --grep "spawner: ok (2 world nodes, 3 spawned)" --count 1
     --grep "slurm_test: the batch job exited with 0" --count 1 ${LEFT_NONE}
     -- ${CLUSTER} run 3 --slurm -- ${SLURM_TEST} batch

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cadre/nodes.hpp"
+#include "node/job_hosts.hpp"
 
 namespace cadre::api {
 
@@ -20,11 +21,9 @@ struct ProgramCheck {
 /// against `wdir` when set) and checks that it exists and is executable.
 ProgramCheck check_program(const std::string& program, const std::string& wdir);
 
-/// The hosts the job knows: those of live nodes, SLURM_JOB_NODELIST's, and CADRE_HOSTS' (a
-/// list the launcher passes: ranks cannot see the hostfile).
-std::vector<std::string> known_hosts(const std::vector<std::string>& node_hosts);
-/// "node[01-03],login" -> node01, node02, node03, login (Slurm's compact host lists).
-std::vector<std::string> expand_host_list(const std::string& list);
+/// Host lists (node/job_hosts.hpp), under the names the spawn checks have always used.
+using node::expand_host_list;
+using node::known_hosts;
 
 /// Empty when `count` more nodes fit: `universe` slots (MPI_UNIVERSE_SIZE), `running` nodes
 /// alive; always fits when `oversubscribed`. Else the refusal.

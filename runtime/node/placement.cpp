@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "cadre/errors.hpp"
+#include "node/job_hosts.hpp"
 #include "node/service.hpp"
 
 namespace cadre::node {
@@ -30,11 +33,19 @@ std::vector<NodeId> Placer::candidates(const Placement& where) const {
         if (n.host == where.host) out.push_back(n.id);
         if (hosts.find(n.host) == std::string::npos) hosts += (hosts.empty() ? "" : ", ") + n.host;
       }
-      if (out.empty())
-        throw InvalidNode(
-            fmt::format("cadre placement on_host(\"{}\"): no live node on that "
-                        "host (hosts: {})",
-                        where.host, hosts));
+      if (out.empty()) {
+        // A host of the allocation (or of CADRE_HOSTS) without a node yet: say how to get one.
+        const auto allocated = allocation_hosts();
+        const bool known =
+            std::find(allocated.begin(), allocated.end(), where.host) != allocated.end();
+        throw InvalidNode(fmt::format(
+            "cadre placement on_host(\"{}\"): no live node on that host (hosts with live nodes: "
+            "{}){}",
+            where.host, hosts,
+            known ? "; it is one of the job's hosts (SLURM_JOB_NODELIST, CADRE_HOSTS): start a "
+                    "node there with spawn_nodes({.host = ...})"
+                  : "; it is not one of the job's hosts either (SLURM_JOB_NODELIST, CADRE_HOSTS)"));
+      }
       break;
     }
     case Placement::Kind::local:
