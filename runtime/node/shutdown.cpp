@@ -257,7 +257,7 @@ int Core::shutdown(int driver_status) {
   }
   run_until([&] { return !transport_->busy(); }, Clock::now() + std::chrono::seconds(5));
   for (Service* s : services_) s->finish();
-  report_status(status, driver_status, nodes_, failures_);
+  report_status(status, driver_status, nodes_, failures_, "", &dropped);
   close();
   return status;
 }

@@ -59,7 +59,8 @@ std::vector<std::string> lost_hosts(const NodeDirectory& nodes, std::vector<bool
 }  // namespace
 
 void report_status(int status, int driver_status, const NodeDirectory& nodes,
-                   const std::vector<std::string>& failures, const std::string& headline) {
+                   const std::vector<std::string>& failures, const std::string& headline,
+                   const DropCounts* dropped) {
   std::vector<bool> whole;
   const std::vector<std::string> hosts = lost_hosts(nodes, &whole);
   std::vector<std::string> parts;
@@ -93,9 +94,19 @@ void report_status(int status, int driver_status, const NodeDirectory& nodes,
     std::string host_list;
     for (auto& h : hosts)
       host_list += fmt::format("{}\"{}\"", host_list.empty() ? "" : ", ", json_escape(h));
+    // The job's drop counts by reason, final once every surviving node's last frame is in.
+    std::string drops;
+    if (dropped)
+      drops = fmt::format(
+          ", \"dropped\": {{\"total\": {}, \"ended\": {}, \"unread\": {}, \"overflow\": {}, "
+          "\"late_reply\": {}, \"node_down\": {}, \"malformed\": {}, \"after_close\": {}, "
+          "\"undrained_links\": {}}}",
+          dropped->total(), dropped->ended, dropped->unread, dropped->overflow,
+          dropped->late_reply, dropped->node_down, dropped->malformed, dropped->after_close,
+          dropped->undrained);
     std::string json = fmt::format(
-        "{{\"status\": {}, \"lost_nodes\": [{}], \"lost_hosts\": [{}], \"message\": \"{}\"}}\n",
-        status, ids, host_list, json_escape(message));
+        "{{\"status\": {}, \"lost_nodes\": [{}], \"lost_hosts\": [{}], \"message\": \"{}\"{}}}\n",
+        status, ids, host_list, json_escape(message), drops);
     if (std::FILE* f = std::fopen(path, "w")) {
       std::fwrite(json.data(), 1, json.size(), f);
       std::fclose(f);

@@ -1,0 +1,475 @@
+// The soak: a long mixed run that keeps a ledger of every message it sends and receives.
+//   cadre-soak SECONDS       (run by tests/soak/soak.sh on the 3-host test cluster)
+//
+// World ranks 0 (the master), 1 and 2, one a host. Rounds repeat until SECONDS have passed;
+// each one runs, side by side with the others' traffic:
+//  - echo pairs (pinger and echoer on two nodes, windows of pings, then Stop and a Down);
+//  - call/reply from callers to a server, and one call that gives up before its late reply;
+//  - sends to a process that has ended;
+//  - a flood against the mailbox bound (the target ends with `overflow`);
+//  - a map, every result checked;
+//  - every other round a spawned node (started, or respawned after its stop) takes part;
+//  - every tenth of the run (at least 15 s) the victim node (world rank 2 on the third host, then
+//  its
+//    replacement) is killed with SIGKILL during a map: the map still answers every input
+//    once, a monitor there sees `node_down`, and a replacement is spawned on that host.
+// Processes add what they sent and received to the statistics soak.sent and soak.received.
+// Only the victim's processes are never sent a message: what reached a node that is lost
+// cannot be accounted for, by cadre or anyone (its mailboxes die with it).
+// The ledger balances when soak.sent = soak.received + the job's drops other than those to
+// lost nodes (which are task chunks in flight to the victim): the drops are final only
+// after shut-down, so tests/soak/soak.sh checks that from the status file.
+// Every process is monitored by the driver: spawned = ended. The master's resident memory is
+// sampled every round and must be flat after the warm-up (the first quarter).
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cadre/cadre.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+using namespace std::chrono_literals;
+using cadre::NodeId;
+using cadre::Pid;
+using Clock = std::chrono::steady_clock;
+
+struct Ping {
+  Pid from;
+  std::uint64_t seq = 0;
+  template <class A>
+  void serialize(A& ar, unsigned) {
+    ar& from& seq;
+  }
+};
+CADRE_MESSAGE(Ping);
+struct Pong {
+  std::uint64_t seq = 0;
+  template <class A>
+  void serialize(A& ar, unsigned) {
+    ar& seq;
+  }
+};
+CADRE_MESSAGE(Pong);
+struct Stop {
+  template <class A>
+  void serialize(A&, unsigned) {}
+};
+CADRE_MESSAGE(Stop);
+struct Ask {
+  long x = 0;
+  int delay_ms = 0;  // the server waits this long before it replies
+  template <class A>
+  void serialize(A& ar, unsigned) {
+    ar& x& delay_ms;
+  }
+};
+CADRE_MESSAGE(Ask);
+struct Flood {
+  std::uint64_t seq = 0;
+  std::string pad;
+  template <class A>
+  void serialize(A& ar, unsigned) {
+    ar& seq& pad;
+  }
+};
+CADRE_MESSAGE(Flood);
+struct Never {  // a type nobody sends: receiving it is a pause
+  template <class A>
+  void serialize(A&, unsigned) {}
+};
+CADRE_MESSAGE(Never);
+
+namespace {
+
+constexpr int kMailboxBound = 2000;  // the soak's mailbox bound (messages)
+
+void pause_for(std::chrono::milliseconds d) {
+  cadre::receive(d, cadre::match<Never>([](const Never&) {}));
+}
+
+void add_ledger(double sent, double received) {
+  cadre::stat("soak.sent", sent);
+  cadre::stat("soak.received", received);
+}
+
+}  // namespace
+
+// Answers every Ping with a Pong until Stop.
+void echoer() {
+  double sent = 0, received = 0;
+  for (bool on = true; on;) {
+    cadre::receive(cadre::match<Ping>([&](const Ping& p) {
+                     ++received;
+                     cadre::send(p.from, Pong{p.seq});
+                     ++sent;
+                   }),
+                   cadre::match<Stop>([&](const Stop&) {
+                     ++received;
+                     on = false;
+                   }));
+  }
+  add_ledger(sent, received);
+}
+CADRE_TASK(echoer);
+
+// Sends `n` pings to `echo`, at most `window` unanswered, checks every pong, stops the echoer
+// and waits for its Down.
+void pinger(Pid echo, int n, int window) {
+  double sent = 0, received = 0;
+  cadre::monitor(echo);
+  std::uint64_t next = 0, answered = 0;
+  while (answered < static_cast<std::uint64_t>(n)) {
+    while (next < static_cast<std::uint64_t>(n) &&
+           next - answered < static_cast<std::uint64_t>(window)) {
+      cadre::send(echo, Ping{cadre::self(), next++});
+      ++sent;
+    }
+    cadre::receive(cadre::match<Pong>([&](const Pong& p) {
+      if (p.seq != answered) throw std::runtime_error("pong out of order");
+      ++answered;
+      ++received;
+    }));
+  }
+  cadre::send(echo, Stop{});
+  ++sent;
+  cadre::receive(cadre::on_down([](const cadre::Down& d) {
+    if (d.reason != cadre::Reason::normal) throw std::runtime_error("the echoer failed");
+  }));
+  add_ledger(sent, received);
+}
+CADRE_TASK(pinger);
+
+// Replies 2x to every Ask (after its delay) until Stop.
+void server() {
+  double sent = 0, received = 0;
+  for (bool on = true; on;) {
+    cadre::receive(cadre::match<Ask>([&](const Ask& a) {
+                     ++received;
+                     if (a.delay_ms > 0) pause_for(std::chrono::milliseconds(a.delay_ms));
+                     cadre::reply(2 * a.x);
+                     ++sent;
+                   }),
+                   cadre::match<Stop>([&](const Stop&) {
+                     ++received;
+                     on = false;
+                   }));
+  }
+  add_ledger(sent, received);
+}
+CADRE_TASK(server);
+
+// `n` calls to `srv`, each answer checked.
+void caller(Pid srv, int n) {
+  double sent = 0, received = 0;
+  for (int i = 0; i < n; ++i) {
+    ++sent;
+    const long got = cadre::call<long>(srv, Ask{i, 0}, 30s);
+    ++received;
+    if (got != 2L * i) throw std::runtime_error("wrong answer");
+  }
+  add_ledger(sent, received);
+}
+CADRE_TASK(caller);
+
+// A slow reader: each message counted as it is read (the process ends by overflow, so it
+// cannot count at its end).
+void flood_target() {
+  for (;;) {
+    cadre::receive(cadre::match<Flood>([](const Flood&) { cadre::stat("soak.received", 1); }));
+    pause_for(1ms);
+  }
+}
+CADRE_TASK(flood_target);
+
+void flooder(Pid target, int n) {
+  for (int i = 0; i < n; ++i) cadre::send(target, Flood{static_cast<std::uint64_t>(i), "flood"});
+  add_ledger(n, 0);
+}
+CADRE_TASK(flooder);
+
+// On the victim: waits to be ended by its node's loss.
+void sitter() {
+  cadre::receive(cadre::match<Stop>([](const Stop&) {}));
+}
+CADRE_TASK(sitter);
+
+long square_plus(long x) { return x * x + 7; }
+CADRE_TASK(square_plus);
+
+int die() {
+  ::kill(::getpid(), SIGKILL);
+  return 0;
+}
+CADRE_TASK(die);
+
+int flush() { return 0; }
+CADRE_TASK(flush);
+
+namespace {
+
+struct Soak {
+  std::chrono::seconds length;
+  Clock::time_point start = Clock::now();
+  std::vector<NodeId> stable;  // world ranks 0 and 1: every message goes between these
+  NodeId victim, churn;
+  bool victim_spawned = false, churn_started = false;
+  std::string victim_host, churn_host;
+  // The processes the driver monitors and waits for, with the reason each must end with.
+  std::vector<std::pair<Pid, cadre::Reason>> watching;
+  std::chrono::seconds kill_interval{60};
+  double next_kill = 0;
+  long spawned_procs = 0, ended_procs = 0, map_inputs = 0, maps = 0;
+  long node_spawns = 0, node_respawns = 0, node_stops = 0, kills = 0;
+  double driver_sent = 0;
+  std::vector<std::pair<double, double>> rss;  // (seconds, MiB)
+
+  // A failed check ends the driver with an exception: the job ends with its message.
+  [[noreturn]] void fail(const std::string& why) {
+    std::printf("soak: FAIL: %s\n", why.c_str());
+    std::fflush(stdout);
+    throw std::runtime_error("soak: " + why);
+  }
+  double elapsed() const { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+  template <class... A>
+  Pid start_watched(cadre::Reason end, const cadre::Placement& where, A&&... a) {
+    auto [pid, ref] = cadre::spawn_monitor(where, std::forward<A>(a)...);
+    watching.emplace_back(pid, end);
+    ++spawned_procs;
+    return pid;
+  }
+
+  // Waits until `left` watched processes are left, each Down with the reason expected.
+  void await_downs(std::size_t left = 0) {
+    while (watching.size() > left) {
+      auto got = cadre::receive(
+          60s, cadre::on_down([&](const cadre::Down& d) {
+            auto it = std::find_if(watching.begin(), watching.end(),
+                                   [&](auto& w) { return w.first == d.pid; });
+            if (it == watching.end()) fail("a Down for a process not watched");
+            const cadre::Reason want = it->second;
+            watching.erase(it);
+            ++ended_procs;
+            if (d.reason != want)
+              fail(fmt::format("process {} ended: {} ({}), expected {}", d.pid,
+                               cadre::to_string(d.reason), d.detail, cadre::to_string(want)));
+          }));
+      if (!got) fail(fmt::format("{} process(es) did not end within 60 s", watching.size()));
+    }
+  }
+
+  std::vector<NodeId> peers() const {
+    auto p = stable;
+    if (churn_started && cadre::node_info(churn).state == cadre::NodeState::up) p.push_back(churn);
+    return p;
+  }
+
+  void check_map(std::vector<cadre::Future<long>>& fs, const std::vector<long>& xs) {
+    for (std::size_t i = 0; i < xs.size(); ++i)
+      if (fs[i].get() != square_plus(xs[i])) fail(fmt::format("map input {} answered wrong", i));
+    map_inputs += static_cast<long>(xs.size());
+    ++maps;
+  }
+
+  void echo_pairs(int round) {
+    auto p = peers();
+    for (int k = 0; k < 4; ++k) {
+      NodeId a = p[(round + k) % p.size()], b = p[(round + k + 1) % p.size()];
+      Pid echo = start_watched(cadre::Reason::normal, cadre::on(b), echoer);
+      start_watched(cadre::Reason::normal, cadre::on(a), pinger, echo, 400, 32);
+    }
+  }
+
+  Pid calls() {
+    Pid srv = start_watched(cadre::Reason::normal, cadre::on(stable[1]), server);
+    for (NodeId n : peers()) start_watched(cadre::Reason::normal, cadre::on(n), caller, srv, 100);
+    // One call that gives up before the answer: the late reply is dropped and counted.
+    ++driver_sent;
+    try {
+      cadre::call<long>(srv, Ask{1, 200}, 20ms);
+      fail("a call with a 20 ms timeout got an answer that takes 200 ms");
+    } catch (const cadre::Timeout&) {
+    }
+    return srv;
+  }
+
+  void flood() {
+    Pid target = start_watched(cadre::Reason::overflow, cadre::on(stable[1]), flood_target);
+    start_watched(cadre::Reason::normal, cadre::on(stable[0]), flooder, target, 3 * kMailboxBound);
+  }
+
+  void map_round(int round) {
+    std::vector<long> xs(1500);
+    for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = round * 10000L + static_cast<long>(i);
+    auto fs = cadre::map(cadre::any, square_plus, xs, {.chunk = 25});
+    check_map(fs, xs);
+  }
+
+  // The victim killed during a map; its sitter's monitor sees node_down; a replacement on
+  // the same host.
+  void kill_victim(int round) {
+    start_watched(cadre::Reason::node_down, cadre::on(victim), sitter);
+    cadre::monitor_node(victim);
+    cadre::receive(10s, cadre::match<cadre::NodeEvent>([&](const cadre::NodeEvent& e) {
+                     if (e.node != victim || e.kind != cadre::NodeEvent::Kind::up)
+                       fail("unexpected NodeEvent");
+                   }));
+    std::vector<long> xs(4000);
+    for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = round * 10000L + static_cast<long>(i);
+    auto fs = cadre::map(cadre::any, square_plus, xs, {.chunk = 10});
+    auto killed = cadre::run(cadre::on(victim), die);
+    check_map(fs, xs);
+    try {
+      killed.get();
+      fail("the task that kills its node returned");
+    } catch (const cadre::NodeDown&) {
+    }
+    auto ev = cadre::receive(
+        60s, cadre::match<cadre::NodeEvent>([&](const cadre::NodeEvent& e) {
+          if (e.node != victim || e.kind != cadre::NodeEvent::Kind::down || e.reason != "lost")
+            fail("unexpected NodeEvent for the victim");
+        }));
+    if (!ev) fail("the killed victim was not declared lost within 60 s");
+    ++kills;
+    const NodeId old = victim;
+    victim = victim_spawned ? cadre::respawn_node(old)
+                            : cadre::spawn_nodes({.count = 1, .host = victim_host})[0];
+    victim_spawned = true;
+    if (cadre::node_info(victim).host != victim_host) fail("the replacement is on another host");
+    std::printf("soak: round %d: node %u killed during a map, replaced by node %u on %s\n", round,
+                old.value(), victim.value(), victim_host.c_str());
+  }
+
+  void churn_node(int round) {
+    if (round % 2 == 1) {
+      if (churn_started && cadre::node_info(churn).state == cadre::NodeState::up) {
+        cadre::stop_node(churn);
+        ++node_stops;
+      }
+      return;
+    }
+    if (!churn_started) {
+      churn = cadre::spawn_nodes({.count = 1, .host = churn_host})[0];
+      churn_started = true;
+      ++node_spawns;
+    } else {
+      churn = cadre::respawn_node(churn);
+      ++node_respawns;
+    }
+  }
+
+  // Every live node has run a task after everything it sent before: its statistics are in.
+  void flush_all() {
+    std::vector<cadre::Future<int>> fs;
+    for (NodeId n : cadre::nodes()) fs.push_back(cadre::run(cadre::on(n), flush));
+    for (auto& f : fs) f.get();
+  }
+
+  double rss_mib() const {
+    std::ifstream statm("/proc/self/statm");
+    long pages = 0, resident = 0;
+    statm >> pages >> resident;
+    return static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)) /
+           (1024.0 * 1024.0);
+  }
+
+  void round(int r) {
+    churn_node(r);
+    Pid srv = calls();
+    echo_pairs(r);
+    flood();
+    map_round(r);
+    if (elapsed() >= next_kill) {
+      kill_victim(r);
+      next_kill += static_cast<double>(kill_interval.count());
+    }
+    // The server (the first watched) is stopped once every other process has ended (its
+    // callers among them).
+    if (watching.empty() || watching.front().first != srv) fail("the server is not watched first");
+    await_downs(1);
+    cadre::send(srv, Stop{});
+    ++driver_sent;
+    await_downs();
+    // Sends to a process that has ended: dropped and counted.
+    for (int i = 0; i < 10; ++i) cadre::send(srv, Ask{i, 0});
+    driver_sent += 10;
+    flush_all();
+    rss.emplace_back(elapsed(), rss_mib());
+  }
+
+  int run() {
+    auto world = cadre::nodes();
+    if (world.size() != 3) fail("run me with 3 world ranks, one a host");
+    stable = {world[0], world[1]};
+    kill_interval = std::max(15s, length / 10);
+    next_kill = static_cast<double>(kill_interval.count());
+    victim = world[2];
+    victim_host = cadre::node_info(victim).host;
+    churn_host = cadre::node_info(world[1]).host;
+    std::printf("soak: %lld s on %s, %s, %s\n", static_cast<long long>(length.count()),
+                cadre::node_info(world[0]).host.c_str(), churn_host.c_str(), victim_host.c_str());
+    int r = 0;
+    double next_report = 60;
+    while (Clock::now() - start < length) {
+      round(r++);
+      if (elapsed() >= next_report) {
+        auto s = cadre::stats();
+        std::printf(
+            "soak: %.0f s: %d rounds, %.0f messages, %ld map inputs, %ld kills, master "
+            "rss %.1f MiB\n",
+            elapsed(), r, s["soak.sent"], map_inputs, kills, rss.back().second);
+        std::fflush(stdout);
+        next_report += 60;
+      }
+    }
+    if (churn_started && cadre::node_info(churn).state == cadre::NodeState::up) {
+      cadre::stop_node(churn);
+      ++node_stops;
+    }
+    cadre::stat("soak.sent", driver_sent);
+    flush_all();
+    auto s = cadre::stats();
+    std::printf("soak: rounds: %d in %.0f s\n", r, elapsed());
+    std::printf("soak: ledger: sent %.0f, received %.0f\n", s["soak.sent"], s["soak.received"]);
+    std::printf("soak: map: %ld inputs in %ld maps, every one answered once\n", map_inputs, maps);
+    std::printf("soak: processes: %ld spawned, %ld ended, %zu left\n", spawned_procs, ended_procs,
+                watching.size());
+    std::printf("soak: nodes: %ld spawned, %ld respawned, %ld stopped, %ld killed and replaced\n",
+                node_spawns, node_respawns, node_stops, kills);
+    if (spawned_procs != ended_procs) fail("processes left behind");
+    // Memory: the samples after the warm-up (the first quarter) against the first of them.
+    const double warm = length.count() / 4.0;
+    auto after = std::find_if(rss.begin(), rss.end(), [&](auto& x) { return x.first >= warm; });
+    if (after == rss.end()) fail("no memory sample after the warm-up");
+    const double base = after->second;
+    double top = base;
+    for (auto it = after; it != rss.end(); ++it) top = std::max(top, it->second);
+    std::string samples;
+    for (std::size_t i = 0; i < rss.size(); i += std::max<std::size_t>(1, rss.size() / 10))
+      samples += fmt::format(" {:.0f}s:{:.1f}", rss[i].first, rss[i].second);
+    std::printf("soak: master rss (MiB):%s, last %.1f\n", samples.c_str(), rss.back().second);
+    std::printf(
+        "soak: master rss after the warm-up (%.0f s): %.1f MiB, at most %.1f MiB (+%.1f%%)\n", warm,
+        base, top, 100.0 * (top - base) / base);
+    if (top > base * 1.10 + 4.0) fail("the master's memory grew after the warm-up");
+    std::printf("soak: ok\n");
+    return 0;
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const long seconds = argc > 1 ? std::atol(argv[1]) : 600;
+  cadre::Options o;
+  o.mailbox_limit.messages = kMailboxBound;
+  o.heartbeat_timeout = 2000ms;
+  return cadre::launch(
+      argc, argv, [&] { return Soak{std::chrono::seconds(seconds)}.run(); }, o);
+}
