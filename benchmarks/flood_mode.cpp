@@ -37,15 +37,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-/// A field of /proc/self/status in kB (VmRSS, VmHWM).
-long status_kb(const std::string& field) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(field + ":", 0) == 0) return std::atol(line.c_str() + field.size() + 1);
-  return -1;
-}
-
 /// Waits for FloodEnd only: the flood piles up. Then reports its node's memory with the flood
 /// queued, and drains it.
 void flood_sink(Pid parent) {

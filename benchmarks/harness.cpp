@@ -15,6 +15,14 @@
 
 namespace cadre::bench {
 
+long status_kb(const std::string& field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(field + ":", 0) == 0) return std::atol(line.c_str() + field.size() + 1);
+  return -1;
+}
+
 namespace {
 
 /// The rank in MPI_COMM_WORLD, or 0 when MPI is not (or no longer) initialised.

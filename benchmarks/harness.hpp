@@ -17,6 +17,9 @@
 
 namespace cadre::bench {
 
+/// A field of /proc/self/status in kB (VmRSS, VmHWM); -1 when it is missing.
+long status_kb(const std::string& field);
+
 // -- flags ----------------------------------------------------------------------------------
 
 /// The command line of `cadre-bench MODE [flags]`; the defaults are the values shown.

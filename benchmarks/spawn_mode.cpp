@@ -14,6 +14,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+/// Spawns whose leftover memory is measured (after the timed ones).
+constexpr int kMemorySpawns = 40;
+
 double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
@@ -96,8 +99,13 @@ std::vector<double> raw_spawn_baselines(const Flags& f, const char* program) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   if (rank != 0) return {};
   raw_spawn_ms(program, 1);  // the first spawn of a job pays for set-up: not measured
-  return {median_of(f.repeat, [&] { return raw_spawn_ms(program, 1); }),
-          median_of(f.repeat, [&] { return raw_spawn_ms(program, 3); })};
+  std::vector<double> out{median_of(f.repeat, [&] { return raw_spawn_ms(program, 1); }),
+                          median_of(f.repeat, [&] { return raw_spawn_ms(program, 3); })};
+  // What each spawn leaves in the parent's memory once its child has ended.
+  const long before = status_kb("VmRSS");
+  for (int i = 0; i < kMemorySpawns; ++i) raw_spawn_ms(program, 1);
+  out.push_back(static_cast<double>(status_kb("VmRSS") - before) / kMemorySpawns);
+  return out;
 }
 
 void spawn_mode(const Flags& f, const std::vector<double>& raw, std::vector<Row>& rows) {
@@ -114,10 +122,19 @@ void spawn_mode(const Flags& f, const std::vector<double>& raw, std::vector<Row>
     });
   };
   const double one = timed(1), three = timed(3);
+  const long before = status_kb("VmRSS");
+  so.count = 1;
+  for (int i = 0; i < kMemorySpawns; ++i) cadre::stop_node(cadre::spawn_nodes(so)[0]);
+  const double kib = static_cast<double>(status_kb("VmRSS") - before) / kMemorySpawns;
   rows.push_back({"raw_spawn_1", raw[0], "ms", 1.0, "MPI_Comm_spawn of 1 + one message"});
   rows.push_back({"spawn_1", one, "ms", one / raw[0], "spawn_nodes({.count = 1}) to ready"});
   rows.push_back({"raw_spawn_3", raw[1], "ms", 1.0, "MPI_Comm_spawn of 3 + one message each"});
   rows.push_back({"spawn_3", three, "ms", three / raw[1], "spawn_nodes({.count = 3}) to ready"});
+  rows.push_back({"raw_spawn_memory", raw[2], "KiB", 1.0,
+                  "the parent's resident memory after each spawn of 1 whose child ended"});
+  rows.push_back({"spawn_memory", kib, "KiB",
+                  raw[2] > 0 ? std::optional<double>(kib / raw[2]) : std::nullopt,
+                  "the master's, after each spawn_nodes + stop_node"});
 
   // Round trips between processes over each path.
   so.count = 2;

@@ -35,9 +35,10 @@ if(CADRE_BUILD_EXAMPLES)
     --grep "slurm_test: the batch job exited with 0" --count 1 ${LEFT_NONE}
     -- ${CLUSTER} run 3 --slurm -- ${SLURM_TEST} batch
        ${PROJECT_SOURCE_DIR}/examples/slurm/spawn.sbatch)
-  cadre_slurm_test(slurm_salloc 180 ${EXPECT} --status zero
-    --grep "spawner: ok (6 world nodes, 3 spawned)" --count 1
-    --grep "slurm_test: salloc exited with 0" --count 1 ${LEFT_NONE}
+  # Every slot of the allocation taken by a rank: spawn_nodes refuses before the spawn.
+  cadre_slurm_test(slurm_salloc 180 ${EXPECT} --status nonzero
+    --grep "no free capacity for 2 more node(s): MPI_UNIVERSE_SIZE is 6 and 6 node(s) are running (0 free)" --count 1
+    --grep "slurm_test: salloc exited with 1" --count 1 ${LEFT_NONE}
     -- ${CLUSTER} run 3 --slurm -- ${SLURM_TEST} salloc ${RUN} -- $<TARGET_FILE:cadre-spawner>)
 endif()
 cadre_slurm_test(slurm_scancel 180 ${EXPECT} --status zero

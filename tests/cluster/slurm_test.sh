@@ -6,8 +6,11 @@
 #   slurm_test.sh scancel CMD...    sbatch a job running CMD (which prints "ready:" once it
 #                                   works), scancel it, then check that nothing of it is left
 #                                   on any host
+# Jobs run with the allocation's real capacity: the test harness's oversubscription is
+# removed, so spawn_nodes checks against the slots Slurm gave (MPI_UNIVERSE_SIZE).
 set -u
 : "${SLURM_CONF:?run me through cluster.sh run --slurm}"
+unset OMPI_MCA_rmaps_base_oversubscribe
 work=$(mktemp -d "${TMPDIR:-/tmp}/cadre-slurm-test.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
