@@ -4,7 +4,7 @@
 #
 # Included from tests/CMakeLists.txt after cluster.cmake (uses EXPECT, cadre_cluster_test).
 
-add_executable(cadre-soak soak/soak.cpp)
+add_executable(cadre-soak soak/soak.cpp soak/soak_work.cpp)
 target_link_libraries(cadre-soak PRIVATE cadre)
 cadre_cluster_test(soak_short 240 ${EXPECT} --status zero --grep "soak: ok" --count 1
   --grep "soak: passed" --count 1 --lines "killed during a map" 1 10

@@ -2,17 +2,16 @@
 //   cadre-soak SECONDS       (run by tests/soak/soak.sh on the 3-host test cluster)
 //
 // World ranks 0 (the master), 1 and 2, one a host. Rounds repeat until SECONDS have passed;
-// each one runs, side by side with the others' traffic:
+// each one runs (the processes are in soak_work.cpp), side by side with the others' traffic:
 //  - echo pairs (pinger and echoer on two nodes, windows of pings, then Stop and a Down);
 //  - call/reply from callers to a server, and one call that gives up before its late reply;
 //  - sends to a process that has ended;
 //  - a flood against the mailbox bound (the target ends with `overflow`);
 //  - a map, every result checked;
 //  - every other round a spawned node (started, or respawned after its stop) takes part;
-//  - every tenth of the run (at least 15 s) the victim node (world rank 2 on the third host, then
-//  its
-//    replacement) is killed with SIGKILL during a map: the map still answers every input
-//    once, a monitor there sees `node_down`, and a replacement is spawned on that host.
+//  - every tenth of the run (at least 15 s) the victim node (world rank 2 on the third host,
+//    then its replacement) is killed with SIGKILL during a map: the map still answers every
+//    input once, a monitor there sees `node_down`, and a replacement is spawned on that host.
 // Processes add what they sent and received to the statistics soak.sent and soak.received.
 // Only the victim's processes are never sent a message: what reached a node that is lost
 // cannot be accounted for, by cadre or anyone (its mailboxes die with it).
@@ -22,7 +21,6 @@
 // Every process is monitored by the driver: spawned = ended. The master's resident memory is
 // sampled every round and must be flat after the warm-up (the first quarter), beyond what Open
 // MPI keeps for every process it spawned.
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,187 +34,19 @@
 #include <string>
 #include <vector>
 
+#include "soak_work.hpp"
+
 using namespace std::chrono_literals;
 using cadre::NodeId;
 using cadre::Pid;
 using Clock = std::chrono::steady_clock;
-
-struct Ping {
-  Pid from;
-  std::uint64_t seq = 0;
-  template <class A>
-  void serialize(A& ar, unsigned) {
-    ar& from& seq;
-  }
-};
-CADRE_MESSAGE(Ping);
-struct Pong {
-  std::uint64_t seq = 0;
-  template <class A>
-  void serialize(A& ar, unsigned) {
-    ar& seq;
-  }
-};
-CADRE_MESSAGE(Pong);
-struct Stop {
-  template <class A>
-  void serialize(A&, unsigned) {}
-};
-CADRE_MESSAGE(Stop);
-struct Ask {
-  long x = 0;
-  int delay_ms = 0;  // the server waits this long before it replies
-  template <class A>
-  void serialize(A& ar, unsigned) {
-    ar& x& delay_ms;
-  }
-};
-CADRE_MESSAGE(Ask);
-struct Flood {
-  std::uint64_t seq = 0;
-  std::string pad;
-  template <class A>
-  void serialize(A& ar, unsigned) {
-    ar& seq& pad;
-  }
-};
-CADRE_MESSAGE(Flood);
-struct Never {  // a type nobody sends: receiving it is a pause
-  template <class A>
-  void serialize(A&, unsigned) {}
-};
-CADRE_MESSAGE(Never);
+using namespace soak;
 
 namespace {
 
-constexpr int kMailboxBound = 2000;  // the soak's mailbox bound (messages)
 // What Open MPI 4.1 keeps in a parent's memory for each process it spawned, after that process
 // ended: 206 KiB measured by cadre-bench spawn (raw_spawn_memory) here; a margin above it.
 constexpr double kOpenMpiSpawnKiB = 256;
-
-void pause_for(std::chrono::milliseconds d) {
-  cadre::receive(d, cadre::match<Never>([](const Never&) {}));
-}
-
-void add_ledger(double sent, double received) {
-  cadre::stat("soak.sent", sent);
-  cadre::stat("soak.received", received);
-}
-
-}  // namespace
-
-// Answers every Ping with a Pong until Stop.
-void echoer() {
-  double sent = 0, received = 0;
-  for (bool on = true; on;) {
-    cadre::receive(cadre::match<Ping>([&](const Ping& p) {
-                     ++received;
-                     cadre::send(p.from, Pong{p.seq});
-                     ++sent;
-                   }),
-                   cadre::match<Stop>([&](const Stop&) {
-                     ++received;
-                     on = false;
-                   }));
-  }
-  add_ledger(sent, received);
-}
-CADRE_TASK(echoer);
-
-// Sends `n` pings to `echo`, at most `window` unanswered, checks every pong, stops the echoer
-// and waits for its Down.
-void pinger(Pid echo, int n, int window) {
-  double sent = 0, received = 0;
-  cadre::monitor(echo);
-  std::uint64_t next = 0, answered = 0;
-  while (answered < static_cast<std::uint64_t>(n)) {
-    while (next < static_cast<std::uint64_t>(n) &&
-           next - answered < static_cast<std::uint64_t>(window)) {
-      cadre::send(echo, Ping{cadre::self(), next++});
-      ++sent;
-    }
-    cadre::receive(cadre::match<Pong>([&](const Pong& p) {
-      if (p.seq != answered) throw std::runtime_error("pong out of order");
-      ++answered;
-      ++received;
-    }));
-  }
-  cadre::send(echo, Stop{});
-  ++sent;
-  cadre::receive(cadre::on_down([](const cadre::Down& d) {
-    if (d.reason != cadre::Reason::normal) throw std::runtime_error("the echoer failed");
-  }));
-  add_ledger(sent, received);
-}
-CADRE_TASK(pinger);
-
-// Replies 2x to every Ask (after its delay) until Stop.
-void server() {
-  double sent = 0, received = 0;
-  for (bool on = true; on;) {
-    cadre::receive(cadre::match<Ask>([&](const Ask& a) {
-                     ++received;
-                     if (a.delay_ms > 0) pause_for(std::chrono::milliseconds(a.delay_ms));
-                     cadre::reply(2 * a.x);
-                     ++sent;
-                   }),
-                   cadre::match<Stop>([&](const Stop&) {
-                     ++received;
-                     on = false;
-                   }));
-  }
-  add_ledger(sent, received);
-}
-CADRE_TASK(server);
-
-// `n` calls to `srv`, each answer checked.
-void caller(Pid srv, int n) {
-  double sent = 0, received = 0;
-  for (int i = 0; i < n; ++i) {
-    ++sent;
-    const long got = cadre::call<long>(srv, Ask{i, 0}, 30s);
-    ++received;
-    if (got != 2L * i) throw std::runtime_error("wrong answer");
-  }
-  add_ledger(sent, received);
-}
-CADRE_TASK(caller);
-
-// A slow reader: each message counted as it is read (the process ends by overflow, so it
-// cannot count at its end).
-void flood_target() {
-  for (;;) {
-    cadre::receive(cadre::match<Flood>([](const Flood&) { cadre::stat("soak.received", 1); }));
-    pause_for(1ms);
-  }
-}
-CADRE_TASK(flood_target);
-
-void flooder(Pid target, int n) {
-  for (int i = 0; i < n; ++i) cadre::send(target, Flood{static_cast<std::uint64_t>(i), "flood"});
-  add_ledger(n, 0);
-}
-CADRE_TASK(flooder);
-
-// On the victim: waits to be ended by its node's loss.
-void sitter() {
-  cadre::receive(cadre::match<Stop>([](const Stop&) {}));
-}
-CADRE_TASK(sitter);
-
-long square_plus(long x) { return x * x + 7; }
-CADRE_TASK(square_plus);
-
-int die() {
-  ::kill(::getpid(), SIGKILL);
-  return 0;
-}
-CADRE_TASK(die);
-
-int flush() { return 0; }
-CADRE_TASK(flush);
-
-namespace {
 
 struct Soak {
   std::chrono::seconds length;
