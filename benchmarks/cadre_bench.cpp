@@ -61,10 +61,39 @@ std::optional<double> ratio(double v, double raw) {
 
 // -- tasks ------------------------------------------------------------------------------
 
+void nothing() {}
+CADRE_TASK(nothing);
+
+/// The driver's own round trips: run(on(w), noop).get() in µs, and processes spawned on node
+/// `w` per second (each spawn waits for its pid), medians of f.repeat.
+void driver_rows(const bench::Flags& f, std::vector<bench::Row>& rows, double raw_rtt_us) {
+  auto ns = cadre::nodes();
+  if (ns.size() < 2) return;
+  const cadre::NodeId w = ns[1];
+  const long n = std::min<long>(f.tasks, 20000);
+  double rtt = bench::median_of(f.repeat, [&] {
+    auto t0 = Clock::now();
+    for (long i = 0; i < n; ++i) cadre::run(cadre::on(w), noop).get();
+    return seconds_since(t0) * 1e6 / static_cast<double>(n);
+  });
+  double spawns = bench::median_of(f.repeat, [&] {
+    auto t0 = Clock::now();
+    for (long i = 0; i < n; ++i) cadre::spawn(cadre::on(w), nothing);
+    return static_cast<double>(n) / seconds_since(t0);
+  });
+  rows.push_back({"raw_task_rtt", raw_rtt_us, "us", 1.0,
+                  "raw MPI, one task message and its result at a time"});
+  rows.push_back({"run_rtt_driver", rtt, "us", ratio(rtt, raw_rtt_us),
+                  "run(on(w), noop).get() from the driver, back to back"});
+  rows.push_back({"spawn_rate_driver", spawns, "procs/s", std::nullopt,
+                  "spawn(on(w), body) from the driver, one at a time (each waits for its pid)"});
+}
+
 void tasks_mode(const bench::Flags& f, std::vector<bench::Row>& rows, double raw_window,
-                double raw_batch) {
+                double raw_batch, double raw_rtt_us) {
   const long n = f.tasks;
   const int workers = std::max<int>(1, static_cast<int>(cadre::nodes().size()) - 1);
+  driver_rows(f, rows, raw_rtt_us);
   // run(), one task at a time: a full round trip each.
   const long n_one = std::min<long>(n, 20000);
   double one = bench::median_of(f.repeat, [&] {
@@ -209,8 +238,9 @@ int main(int argc, char** argv) {
         f.mode.c_str());
     return 2;
   }
+  // What cadre asks for when it initialises MPI itself: a waiting driver serves the loop.
   int provided = 0;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
   // Raw-MPI baselines first, in this same job, so the ratios survive a noisy machine.
   nlohmann::json context = bench::base_context(MPI_COMM_WORLD);
   MPI_Comm parent = MPI_COMM_NULL;
@@ -225,6 +255,11 @@ int main(int argc, char** argv) {
       return bench::raw::farm_tasks_per_sec(MPI_COMM_WORLD, f.tasks, f.window,
                                             f.chunk > 0 ? f.chunk : 100);
     }));
+    // One task at a time: the raw round trip a driver's run().get() is measured against.
+    raw.push_back(1e6 / bench::median_of(f.repeat, [&] {
+                    return bench::raw::farm_tasks_per_sec(MPI_COMM_WORLD,
+                                                          std::min<long>(f.tasks, 20000), 1, 1);
+                  }));
   } else if (f.mode == "idle") {
     raw.push_back(raw_idle_cpu(2.0));
     raw.push_back(bench::raw::pingpong_latency_us(MPI_COMM_WORLD, 8, f.iterations, f.warmup));
@@ -248,7 +283,7 @@ int main(int argc, char** argv) {
       argc, argv,
       [&] {
         if (f.mode == "tasks")
-          tasks_mode(f, rows, raw[0], raw[1]);
+          tasks_mode(f, rows, raw[0], raw[1], raw[2]);
         else if (f.mode == "idle")
           idle_mode(f, rows, raw[0], raw[1]);
         else if (f.mode == "flood")

@@ -1,5 +1,6 @@
-// Waiting on futures (include/cadre/future.hpp): a fiber parks itself on the node loop; any
-// other thread sleeps on a condition variable. Completion always happens on the node loop, under
+// Waiting on futures (include/cadre/future.hpp): a fiber parks itself on the node loop; the
+// driver serves the loop while it waits (node/baton.cpp); any other thread sleeps on a
+// condition variable. Completion always happens on the node loop, under
 // the state's mutex, so a waiter that has removed itself can never be notified afterwards.
 
 #include <condition_variable>
@@ -100,6 +101,19 @@ std::size_t wait_any_state(std::span<StateBase* const> states,
     api::processes().check_killed(api::processes().current());
     got = w.tag();
   } else {
+    // The driver serves the loop while it waits, when it can have the loop's baton.
+    if (core) {
+      auto any_ready = [&] {
+        for (auto* st : states)
+          if (st->ready()) return true;
+        return false;
+      };
+      if (auto ready = core->driver_wait(any_ready, deadline)) {
+        for (std::size_t i = 0; i < states.size(); ++i)
+          if (states[i]->ready()) return i;
+        return states.size();
+      }
+    }
     ThreadWaiter w;
     if (std::size_t ready = register_all(&w); ready != kTimedOut) {
       unregister(&w);

@@ -90,8 +90,17 @@ bool MailboxCursor::wait() {
   auto& c = core();
   if (deadline_ && std::chrono::steady_clock::now() >= *deadline_) return false;
   if (p.threaded) {
-    std::unique_lock lock(p.mu);
     auto ready = [&] { return !p.inbox.empty() || p.kill.has_value(); };
+    // The driver serves the loop while it waits, when it can have the loop's baton.
+    auto locked_ready = [&] {
+      std::lock_guard lock(p.mu);
+      return ready();
+    };
+    if (c.driver_wait(locked_ready, deadline_)) {
+      api::processes().check_killed(&p);
+      return true;
+    }
+    std::unique_lock lock(p.mu);
     if (deadline_)
       p.cv.wait_until(lock, *deadline_, ready);
     else

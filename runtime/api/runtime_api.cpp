@@ -71,6 +71,8 @@ class RuntimeImpl {
       core_ = std::make_unique<node::Core>(std::move(transport), o, mpi_->host());
       services_ = std::make_unique<api::NodeServices>(*core_);
       master_ = core_->is_master();
+      // With MPI SERIALIZED a waiting driver serves the loop itself (no thread switches).
+      if (master_ && mpi_->serialized()) core_->enable_driver_baton();
       // mpirun ends a job it gives up on with SIGTERM: the master still reports why.
       if (master_) node::catch_end_signal();
       if (master_ && !launch_mode) {
@@ -187,7 +189,7 @@ class RuntimeImpl {
       driver_done.store(true);
       core->post([] {});
     });
-    core_->run_until([&] { return driver_done.load() || core->job_failed(); });
+    core_->serve_driver([&] { return driver_done.load() || core->job_failed(); });
     if (!driver_done.load()) {
       // The job failed while the driver runs (its mailbox overflowed): it was told (its next
       // receive throws); give it a moment, then end the job without it.
@@ -230,9 +232,11 @@ class RuntimeImpl {
         st->started = true;
       }
       st->cv.notify_one();
-      if (error) return;
-      core->run_until([this, core] { return stop_.load() || core->job_failed(); });
-      loop_status_ = core->shutdown(0);
+      if (!error) {
+        core->serve_driver([this, core] { return stop_.load() || core->job_failed(); });
+        loop_status_ = core->shutdown(0);
+      }
+      core->unbind_loop_thread();
     });
     std::unique_lock lock(st->m);
     st->cv.wait(lock, [&] { return st->started; });

@@ -23,6 +23,7 @@
 #include "cadre/detail/future_state.hpp"
 #include "cadre/options.hpp"
 #include "cadre/runtime.hpp"
+#include "node/baton.hpp"
 #include "node/log.hpp"
 #include "node/node_table.hpp"
 #include "node/placement.hpp"
@@ -74,8 +75,16 @@ class Core final : public transport::Sink, public NodeContext {
   std::size_t random_index(std::size_t n) override { return placer_.random_index(n); }
 
   // -- the loop ---------------------------------------------------------------------
-  /// Marks the calling thread as the loop thread.
-  void bind_loop_thread() { t_loop_node = this; }
+  /// Marks the calling thread as the loop thread; it holds the loop's baton from now on.
+  void bind_loop_thread() {
+    t_loop_node = this;
+    if (baton_.open()) baton_.take();
+  }
+  /// The loop thread is done with the loop: it gives the baton up for good. Loop thread.
+  void unbind_loop_thread();
+  /// Lets a waiting driver serve the loop on its own thread (MPI initialised SERIALIZED or
+  /// more). Master, before bind_loop_thread().
+  void enable_driver_baton() { baton_.enable(); }
   /// One pass: receive, run posted work, fibers and timers, flush. Returns the work done.
   std::size_t step();
   /// Runs the loop (with idle backoff) until `done()` or the deadline; returns done().
@@ -83,15 +92,34 @@ class Core final : public transport::Sink, public NodeContext {
                  std::optional<Clock::time_point> deadline = std::nullopt);
   /// Queues `fn` to run on the loop. Any thread.
   void post(sched::Job fn);
-  /// Runs `fn` on the loop now if called there, else posts it. Any thread.
+  /// Runs `fn` on the loop now if called there (or by the driver, when the loop's baton is
+  /// free), else posts it. Any thread.
   template <class F>
   void execute(F&& fn) {
     // On the loop the work runs at once, without wrapping it in a heap-allocated Job.
-    if (on_loop_thread())
+    if (on_loop_thread() || baton_.held_here()) {
       fn();
-    else
+    } else if (t_driver_thread && baton_.try_take_open()) {
+      DriverTurn turn(*this);
+      try {
+        fn();
+      } catch (const std::exception& e) {
+        turn.failed(e);
+      }
+    } else {
       post(sched::Job(std::forward<F>(fn)));
+    }
   }
+  /// Runs the loop until `done()` while the driver runs: a waiting driver may take the
+  /// baton meanwhile. Afterwards the driver never takes it again. Loop thread.
+  bool serve_driver(const std::function<bool()>& done);
+  /// The driver waits until `ready()` or `deadline`, serving the loop itself while it holds
+  /// the baton (no fibers: for those it hands the baton back). Returns readiness, or nothing
+  /// when the baton is not to be had (not the driver, MPI FUNNELED, the loop closing): the
+  /// caller then waits as any thread does. Throws WrongRole inside work the driver runs for
+  /// the loop. The driver's thread only.
+  std::optional<bool> driver_wait(const std::function<bool()>& ready,
+                                  std::optional<Clock::time_point> deadline);
 
   // -- start-up and shut-down --------------------------------------------------------
   /// The handshake: workers say hello, the master checks every registry and welcomes them.
@@ -209,6 +237,30 @@ class Core final : public transport::Sink, public NodeContext {
   void request_termination() { terminate_requested_.store(true); }
 
  private:
+  /// The driver's turn at the loop (node/baton.cpp): what was posted before runs first;
+  /// at the end the driver's sends leave and the loop thread is woken if work waits for it.
+  class DriverTurn {
+   public:
+    explicit DriverTurn(Core& c) : core_(c) { core_.drain_posted(); }
+    ~DriverTurn() { core_.driver_release(); }
+    DriverTurn(const DriverTurn&) = delete;
+    DriverTurn& operator=(const DriverTurn&) = delete;
+    /// The work threw: logged as posted work that failed would be.
+    void failed(const std::exception& e);
+
+   private:
+    Core& core_;
+  };
+  /// Ends the driver's turn: flushes, gives the baton back, wakes the loop thread if needed.
+  void driver_release();
+  /// Serves the loop on the driver's thread until `ready()`, `deadline`, or fibers are ready.
+  bool serve_as_driver(const std::function<bool()>& ready,
+                       std::optional<Clock::time_point> deadline);
+  /// The loop thread gives the baton up and sleeps until `until` (or woken), then takes it
+  /// back, waiting while the driver holds it.
+  void park_loop(Clock::time_point until);
+  /// Wakes a parked loop thread (work waits for it).
+  void wake_loop();
   /// Backs off for one pass; returns true when it slept.
   bool idle(Clock::time_point now, Clock::time_point last_work,
             std::optional<Clock::time_point> deadline);
@@ -315,8 +367,12 @@ class Core final : public transport::Sink, public NodeContext {
   std::condition_variable post_cv_;
   std::vector<sched::Job> posted_;
   std::vector<sched::Job> draining_;
-  bool sleeping_ = false;
-  bool closed_ = false;  // after shut-down: post() refuses
+  int sleepers_ = 0;        // threads waiting on post_cv_ (the loop's, a serving driver's)
+  bool wake_loop_ = false;  // the driver left work for the parked loop thread
+  LoopBaton baton_;
+  bool handover_ = false;       // serve_driver() runs: the driver may take the baton
+  unsigned wanted_passes_ = 0;  // passes since the driver asked while fibers were ready
+  bool closed_ = false;         // after shut-down: post() refuses
   std::atomic<bool> has_posted_{false};
 
   // start-up

@@ -12,6 +12,10 @@ namespace cadre::node {
 namespace {
 
 constexpr unsigned kQuickPasses = 256;
+// Passes a driver waits for the baton while fibers keep the loop busy.
+constexpr unsigned kHandoverPasses = 64;
+// The longest a parked loop thread sleeps before it looks for the baton again.
+constexpr auto kParkMax = std::chrono::milliseconds(1);
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -28,7 +32,7 @@ void Core::post(sched::Job fn) {
   if (closed_) throw NotRunning("cadre: the runtime has shut down; no more work is accepted");
   posted_.push_back(std::move(fn));
   has_posted_.store(true, std::memory_order_release);
-  if (sleeping_) post_cv_.notify_one();
+  if (sleepers_ > 0) post_cv_.notify_all();
 }
 
 std::size_t Core::drain_posted() {
@@ -56,11 +60,14 @@ std::size_t Core::step() {
   if (int sig = end_signal_received(); sig != 0 && is_master()) end_on_signal(sig);
   std::size_t work = transport_->poll(*this);
   work += drain_posted();
-  work += sched_.run_ready();
+  // Fibers run on the loop thread only: a driver serving the loop hands them back.
+  if (on_loop_thread()) work += sched_.run_ready();
   // Timers are checked every few passes only: reading the clock costs more than a pass.
-  if (auto next = sched_.next_deadline(); next && (++passes_ & 7) == 0) {
-    auto now = Clock::now();
-    if (*next <= now) work += sched_.fire_timers(now);
+  if ((++passes_ & 7) == 0) {
+    if (auto next = sched_.next_deadline()) {
+      auto now = Clock::now();
+      if (*next <= now) work += sched_.fire_timers(now);
+    }
   }
   // The loop flushes every pass: what the fibers of this pass sent is coalesced already.
   work += transport_->flush();
@@ -73,6 +80,15 @@ bool Core::run_until(const std::function<bool()>& done, std::optional<Clock::tim
   bool timing = false;  // the quiet period's start is known
   unsigned quiet = 0;   // passes without work since the last work
   while (!done()) {
+    // The driver waits for the baton: it is handed over at once when no fiber is ready, and
+    // after kHandoverPasses passes when fibers keep the loop busy.
+    if (handover_ && baton_.wanted() &&
+        (!sched_.has_ready() || ++wanted_passes_ >= kHandoverPasses)) {
+      wanted_passes_ = 0;
+      park_loop(Clock::now() + kParkMax);
+      quiet = kQuickPasses - 4;
+      continue;
+    }
     if (step() > 0) {
       // How long the node waited for this work (when it waited long enough to be timed):
       // the next wait spins at least twice as long (see idle()).
@@ -96,6 +112,32 @@ bool Core::run_until(const std::function<bool()>& done, std::optional<Clock::tim
     if (idle(now, last_work, deadline)) quiet = kQuickPasses - 4;
   }
   return true;
+}
+
+bool Core::serve_as_driver(const std::function<bool()>& ready,
+                           std::optional<Clock::time_point> deadline) {
+  Clock::time_point last_work{};
+  bool timing = false;
+  unsigned quiet = 0;
+  for (;;) {
+    if (ready()) return true;
+    // Fibers run on the loop thread, and a failed job is ended there.
+    if (sched_.has_ready() || job_failed()) return false;
+    if (step() > 0) {
+      if (timing) last_quiet_ = Clock::now() - last_work;
+      quiet = 0;
+      timing = false;
+      continue;
+    }
+    if (++quiet < kQuickPasses) continue;
+    auto now = Clock::now();
+    if (!timing) {
+      timing = true;
+      last_work = now;
+    }
+    if (deadline && now >= *deadline) return ready();
+    if (idle(now, last_work, deadline)) quiet = kQuickPasses - 4;
+  }
 }
 
 // After work the loop polls for `idle_spin` (pausing, then yielding the core), then sleeps up
@@ -122,11 +164,16 @@ bool Core::idle(Clock::time_point now, Clock::time_point last_work,
   auto until = now + options_.idle_sleep;
   if (auto next = sched_.next_deadline(); next && *next < until) until = *next;
   if (deadline && *deadline < until) until = *deadline;
+  if (handover_ && on_loop_thread()) {
+    // The loop thread sleeps without the baton: a driver's call finds it free.
+    park_loop(std::min(until, now + kParkMax));
+    return true;
+  }
   std::unique_lock lock(post_mu_);
   if (!posted_.empty()) return false;
-  sleeping_ = true;
+  ++sleepers_;
   post_cv_.wait_until(lock, until);
-  sleeping_ = false;
+  --sleepers_;
   return true;
 }
 

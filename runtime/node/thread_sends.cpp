@@ -39,7 +39,8 @@ void Core::wait_thread_send(NodeId dst, std::size_t bytes) {
     return !l.congested.load(std::memory_order_acquire) &&
            l.posted.load(std::memory_order_acquire) < kThreadWindow;
   };
-  if (!open()) {
+  // The driver serves the loop meanwhile when it can have the loop's baton.
+  if (!open() && !driver_wait([&] { return open() || !is_up(dst) || stopping(); }, std::nullopt)) {
     std::unique_lock lock(thread_mu_);
     thread_waiters_.fetch_add(1);
     std::uint64_t pass = loop_passes_.load(std::memory_order_relaxed);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "cadre/errors.hpp"
@@ -40,7 +41,9 @@ MpiEnvironment::MpiEnvironment(int& argc, char**& argv, bool need_other_thread,
   CADRE_MPI(MPI_Initialized(&initialized));
   int provided = 0;
   if (!initialized) {
-    CADRE_MPI(MPI_Init_thread(&argc, &argv, required, &provided));
+    // SERIALIZED at least: a waiting driver may serve the node loop on its own thread.
+    const int asked = std::max(required, static_cast<int>(MPI_THREAD_SERIALIZED));
+    CADRE_MPI(MPI_Init_thread(&argc, &argv, asked, &provided));
     owned_ = true;
   } else {
     CADRE_MPI(MPI_Query_thread(&provided));
@@ -59,6 +62,7 @@ MpiEnvironment::MpiEnvironment(int& argc, char**& argv, bool need_other_thread,
     if (owned_) MPI_Finalize();
     throw Error(msg);
   }
+  provided_ = provided;
   CADRE_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &rank_));
   CADRE_MPI(MPI_Comm_size(MPI_COMM_WORLD, &size_));
   char name[MPI_MAX_PROCESSOR_NAME];
@@ -66,6 +70,8 @@ MpiEnvironment::MpiEnvironment(int& argc, char**& argv, bool need_other_thread,
   CADRE_MPI(MPI_Get_processor_name(name, &len));
   host_.assign(name, static_cast<std::size_t>(len));
 }
+
+bool MpiEnvironment::serialized() const { return provided_ >= MPI_THREAD_SERIALIZED; }
 
 int universe_size() {
   int flag = 0;

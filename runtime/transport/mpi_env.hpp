@@ -23,6 +23,9 @@ class MpiEnvironment {
   int world_size() const { return size_; }
   std::string host() const { return host_; }
   bool owned() const { return owned_; }
+  /// True when MPI may be called from any one thread at a time (MPI_THREAD_SERIALIZED or
+  /// more): a waiting driver may then serve the node loop itself.
+  bool serialized() const;
   /// MPI_Finalize if cadre initialised MPI (idempotent).
   void finalize();
 
@@ -30,6 +33,7 @@ class MpiEnvironment {
   bool owned_ = false;
   bool finalized_ = false;
   int rank_ = 0, size_ = 1;
+  int provided_ = 0;  // the thread level MPI provides
   std::string host_;
 };
 

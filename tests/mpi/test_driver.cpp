@@ -1,0 +1,149 @@
+// The driver's calls while it serves the node loop itself (the loop's baton, DESIGN.md
+// "Threads"): round trips to workers and to processes on the master, with the master's loop
+// kept busy by fibers that never park, receive timeouts, bursts of sends out of credit, sends
+// followed by long computation, a second user thread calling at the same time, and spawns.
+// The same cases run with MPI initialised FUNNELED by the program (argument "funneled"),
+// where the driver posts to the loop's queue instead.
+
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <atomic>
+#include <cadre/cadre.hpp>
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+using cadre::Pid;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+long twice(long x) { return 2 * x; }
+CADRE_TASK(twice);
+
+/// Replies to every long with its double until it gets a negative one.
+void doubler() {
+  for (;;) {
+    auto [from, v] = cadre::receive(
+        cadre::match<std::pair<Pid, long>>([](const std::pair<Pid, long>& m) { return m; }));
+    if (v < 0) return;
+    cadre::send(from, 2 * v);
+  }
+}
+CADRE_TASK(doubler);
+
+/// Yields without ever parking until `stop` is set: the master's loop always has a ready
+/// fiber, so it hands the baton over only after a few passes.
+std::atomic<bool> g_stop_spinner{false};
+void spinner() {
+  while (!g_stop_spinner.load()) cadre::yield();
+}
+CADRE_TASK(spinner);
+
+/// Counts `n` longs, checking their order, then tells `parent` how many came in order.
+void counter(Pid parent, long n) {
+  long in_order = 0;
+  for (long i = 0; i < n; ++i)
+    in_order += cadre::receive(cadre::match<long>([](long v) { return v; })) == i;
+  cadre::send(parent, in_order);
+}
+CADRE_TASK(counter);
+
+/// Sends `v` to `to` at once.
+void echo_to(Pid to, long v) { cadre::send(to, v); }
+CADRE_TASK(echo_to);
+
+cadre::NodeId last() { return cadre::nodes().back(); }
+
+TEST(Driver, RoundTripsToEveryNodeAreRight) {
+  for (long i = 0; i < 3000; ++i)
+    ASSERT_EQ(
+        cadre::run(cadre::on(cadre::nodes()[std::size_t(i) % cadre::nodes().size()]), twice, i)
+            .get(),
+        2 * i);
+}
+
+TEST(Driver, CallsToAProcessOnTheMasterWhileItsLoopIsBusy) {
+  g_stop_spinner = false;
+  Pid spin = cadre::spawn(cadre::on(cadre::NodeId(0)), spinner);
+  Pid local = cadre::spawn(cadre::on(cadre::NodeId(0)), doubler);
+  Pid remote = cadre::spawn(cadre::on(last()), doubler);
+  for (long i = 0; i < 500; ++i) {
+    cadre::send(local, std::make_pair(cadre::self(), i));
+    ASSERT_EQ(cadre::receive(5s, cadre::match<long>([](long v) { return v; })), 2 * i);
+    cadre::send(remote, std::make_pair(cadre::self(), i));
+    ASSERT_EQ(cadre::receive(5s, cadre::match<long>([](long v) { return v; })), 2 * i);
+    ASSERT_EQ(cadre::run(cadre::on(cadre::NodeId(0)), twice, i).get(), 2 * i);
+  }
+  cadre::send(local, std::make_pair(cadre::self(), -1L));
+  cadre::send(remote, std::make_pair(cadre::self(), -1L));
+  g_stop_spinner = true;
+  auto ref = cadre::monitor(spin);
+  EXPECT_TRUE(cadre::receive(5s, cadre::on_down([](const cadre::Down&) {})));
+  (void)ref;
+}
+
+TEST(Driver, ReceiveTimeoutsHoldWhileServing) {
+  auto t0 = Clock::now();
+  EXPECT_FALSE(cadre::receive(30ms, cadre::match<long>([](long) {})));
+  auto waited = Clock::now() - t0;
+  EXPECT_GE(waited, 30ms);
+  EXPECT_LT(waited, 2s);
+  cadre::Future<long> never = cadre::run(cadre::on(last()), twice, 1L);
+  EXPECT_EQ(never.get(), 2);
+}
+
+TEST(Driver, ABurstOutOfCreditArrivesWholeAndInOrder) {
+  const long n = 200000;  // far beyond a link's credit
+  Pid c = cadre::spawn(cadre::on(last()), counter, cadre::self(), n);
+  for (long i = 0; i < n; ++i) cadre::send(c, i);
+  EXPECT_EQ(cadre::receive(60s, cadre::match<long>([](long v) { return v; })), n);
+}
+
+TEST(Driver, ASendFollowedByComputationLeavesAtOnce) {
+  // The driver sends, then computes without calling cadre: its send must not wait for the
+  // driver's next call (the reply is there when the computation ends).
+  Pid e = cadre::spawn(cadre::on(last()), doubler);
+  cadre::send(e, std::make_pair(cadre::self(), 21L));
+  auto until = Clock::now() + 200ms;
+  while (Clock::now() < until) {
+  }
+  auto got = cadre::receive(0ms, cadre::match<long>([](long v) { return v; }));
+  ASSERT_TRUE(got.has_value()) << "the reply had not arrived 200 ms after the send";
+  EXPECT_EQ(*got, 42);
+  cadre::send(e, std::make_pair(cadre::self(), -1L));
+}
+
+TEST(Driver, AnotherThreadCallsAtTheSameTime) {
+  std::atomic<long> bad{0};
+  std::thread other([&] {
+    for (long i = 0; i < 2000; ++i) bad += cadre::run(cadre::any, twice, i).get() != 2 * i;
+  });
+  for (long i = 0; i < 2000; ++i) bad += cadre::run(cadre::any, twice, -i).get() != -2 * i;
+  other.join();
+  EXPECT_EQ(bad.load(), 0);
+}
+
+TEST(Driver, SpawnsOneAfterAnother) {
+  for (long i = 0; i < 2000; ++i) cadre::spawn(cadre::on(last()), echo_to, cadre::self(), i);
+  long sum = 0;
+  for (long i = 0; i < 2000; ++i)
+    sum += *cadre::receive(10s, cadre::match<long>([](long v) { return v; }));
+  EXPECT_EQ(sum, 1999L * 2000 / 2);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  const bool funneled = argc > 1 && std::strcmp(argv[1], "funneled") == 0;
+  int provided = 0;
+  if (funneled) MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  int status = cadre::launch(argc, argv, [] { return RUN_ALL_TESTS(); });
+  if (funneled) MPI_Finalize();
+  return status;
+}
