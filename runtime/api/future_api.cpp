@@ -92,6 +92,7 @@ std::size_t wait_any_state(std::span<StateBase* const> states,
     }
     std::uint64_t timer = 0;
     if (deadline) timer = s.add_timer(*deadline, [&w] { w.fire(kTimedOut); });
+    core->flush_if_last();
     s.suspend();
     if (deadline) s.cancel_timer(timer);
     unregister(&w);

@@ -104,6 +104,7 @@ bool MailboxCursor::wait() {
   std::uint64_t timer = 0;
   if (deadline_) timer = s.add_timer(*deadline_, [&s, f = p.fiber] { s.wake(f); });
   p.waiting = true;
+  c.flush_if_last();
   s.suspend();
   p.waiting = false;
   if (deadline_) s.cancel_timer(timer);

@@ -111,6 +111,12 @@ class Core final : public transport::Sink, public NodeContext {
     transport_->send(dst, env, p, n);
   }
   std::uint64_t next_serial() override { return next_serial_++; }
+  /// Called by a fiber about to suspend: when no other fiber is ready, nothing more will be
+  /// sent in this pass, so the links are flushed now, before the switch back to the loop
+  /// (a reply leaves a switch and a loop pass sooner; coalescing is unchanged).
+  void flush_if_last() override {
+    if (!sched_.has_ready()) transport_->flush();
+  }
   /// A process sending to `dst` waits while this holds: the link is out of credit, or MPI has
   /// not yet taken kMaxFramesInFlight of its frames (its node goes on meanwhile).
   bool congested(NodeId dst) const override {

@@ -199,6 +199,8 @@ class NodeContext {
   virtual void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) = 0;
   /// True while the link to `dst` may take no more frames: a process waits before sending.
   virtual bool congested(NodeId dst) const = 0;
+  /// Flushes the links when no other fiber is ready (a fiber is about to suspend).
+  virtual void flush_if_last() = 0;
   /// The largest payload the links carry.
   virtual std::size_t payload_cap() const = 0;
 

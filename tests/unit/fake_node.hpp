@@ -38,6 +38,7 @@ class FakeNode final : public node::NodeContext {
   std::size_t random_index(std::size_t n) override { return placer_.random_index(n); }
   void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) override;
   bool congested(NodeId) const override { return false; }
+  void flush_if_last() override {}
   std::size_t payload_cap() const override { return options_.payload_cap; }
   std::uint64_t next_serial() override { return next_serial_++; }
   bool stopping() const override { return stopping_; }
