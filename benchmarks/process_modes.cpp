@@ -191,6 +191,66 @@ long rss_kib() {
 }
 CADRE_TASK(rss_kib);
 
+// -- spawn rate -------------------------------------------------------------------------
+
+void parked_child() {
+  receive(match<Stop>([](const Stop&) {}));
+}
+CADRE_TASK(parked_child);
+
+// Spawns `n` processes on its own node and reports how many per second: from the first
+// spawn until every child has run and parked in its receive (the spawner's yield comes
+// after the children it queued).
+void spawner(Pid parent, int n) {
+  std::vector<Pid> kids;
+  kids.reserve(static_cast<std::size_t>(n));
+  auto t0 = Clock::now();
+  for (int i = 0; i < n; ++i) kids.push_back(spawn(local, parked_child));
+  cadre::yield();
+  double rate = n / seconds_since(t0);
+  for (const Pid& k : kids) send(k, Stop{});
+  send(parent, rate);
+}
+CADRE_TASK(spawner);
+
+// A ring of `size` processes spread over the nodes: the memory each parked member added, and
+// the token's rate (median of f.repeat runs around the same ring).
+void ring_rows(const Flags& f, double raw_rate, int size, std::vector<Row>& rows) {
+  auto ns = nodes();
+  std::vector<long> before;
+  for (auto n : ns) before.push_back(run(on(n), rss_kib).get());
+  std::vector<Pid> ring;
+  ring.reserve(static_cast<std::size_t>(size));
+  for (int i = 0; i < size; ++i)
+    ring.push_back(spawn(ns[static_cast<std::size_t>(i) % ns.size()], ring_member, self()));
+  auto grown = [&] {
+    long kib = 0;
+    for (std::size_t k = 0; k < ns.size(); ++k) kib += run(on(ns[k]), rss_kib).get() - before[k];
+    return 1024.0 * kib / size;
+  };
+  const double parked = grown();
+  for (int i = 0; i < size; ++i)
+    send(ring[static_cast<std::size_t>(i)], ring[static_cast<std::size_t>((i + 1) % size)]);
+  const long hops = std::max<long>(f.tasks, 2L * size);
+  double rate = median_of(f.repeat, [&] {
+    auto t0 = Clock::now();
+    send(ring[0], hops - 1);
+    receive(match<long>([](long) {}));
+    return hops / seconds_since(t0);
+  });
+  const double after = grown();
+  broadcast_all(Stop{});
+  receive(std::chrono::seconds(1), match<Stop>([](const Stop&) {}));
+  rows.push_back({"ring_" + std::to_string(size), rate, "msgs/s", ratio(rate, raw_rate),
+                  std::to_string(hops) + " hops over " + std::to_string(ns.size()) + " nodes; " +
+                      format_value(parked) + " bytes resident per process"});
+  if (size == 50000)
+    rows.push_back({"process_rss_bytes", parked, "bytes", std::nullopt,
+                    "resident per parked process of " + std::to_string(size) +
+                        " (spawned, ran, waiting in receive); " + format_value(after) +
+                        " after the token went round"});
+}
+
 }  // namespace
 
 std::vector<double> process_baselines(const Flags& f) {
@@ -283,30 +343,15 @@ void process_mode(const Flags& f, const std::vector<double>& raw, std::vector<Ro
   } else {
     rows.push_back(
         {"raw_pingpong_rate", raw[0], "msgs/s", 1.0, "raw MPI 8-byte one-way messages per second"});
-    for (int size : {1000, 50000}) {
-      std::vector<long> before;
-      for (auto n : ns) before.push_back(run(on(n), rss_kib).get());
-      std::vector<Pid> ring;
-      ring.reserve(static_cast<std::size_t>(size));
-      for (int i = 0; i < size; ++i)
-        ring.push_back(spawn(ns[static_cast<std::size_t>(i) % ns.size()], ring_member, self()));
-      long grown = 0;
-      for (std::size_t k = 0; k < ns.size(); ++k)
-        grown += run(on(ns[k]), rss_kib).get() - before[k];
-      for (int i = 0; i < size; ++i)
-        send(ring[static_cast<std::size_t>(i)], ring[static_cast<std::size_t>((i + 1) % size)]);
-      const long hops = std::max<long>(f.tasks, 2L * size);
-      auto t0 = Clock::now();
-      send(ring[0], hops - 1);
-      receive(match<long>([](long) {}));
-      double rate = hops / seconds_since(t0);
-      broadcast_all(Stop{});
-      receive(std::chrono::seconds(1), match<Stop>([](const Stop&) {}));
-      rows.push_back({"ring_" + std::to_string(size), rate, "msgs/s", ratio(rate, raw[0]),
-                      std::to_string(hops) + " hops over " + std::to_string(ns.size()) +
-                          " nodes; " + format_value(1024.0 * grown / size) +
-                          " bytes resident per process"});
-    }
+    const int n_spawn = 20000;
+    double spawned = median_of(f.repeat, [&] {
+      spawn(local, spawner, self(), n_spawn);
+      return receive(match<double>([](double d) { return d; }));
+    });
+    rows.push_back({"spawn_rate_local", spawned, "procs/s", std::nullopt,
+                    "a process spawns " + std::to_string(n_spawn) +
+                        " on its own node, until each has run and parked in receive"});
+    for (int size : {1000, 50000}) ring_rows(f, raw[0], size, rows);
   }
 }
 

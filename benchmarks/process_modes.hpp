@@ -6,8 +6,10 @@
 ///   msgrate  one process streams -n 8-byte messages to a process on another node; beside
 ///            raw MPI's windowed stream (window -w).
 ///   ring     a token around rings of 1 000 and 50 000 processes spread over the nodes:
-///            messages per second and memory per process; beside a raw-MPI ping-pong rate
-///            (every hop of the ring crosses ranks, as every raw message does).
+///            messages per second (median of -r runs) and resident memory per parked
+///            process; beside a raw-MPI ping-pong rate (every hop of the ring crosses ranks,
+///            as every raw message does). Also processes spawned per second by a process on
+///            its own node (spawn_rate_local).
 
 #include <vector>
 

@@ -9,12 +9,13 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <type_traits>
+#include <utility>
 
 #include "scheduler/stack_pool.hpp"
+#include "scheduler/timer_wheel.hpp"
 
 namespace cadre::sched {
 
@@ -52,6 +53,9 @@ inline thread_local Fiber* t_current = nullptr;
 class Fiber {
  public:
   std::uint64_t serial() const { return serial_; }
+  /// The lowest stack pointer this fiber may switch out with (StackPool::stack_limit);
+  /// null before the fiber first ran.
+  const char* stack_limit() const { return stack_.sp ? StackPool::stack_limit(stack_) : nullptr; }
   /// Owner data for the services (a process record); the scheduler never touches it.
   void* local = nullptr;
 
@@ -64,6 +68,7 @@ class Fiber {
   Job body_;
   bool queued_ = false;
   bool done_ = false;
+  bool overflowed_ = false;  // switched out with its stack pointer below the limit
   void* asan_fake_stack_ = nullptr;
 };
 
@@ -83,19 +88,24 @@ class Scheduler {
   std::size_t run_ready();
   /// The fiber running on this thread, or nullptr outside fibers.
   static Fiber* current() { return t_current; }
-  /// Suspends the calling fiber until wake() is called for it. Fiber only.
+  /// Suspends the calling fiber until wake() is called for it. Fiber only. Aborts the
+  /// program when the fiber's stack pointer is below its stack's limit (an overflow).
   void suspend();
   /// Makes a suspended fiber ready; a no-op when it is already queued.
   void wake(Fiber*);
   /// Lets other ready fibers run, then continues. Fiber only.
   void yield();
 
-  /// Calls `fn` on the loop at or after `at`. Returns an id for cancel_timer.
-  std::uint64_t add_timer(Clock::time_point at, std::function<void()> fn);
-  void cancel_timer(std::uint64_t id);
-  /// Fires due timers; returns how many fired.
-  std::size_t fire_timers(Clock::time_point now);
-  std::optional<Clock::time_point> next_deadline() const;
+  /// Calls `fn` on the loop at or after `at`. Returns an id for cancel_timer. O(1).
+  std::uint64_t add_timer(Clock::time_point at, std::function<void()> fn) {
+    return timers_.add(at, std::move(fn));
+  }
+  /// Forgets a timer; a no-op once it fired. O(1).
+  void cancel_timer(std::uint64_t id) { timers_.cancel(id); }
+  /// Fires due timers in deadline order; returns how many fired.
+  std::size_t fire_timers(Clock::time_point now) { return timers_.fire(now); }
+  /// At or before the earliest timer's deadline (TimerWheel::next_deadline).
+  std::optional<Clock::time_point> next_deadline() const { return timers_.next_deadline(); }
 
   std::size_t live_fibers() const { return live_; }
   /// Stack size of fibers created from now on.
@@ -109,9 +119,7 @@ class Scheduler {
   StackPool pool_;
   std::deque<Fiber*> ready_;
   std::size_t live_ = 0;
-  std::map<std::pair<Clock::time_point, std::uint64_t>, std::function<void()>> timers_;
-  std::map<std::uint64_t, Clock::time_point> timer_index_;
-  std::uint64_t next_timer_ = 1;
+  TimerWheel timers_;
   // The loop's own stack, for ASan's fiber-switch annotations.
   const void* loop_stack_bottom_ = nullptr;
   std::size_t loop_stack_size_ = 0;

@@ -1,33 +1,57 @@
 #include "scheduler/stack_pool.hpp"
 
+#include <sys/mman.h>
+
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <new>
 
 namespace cadre::sched {
 namespace {
-constexpr std::size_t kCanaryWords = 8;
-constexpr std::uint64_t kCanary = 0xcad7ecad7ecad7e5ull;
-constexpr std::size_t kMaxPooled = 4096;
+// Stacks kept with their pages; beyond that, a returned stack's pages go back to the system.
+constexpr std::size_t kMaxHot = 4096;
+constexpr std::size_t kSlabBytes = std::size_t(4) << 20;
+
+// Gives a stack's pages back; its addresses stay reserved in their slab, which is unmapped
+// only as a whole (an address range unmapped alone could be reused by another mapping).
+void drop(void* p, std::size_t n) noexcept { ::madvise(p, n, MADV_DONTNEED); }
 }  // namespace
 
 StackPool::StackPool(std::size_t stack_size) : size_((stack_size + 4095) & ~std::size_t(4095)) {}
 
 StackPool::~StackPool() {
-  for (void* p : free_) std::free(p);
+  if (in_use_ == 0) {
+    for (auto& [p, n] : slabs_) ::munmap(p, n);
+    return;
+  }
+  // Fibers that never ended keep their stacks (nothing may run on them any more, but a
+  // leaked fiber object may still refer to them).
+  for (void* p : hot_) drop(p, size_);
+}
+
+void StackPool::carve() {
+  std::size_t n = kSlabBytes > size_ ? kSlabBytes / size_ * size_ : size_;
+  void* p = ::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  // A huge page would make a whole slab resident for one touched stack.
+  ::madvise(p, n, MADV_NOHUGEPAGE);
+  slabs_.emplace_back(p, n);
+  next_ = static_cast<char*>(p);
+  end_ = next_ + n;
 }
 
 boost::context::stack_context StackPool::allocate() {
   void* base;
-  if (!free_.empty()) {
-    base = free_.back();
-    free_.pop_back();
+  if (!hot_.empty()) {
+    base = hot_.back();
+    hot_.pop_back();
+  } else if (!cold_.empty()) {
+    base = cold_.back();
+    cold_.pop_back();
   } else {
-    base = std::aligned_alloc(4096, size_);
-    if (!base) throw std::bad_alloc();
-    auto* w = static_cast<std::uint64_t*>(base);
-    for (std::size_t i = 0; i < kCanaryWords; ++i) w[i] = kCanary;
+    if (next_ == end_) carve();
+    base = next_;
+    next_ += size_;
   }
   ++in_use_;
   boost::context::stack_context sc;
@@ -39,26 +63,36 @@ boost::context::stack_context StackPool::allocate() {
 void StackPool::set_stack_size(std::size_t n) {
   n = (n + 4095) & ~std::size_t(4095);
   if (n == size_) return;
-  for (void* p : free_) std::free(p);
-  free_.clear();
+  for (void* p : hot_) drop(p, size_);
+  hot_.clear();
+  cold_.clear();
+  next_ = end_ = nullptr;
   size_ = n;
 }
 
 void StackPool::deallocate(boost::context::stack_context& sc) noexcept {
   void* base = static_cast<char*>(sc.sp) - sc.size;
   --in_use_;
-  if (sc.size == size_ && free_.size() < kMaxPooled) {
-    free_.push_back(base);
-  } else {
-    std::free(base);
+  try {
+    if (sc.size != size_) {
+      drop(base, sc.size);
+    } else if (hot_.size() < kMaxHot) {
+      hot_.push_back(base);
+    } else {
+      // The pages come back zero: the canary stays intact.
+      drop(base, sc.size);
+      cold_.push_back(base);
+    }
+  } catch (const std::bad_alloc&) {
+    drop(base, sc.size);  // not pooled: its addresses are lost until the pool ends
   }
 }
 
 bool StackPool::canary_intact(const boost::context::stack_context& sc) noexcept {
   auto* w = reinterpret_cast<const std::uint64_t*>(static_cast<const char*>(sc.sp) - sc.size);
-  for (std::size_t i = 0; i < kCanaryWords; ++i)
-    if (w[i] != kCanary) return false;
-  return true;
+  std::uint64_t any = 0;
+  for (std::size_t i = 0; i < kCanaryBytes / sizeof(std::uint64_t); ++i) any |= w[i];
+  return any == 0;
 }
 
 }  // namespace cadre::sched

@@ -63,6 +63,19 @@ cadre::NodeId last_node() { return cadre::nodes().back(); }
 
 // -- process bodies ----------------------------------------------------------------------
 
+// Waits `ms` for a message that never comes, then reports how many µs the receive took
+// (-1 if something arrived). Many of these wait at once, each with its own timer.
+void times_out(Pid parent, int ms) {
+  auto t0 = std::chrono::steady_clock::now();
+  bool got = static_cast<bool>(
+      cadre::receive(std::chrono::milliseconds(ms), cadre::match<Stop>([](const Stop&) {})));
+  auto us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  cadre::send(parent, std::make_pair(ms, got ? -1L : static_cast<long>(us)));
+}
+CADRE_TASK(times_out);
+
 void selective(Pid parent) {
   std::vector<std::string> got;
   auto a = [](const A& m) { return "A" + std::to_string(m.n); };
@@ -490,6 +503,21 @@ TEST(Processes, SendAfter) {
   ASSERT_TRUE(got);
   EXPECT_EQ(*got, 7);
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 150ms);
+}
+
+TEST(Processes, ReceiveTimeoutsFireOnTime) {
+  // 300 processes on one node, each receiving with its own timeout (1 to 300 ms): each
+  // receive ends by timing out, never before its timeout; the late ones are not late by
+  // seconds (the timers are checked as the loop passes).
+  const int n = 300;
+  for (int i = 0; i < n; ++i) cadre::spawn(last_node(), times_out, cadre::self(), 1 + i % 300);
+  for (int i = 0; i < n; ++i) {
+    auto [ms, us] = cadre::receive(
+        cadre::match<std::pair<int, long>>([](const std::pair<int, long>& r) { return r; }));
+    ASSERT_GE(us, 0) << "a receive that should time out got a message";
+    EXPECT_GE(us, ms * 1000L) << "a receive timed out early";
+    EXPECT_LT(us, ms * 1000L + 3000000L) << "a receive timed out seconds late";
+  }
 }
 
 TEST(Processes, CallAndReply) {
