@@ -60,6 +60,9 @@ std::size_t Core::step() {
   if (int sig = end_signal_received(); sig != 0 && is_master()) end_on_signal(sig);
   std::size_t work = transport_->poll(*this);
   work += drain_posted();
+  // Threads see each link's state as this poll left it before a fiber may hold the loop (a
+  // task running OpenMP threads that send): a grant that just came opens their window.
+  if (!thread_watch_.empty()) publish_thread_links();
   // Fibers run on the loop thread only: a driver serving the loop hands them back.
   if (on_loop_thread()) work += sched_.run_ready();
   // Timers are checked every few passes only: reading the clock costs more than a pass.

@@ -189,6 +189,10 @@ TEST(Trust, OpenMPThreadsInATaskSendOrFailClearly) {
   auto ns = cadre::nodes();
   if (ns.size() < 2) GTEST_SKIP() << "needs two nodes";
   Pid c = cadre::spawn(ns.back(), counter, cadre::self());
+  // The task holds its loop from its start, so the link must be open then: the credit of the
+  // earlier tests' streams comes back while the loop runs (a ping, then a pause for the loop).
+  cadre::ping(ns.back(), 5s);
+  std::this_thread::sleep_for(50ms);
   // Few messages: they fit in the threads' window, and go once the task returns.
   auto few = cadre::run(cadre::on(ns.front()), omp_sends, c, 100L).get();
   EXPECT_EQ(few.first, 200);
