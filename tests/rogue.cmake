@@ -126,6 +126,11 @@ rogue_test(garbage_flood
 #    node keeps of them is bounded (the target checks the peak memory).
 rogue_test(early_flood LINES "${BAD}" 2 1000)
 
+# 7b. 20 000 small frames sent before the frame due, each with an int for the driver (what a
+#     driver's small frames do when they overtake a larger one): all kept, all delivered in
+#     order, nothing reported.
+rogue_test(overtaken GREP "${BAD}" 0)
+
 # 8. Progress with done > total, and progress claiming to come from node 1: neither is shown.
 rogue_test(bad_progress GREP "${BAD}" 2 "(777777/1000)" 0 "(4242/4343)" 0)
 

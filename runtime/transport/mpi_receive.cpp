@@ -269,15 +269,32 @@ void MpiTransport::arrived(int src, detail::ByteBuffer& b, Sink& sink) {
   std::uint64_t seq = b.size() >= wire::kFrameHeaderSize
                           ? wire::frame_seq(b.data())
                           : l.seq_in;  // too short to say: deliver() reports it
-  if (seq > l.seq_in && seq - l.seq_in <= kMaxEarlyFrames && l.early.size() < kMaxEarlyFrames &&
-      l.early_bytes + b.size() <= kMaxEarlyBytes && !l.early.count(seq)) {
+  if (seq > l.seq_in && seq - l.seq_in <= early_frames_limit() &&
+      l.early.size() < early_frames_limit() && l.early_bytes + b.size() <= early_bytes_limit() &&
+      !l.early.count(seq)) {
     l.early_bytes += b.size();
-    l.early.emplace(seq, std::move(b));
-    b = take_buffer(kSlotBytes);
+    if (b.capacity() >= kEarlyCopyRatio * b.size()) {
+      detail::ByteBuffer copy;
+      copy.reserve(b.size());
+      copy.append(b.data(), b.size());
+      l.early.emplace(seq, std::move(copy));
+    } else {
+      l.early.emplace(seq, std::move(b));
+      b = take_buffer(kSlotBytes);
+    }
     return;
   }
   deliver(src, b.data(), b.size(), sink);
   deliver_early(src, sink);
+}
+
+std::size_t MpiTransport::early_frames_limit() const {
+  return std::max(kMaxEarlyFrames,
+                  2 * static_cast<std::size_t>(credit_limit_) / wire::kFrameHeaderSize);
+}
+
+std::size_t MpiTransport::early_bytes_limit() const {
+  return std::max(kMaxEarlyBytes, 2 * static_cast<std::size_t>(credit_limit_));
 }
 
 void MpiTransport::deliver_early(int src, Sink& sink) {
@@ -286,7 +303,7 @@ void MpiTransport::deliver_early(int src, Sink& sink) {
     auto node = l.early.extract(l.early.begin());
     l.early_bytes -= node.mapped().size();
     deliver(src, node.mapped().data(), node.mapped().size(), sink);
-    recycle(std::move(node.mapped()));
+    if (node.mapped().capacity() >= coalesce_) recycle(std::move(node.mapped()));
   }
 }
 

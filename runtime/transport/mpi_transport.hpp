@@ -35,11 +35,17 @@ constexpr int kMaxProbesPerPoll = 16;
 // the small tag, and every posted receive can hold it.
 constexpr std::size_t kSlotBytes = 72 * 1024;
 constexpr int kSlots = 8;
-// Early frames kept per link before a missing one is declared lost; their bytes are bounded
-// too (a frame that arrives early is a small one overtaking a large one, so a peer that keeps
-// more is not following the protocol).
+// Early frames: frames that complete before one sent ahead of them on the link (small frames
+// overtake one above MPI's eager limit while its data still moves). The sender's credit bounds
+// the bytes it has in flight, so a conforming peer has at most a credit's worth early, and a
+// driver sending one small frame per call may put tens of thousands of frames in that. The
+// link keeps the larger of these bounds (frames, bytes) before it declares a frame lost: twice
+// the link's credit, counted in bytes and in frame headers, or the fixed floors below.
 constexpr std::size_t kMaxEarlyFrames = 1024;
 constexpr std::size_t kMaxEarlyBytes = std::size_t(64) << 20;
+// An early frame whose buffer is this many times its size or more is kept in a copy of its
+// own size: a small frame must not hold a whole receive slot.
+constexpr std::size_t kEarlyCopyRatio = 4;
 // A credit grant: kCreditGrant, the bytes granted (u64), the last frame taken off the link
 // (u64): the sender learns which frames were delivered.
 constexpr std::size_t kGrantBytes = 17;
@@ -167,9 +173,13 @@ class MpiTransport final : public Transport {
   MPI_Datatype slot_type(int i, const char* at, std::size_t size);
 
   /// A whole frame from `src` is in `b`: delivers it if it is the next of its link (then the
-  /// early ones that follow), else keeps it (taking `b`'s storage) until its turn.
+  /// early ones that follow), else keeps it until its turn (a copy when it is small, else
+  /// taking `b`'s storage).
   void arrived(int src, detail::ByteBuffer& b, Sink& sink);
 
+  /// How many frames, and how many bytes, a link keeps early (see kMaxEarlyFrames).
+  std::size_t early_frames_limit() const;
+  std::size_t early_bytes_limit() const;
   /// Delivers the early frames of `src`'s link that are due now.
   void deliver_early(int src, Sink& sink);
 

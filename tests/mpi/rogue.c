@@ -22,6 +22,10 @@
  *   garbage_flood       20 000 small garbage messages to node 0 within about 1.5 s
  *   early_flood         300 well-formed 1 MiB frames to each of nodes 0 and 1, with sequence
  *                       numbers 100 to 399 ahead of the one due
+ *   overtaken           20 000 small frames to node 0, each with one int for the driver
+ *                       (kOvertakenBase + 1, + 2, ...), sent before the frame due (which
+ *                       carries kOvertakenBase): what a driver's small frames do when they
+ *                       overtake a larger one; the driver must get all of them, in order
  *   bad_progress        a progress report with done > total, and one whose source is node 1
  *   late_hello          a second hello, under another name, after the welcome
  *
@@ -516,6 +520,30 @@ static void early_flood(void) {
   say("sent %d early frames of 1 MiB", sent);
 }
 
+static void overtaken(void) {
+  enum { kFrames = kOvertakenFrames, kWindow = 64 };
+  const uint64_t due = g_seq_out[0];
+  g_seq_out[0] = due + kFrames + 1; /* this rank's other frames come after these */
+  double until = now_s() + 8.0;
+  /* Frames due + 1 ... due + kFrames first, then the frame due: the sequence numbers say the
+   * order, whatever order they complete in. Well within the link's credit (about 2 MB). */
+  for (int i = 0; i <= kFrames && now_s() < until && !g_final; ++i) {
+    const int k = i < kFrames ? i + 1 : 0;
+    Buf b = {0};
+    put_i32(&b, kOvertakenBase + k);
+    Env m = env_of(kMessage, (uint32_t)g_rank, 1, 0, 0);
+    m.type_id = fnv1a64("int");
+    Frame f;
+    frame_begin(&f);
+    frame_add(&f, &m, b.p, b.n);
+    free(b.p);
+    frame_finish(&f, due + (uint64_t)k);
+    isend(0, kSmallTag, f.b.p, f.b.n, f.b.p);
+    if (g_nsends > 2 * kWindow) drain_sends(kWindow, until - now_s());
+  }
+  say("sent %d frames ahead of the one due, then that one", kFrames);
+}
+
 static void bad_progress(void) {
   Buf b = {0};
   put_u64(&b, 777777); /* done */
@@ -556,6 +584,7 @@ static const Attack kAttacks[] = {
     {"forge_down", forge_down},
     {"garbage_flood", garbage_flood},
     {"early_flood", early_flood},
+    {"overtaken", overtaken},
     {"bad_progress", bad_progress},
     {"late_hello", late_hello},
 };

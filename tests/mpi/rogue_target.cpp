@@ -28,6 +28,9 @@ namespace {
 
 constexpr int kStop = -1;
 constexpr int kAllClear = 24301;  // what the rogue sends the driver after its attack
+// The overtaken attack's ints (mpi/rogue_wire.h): kOvertakenBase + 0 ... + kOvertakenFrames.
+constexpr int kOvertakenBase = 1000000;
+constexpr int kOvertakenFrames = 20000;
 
 long square(long x) { return x * x; }
 CADRE_TASK(square);
@@ -125,6 +128,21 @@ int drive(const std::string& mode, long peak_bound_mib) {
           cadre::try_receive(cadre::match<int>([](int v) { return v == kAllClear; }, [](int) {}));
     ++rounds;
     if (clear) ++after;
+  }
+
+  if (mode == "overtaken") {
+    // Every frame the rogue sent ahead of the one due was kept: the driver gets every int,
+    // in the order of the frames' sequence numbers.
+    int in_order = 0, got = 0;
+    for (; got <= kOvertakenFrames; ++got) {
+      auto v = cadre::receive(5s, cadre::match<int>([](int v) { return v >= kOvertakenBase; },
+                                                    [](int v) { return v; }));
+      if (!v) break;
+      in_order += *v == kOvertakenBase + got;
+    }
+    if (got != kOvertakenFrames + 1 || in_order != got)
+      c.problem(fmt::format("overtaken: {} of {} ints arrived, {} in order", got,
+                            kOvertakenFrames + 1, in_order));
   }
 
   // Nothing the rogue sent was obeyed.

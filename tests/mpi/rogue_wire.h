@@ -40,6 +40,9 @@ enum Cls {
 enum { kCtlHeartbeat = 1, kCtlPing = 2, kCtlPong = 3, kCtlCreditGrant = 0x80 };
 enum { kReasonKilled = 5 };             /* cadre::Reason::killed */
 static const int32_t kAllClear = 24301; /* the int the driver waits for */
+/* The ints of the overtaken attack: kOvertakenBase, + 1, ... + kOvertakenFrames. */
+static const int32_t kOvertakenBase = 1000000;
+enum { kOvertakenFrames = 20000 };
 static const uint32_t kNullNode = UINT32_MAX;
 
 /* -- the archive encoding: little-endian fields, strings as u32 count + bytes --------------- */

@@ -101,17 +101,35 @@ TEST(TimerWheel, FiresInDeadlineOrderFromMicrosecondsToYears) {
   EXPECT_EQ(order, sorted);
 }
 
-TEST(TimerWheel, NextDeadlineIsNeverLateAndExactWhenNear) {
+// Checks next_deadline() for a near timer added at `t0`: never late, and exact after at
+// most one early wake-up (at the start of the coarser slot that may still hold it).
+static void expect_near_deadline_is_found(Clock::time_point t0) {
   TimerWheel w;
-  const auto t0 = Clock::now();
+  w.fire(t0);
   w.add(t0 + 2h, [] {});
   ASSERT_TRUE(w.next_deadline());
   EXPECT_LE(*w.next_deadline(), t0 + 2h);
   w.add(t0 + 100us, [] {});
   EXPECT_LE(*w.next_deadline(), t0 + 100us);
   w.fire(t0 + 50us);
-  EXPECT_EQ(w.next_deadline(), t0 + 100us) << "a timer a tick away is known exactly";
+  auto next = *w.next_deadline();
+  EXPECT_LE(next, t0 + 100us) << "never late";
+  if (next != t0 + 100us) {
+    EXPECT_EQ(w.fire(next), 0u) << "an early wake-up fires nothing";
+    next = *w.next_deadline();
+  }
+  EXPECT_EQ(next, t0 + 100us) << "a timer a tick away is known exactly after one step";
   EXPECT_EQ(run_until(w, t0 + 3h), 2u);
+}
+
+TEST(TimerWheel, NextDeadlineIsNeverLateAndExactWhenNear) {
+  // A tick is 2^16 ns and a level-1 slot 2^22 ns. Deadlines inside one level-1 slot, and
+  // deadlines on both sides of a slot's edge (the timer then starts in level 1).
+  const Clock::time_point edge{std::chrono::nanoseconds(std::int64_t{1} << 40)};
+  expect_near_deadline_is_found(edge + 1ms);
+  expect_near_deadline_is_found(edge - 75us);
+  expect_near_deadline_is_found(edge - 30us);
+  expect_near_deadline_is_found(Clock::now());
 }
 
 TEST(TimerWheel, FarFutureTimersWaitTheirTurn) {
