@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 #include "api/node_services.hpp"
 #include "cadre/errors.hpp"
@@ -59,21 +60,24 @@ void submit_run(const Placement& where, const Entry* e, ByteBuffer&& args,
   });
 }
 
-void submit_map(const Placement& where, const Entry* e, std::vector<ChunkSpec>&& chunks,
+void submit_map(const Placement& where, const Entry* e, std::unique_ptr<MapInputs> inputs,
                 const MapOptions& opts) {
   auto& core = node::Core::get();
   if (core.stopping())
     throw NotRunning(fmt::format("cadre::map(task '{}'): the runtime is shutting down", e->name));
   if (where.kind == Placement::Kind::node) core.check_node(where.node, "cadre::map");
-  for (auto& c : chunks)
-    if (c.inputs.size() > core.options().payload_cap)
-      throw PayloadTooLarge(fmt::format(
-          "cadre::map(task '{}'): a chunk of {} inputs takes {} bytes, above the payload cap of "
-          "{} bytes; use a smaller .chunk",
-          e->name, c.count, c.inputs.size(), core.options().payload_cap));
-  core.execute([&tasks = api::tasks(), where, e, chunks = std::move(chunks), opts]() mutable {
-    tasks.submit_map(where, e, std::move(chunks), opts);
+  // The chunks are encoded on the loop as they leave (services/tasks.cpp): one over the
+  // payload cap fails its own futures there.
+  core.execute([&tasks = api::tasks(), where, e, inputs = std::move(inputs), opts]() mutable {
+    tasks.submit_map(where, e, std::move(inputs), opts);
   });
+}
+
+void map_pause() {
+  // On the loop thread (a task's map) the job was taken at once and nothing waits for a turn.
+  auto* core = node::Core::try_get();
+  if (core && core->on_loop_thread()) return;
+  std::this_thread::yield();
 }
 
 std::size_t default_chunk(const Placement& where, std::size_t inputs) {
