@@ -61,13 +61,6 @@ void submit_run(const Placement& where, const Entry* e, ByteBuffer&& args,
 /// and feeds them to nodes in windows. Throws NotRunning, InvalidNode at once.
 void submit_map(const Placement& where, const Entry* e, std::unique_ptr<MapInputs> inputs,
                 const MapOptions& opts);
-/// Gives the node loop a turn while map() makes its futures (off the loop thread: a yield of
-/// the thread). A master bound to one core shares it between the caller and the loop, and
-/// the first chunks are out before the futures are made: without a pause the loop, and so
-/// the workers, would wait for the last of 10^7 futures.
-void map_pause();
-/// Futures map() makes between two map_pause() calls.
-inline constexpr std::size_t kMapPauseEvery = 1024;
 /// Chunk size map() uses when none is given.
 std::size_t default_chunk(const Placement& where, std::size_t inputs);
 
@@ -136,8 +129,7 @@ Future<R> run(const W& where, std::string_view name, A&&... args) {
 namespace detail {
 
 /// map()'s body once the inputs are its own: one state per chunk, the job handed to the node
-/// loop (chunks start leaving now), then the futures, handles {chunk state, slot}, with a
-/// pause for the loop every kMapPauseEvery of them.
+/// loop (chunks start leaving now), then the futures, handles {chunk state, slot}.
 template <class R, class W, class T>
 std::vector<Future<R>> map_own(const W& where, const Entry* e,
                                std::unique_ptr<MapInputsOf<T>> inputs, const MapOptions& opts) {
@@ -146,15 +138,10 @@ std::vector<Future<R>> map_own(const W& where, const Entry* e,
   submit_map(placement_of(where), e, std::move(inputs), opts);
   std::vector<Future<R>> out;
   out.reserve(n);
-  std::size_t since_pause = 0;
   for (auto& st : states) {
     const std::uint32_t slots = st->slots();
     for (std::uint32_t i = 0; i + 1 < slots; ++i) out.emplace_back(st, i);
     out.emplace_back(std::move(st), slots - 1);
-    if ((since_pause += slots) >= kMapPauseEvery) {
-      since_pause = 0;
-      map_pause();
-    }
   }
   return out;
 }

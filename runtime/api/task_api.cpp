@@ -7,7 +7,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <thread>
 
 #include "api/node_services.hpp"
 #include "cadre/errors.hpp"
@@ -71,13 +70,6 @@ void submit_map(const Placement& where, const Entry* e, std::unique_ptr<MapInput
   core.execute([&tasks = api::tasks(), where, e, inputs = std::move(inputs), opts]() mutable {
     tasks.submit_map(where, e, std::move(inputs), opts);
   });
-}
-
-void map_pause() {
-  // On the loop thread (a task's map) the job was taken at once and nothing waits for a turn.
-  auto* core = node::Core::try_get();
-  if (core && core->on_loop_thread()) return;
-  std::this_thread::yield();
 }
 
 std::size_t default_chunk(const Placement& where, std::size_t inputs) {
