@@ -32,7 +32,10 @@ class Future {
   /// True once the result (or error) is there. Never blocks.
   bool ready() const { return s_ && s_->ready(); }
   /// Blocks until ready.
-  void wait() const { detail::wait_state(check(), std::nullopt); }
+  void wait() const {
+    detail::StateBase* s = check();
+    if (!s->ready()) detail::wait_state(s, std::nullopt);
+  }
   /// Blocks until ready or `d` passes; returns readiness.
   template <class Rep, class Per>
   bool wait_for(std::chrono::duration<Rep, Per> d) const {

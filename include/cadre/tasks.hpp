@@ -15,6 +15,7 @@
 
 #include "cadre/detail/archive.hpp"
 #include "cadre/detail/buffer.hpp"
+#include "cadre/detail/map_inputs.hpp"
 #include "cadre/detail/registry.hpp"
 #include "cadre/future.hpp"
 #include "cadre/ids.hpp"
@@ -56,13 +57,9 @@ namespace detail {
 void submit_run(const Placement& where, const Entry* e, ByteBuffer&& args,
                 std::shared_ptr<StateBase> state);
 
-struct ChunkSpec {
-  ByteBuffer inputs;  // u32 count, then the encoded inputs
-  std::shared_ptr<StateBase> state;
-  std::uint32_t count = 0;
-};
-/// Queues a map job (any thread): chunks are fed to nodes in windows.
-void submit_map(const Placement& where, const Entry* e, std::vector<ChunkSpec>&& chunks,
+/// Queues a map job (any thread): the node loop encodes the chunks of `inputs` as they leave
+/// and feeds them to nodes in windows. Throws NotRunning, InvalidNode at once.
+void submit_map(const Placement& where, const Entry* e, std::unique_ptr<MapInputs> inputs,
                 const MapOptions& opts);
 /// Chunk size map() uses when none is given.
 std::size_t default_chunk(const Placement& where, std::size_t inputs);
@@ -129,46 +126,66 @@ Future<R> run(const W& where, std::string_view name, A&&... args) {
   return Future<R>(std::move(st), 0);
 }
 
+namespace detail {
+
+/// map()'s body once the inputs are its own: one state per chunk, the job handed to the node
+/// loop (chunks start leaving now), then the futures, handles {chunk state, slot}.
+template <class R, class W, class T>
+std::vector<Future<R>> map_own(const W& where, const Entry* e,
+                               std::unique_ptr<MapInputsOf<T>> inputs, const MapOptions& opts) {
+  const std::size_t n = inputs->count();
+  auto states = inputs->template make_states<R>();
+  submit_map(placement_of(where), e, std::move(inputs), opts);
+  std::vector<Future<R>> out;
+  out.reserve(n);
+  for (auto& st : states) {
+    const std::uint32_t slots = st->slots();
+    for (std::uint32_t i = 0; i + 1 < slots; ++i) out.emplace_back(st, i);
+    out.emplace_back(std::move(st), slots - 1);
+  }
+  return out;
+}
+
+/// Inputs per chunk: `opts.chunk`, or default_chunk's choice; at most 2^32 - 1.
+template <class W>
+std::size_t map_chunk(const W& where, std::size_t n, const MapOptions& opts) {
+  std::size_t chunk = opts.chunk ? opts.chunk : default_chunk(placement_of(where), n);
+  return chunk > UINT32_MAX ? UINT32_MAX : chunk;
+}
+
+}  // namespace detail
+
 /// Runs `fn` once per input, spread over the nodes `where` allows, in chunks; returns one
 /// future per input, in input order. Every worker is kept busy with a window of chunks.
+/// Returns at once: map takes its own copy of the inputs (each converted to the parameter
+/// type), so the caller may change or destroy `inputs` as soon as it returns, and the node
+/// loop encodes each chunk as it leaves. A chunk that cannot be encoded, or whose encoding
+/// is above the payload cap, fails its own futures (Error, PayloadTooLarge), not the map.
+/// Throws NotRegistered, InvalidNode, NotRunning, and what converting an input throws.
 template <class R, class W, class P, class Range>
 std::vector<Future<R>> map(const W& where, R (*fn)(P), const Range& inputs, MapOptions opts = {}) {
   using Param = std::decay_t<P>;
   const detail::Entry* e = detail::task_entry(fn);
   const std::size_t n =
       static_cast<std::size_t>(std::distance(std::begin(inputs), std::end(inputs)));
-  std::vector<Future<R>> out;
-  out.reserve(n);
-  if (n == 0) return out;
-  std::size_t chunk = opts.chunk ? opts.chunk : detail::default_chunk(where, n);
-  if (chunk > UINT32_MAX) chunk = UINT32_MAX;
-  std::vector<detail::ChunkSpec> chunks;
-  chunks.reserve((n + chunk - 1) / chunk);
-  auto it = std::begin(inputs);
-  for (std::size_t done = 0; done < n;) {
-    auto k = static_cast<std::uint32_t>(std::min(chunk, n - done));
-    detail::ChunkSpec c;
-    c.count = k;
-    auto st = std::make_shared<detail::ResultState<R>>(k);
-    {
-      detail::OutArchive ar(c.inputs);
-      ar& k;
-      for (std::uint32_t i = 0; i < k; ++i, ++it) {
-        if constexpr (std::is_same_v<std::decay_t<decltype(*it)>, Param>) {
-          ar&* it;
-        } else {
-          Param p(*it);
-          ar& p;
-        }
-        out.emplace_back(st, i);
-      }
-    }
-    c.state = std::move(st);
-    chunks.push_back(std::move(c));
-    done += k;
-  }
-  detail::submit_map(detail::placement_of(where), e, std::move(chunks), opts);
-  return out;
+  if (n == 0) return {};
+  const std::size_t chunk = detail::map_chunk(where, n, opts);
+  return detail::map_own<R>(
+      where, e, std::make_unique<detail::MapInputsOf<Param>>(std::begin(inputs), n, chunk), opts);
+}
+
+/// As above, with the inputs moved in (no copy): `map(where, fn, std::move(xs))`, or a
+/// braced list. The vector is the map's from then on.
+template <class R, class W, class P>
+std::vector<Future<R>> map(const W& where, R (*fn)(P), std::vector<std::decay_t<P>>&& inputs,
+                           MapOptions opts = {}) {
+  const detail::Entry* e = detail::task_entry(fn);
+  const std::size_t n = inputs.size();
+  if (n == 0) return {};
+  const std::size_t chunk = detail::map_chunk(where, n, opts);
+  return detail::map_own<R>(
+      where, e, std::make_unique<detail::MapInputsOf<std::decay_t<P>>>(std::move(inputs), chunk),
+      opts);
 }
 
 }  // namespace cadre

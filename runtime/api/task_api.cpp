@@ -59,20 +59,16 @@ void submit_run(const Placement& where, const Entry* e, ByteBuffer&& args,
   });
 }
 
-void submit_map(const Placement& where, const Entry* e, std::vector<ChunkSpec>&& chunks,
+void submit_map(const Placement& where, const Entry* e, std::unique_ptr<MapInputs> inputs,
                 const MapOptions& opts) {
   auto& core = node::Core::get();
   if (core.stopping())
     throw NotRunning(fmt::format("cadre::map(task '{}'): the runtime is shutting down", e->name));
   if (where.kind == Placement::Kind::node) core.check_node(where.node, "cadre::map");
-  for (auto& c : chunks)
-    if (c.inputs.size() > core.options().payload_cap)
-      throw PayloadTooLarge(fmt::format(
-          "cadre::map(task '{}'): a chunk of {} inputs takes {} bytes, above the payload cap of "
-          "{} bytes; use a smaller .chunk",
-          e->name, c.count, c.inputs.size(), core.options().payload_cap));
-  core.execute([&tasks = api::tasks(), where, e, chunks = std::move(chunks), opts]() mutable {
-    tasks.submit_map(where, e, std::move(chunks), opts);
+  // The chunks are encoded on the loop as they leave (services/tasks.cpp): one over the
+  // payload cap fails its own futures there.
+  core.execute([&tasks = api::tasks(), where, e, inputs = std::move(inputs), opts]() mutable {
+    tasks.submit_map(where, e, std::move(inputs), opts);
   });
 }
 

@@ -67,22 +67,30 @@ std::size_t TaskService::default_chunk(const Placement& where, std::size_t input
 
 std::size_t TaskService::outstanding() const {
   std::size_t n = pending_.size();
-  for (auto& j : jobs_) n += j.queue.size();
+  for (auto& j : jobs_) n += j.queued();
   return n;
 }
 
 std::size_t TaskService::abandon_queued(const std::string& why) {
   std::size_t inputs = 0;
+  const auto err = std::make_exception_ptr(NotRunning(why));
   for (auto& j : jobs_) {
-    for (auto& chunk : j.queue) {
-      inputs += chunk.count;
-      chunk.state->set_all_errors(std::make_exception_ptr(NotRunning(why)));
-      chunk.state->complete();
+    for (std::size_t k : j.again) {
+      inputs += j.inputs->chunk_size(k);
+      fail_chunk(j, k, err);
     }
-    j.queue.clear();
+    j.again.clear();
+    for (; j.next < j.inputs->chunks(); ++j.next) {
+      inputs += j.inputs->chunk_size(j.next);
+      fail_chunk(j, j.next, err);
+    }
   }
-  jobs_.remove_if([](const MapJob& j) { return j.outstanding == 0; });
+  drop_finished_jobs();
   return inputs;
+}
+
+void TaskService::drop_finished_jobs() {
+  jobs_.remove_if([](const MapJob& j) { return j.finished(); });
 }
 
 void TaskService::send_request(NodeId node, const detail::Entry* e, std::uint8_t flags,
@@ -110,7 +118,7 @@ void TaskService::node_down(NodeId n) {
     if (MapJob* job = p.job) {
       --job->inflight[n.value()];
       --job->outstanding;
-      job->queue.push_front(std::move(p.chunk));  // sent again, elsewhere
+      job->again.push_back(p.chunk);  // encoded and sent again, elsewhere
       continue;
     }
     p.state->set_all_errors(std::make_exception_ptr(
@@ -119,14 +127,14 @@ void TaskService::node_down(NodeId n) {
     p.state->complete();
   }
   for (auto& job : jobs_) pump(job);
-  jobs_.remove_if([](const MapJob& j) { return j.queue.empty() && j.outstanding == 0; });
+  drop_finished_jobs();
 }
 
 void TaskService::submit(const Placement& where, const detail::Entry* e, ByteBuffer args,
                          std::shared_ptr<detail::StateBase> state) {
   try {
     NodeId n = core_.pick(where);
-    send_request(n, e, kSingle, args.data(), args.size(), Pending{state, e, n, 1, nullptr, {}});
+    send_request(n, e, kSingle, args.data(), args.size(), Pending{state, e, n, 1, nullptr});
   } catch (...) {
     state->set_all_errors(std::current_exception());
     state->complete();
@@ -134,37 +142,37 @@ void TaskService::submit(const Placement& where, const detail::Entry* e, ByteBuf
 }
 
 void TaskService::submit_map(const Placement& where, const detail::Entry* e,
-                             std::vector<detail::ChunkSpec> chunks, const MapOptions& opts) {
+                             std::unique_ptr<detail::MapInputs> inputs, const MapOptions& opts) {
   MapJob& job = jobs_.emplace_back();
   job.where = where;
   job.entry = e;
   job.window = std::max(1, core_.options().map_window);
   job.progress = opts.progress;
-  for (auto& c : chunks) {
-    job.total += c.count;
-    job.queue.push_back(std::move(c));
-  }
+  job.total = inputs->count();
+  job.inputs = std::move(inputs);
   if (job.progress) output_.send_progress(0, job.total);
   pump(job);
-  if (job.queue.empty() && job.outstanding == 0) jobs_.pop_back();
+  if (job.finished()) jobs_.pop_back();
 }
 
 void TaskService::pump(MapJob& job) {
+  auto take = [&job] {
+    if (job.again.empty()) return job.next++;
+    const std::size_t k = job.again.front();
+    job.again.pop_front();
+    return k;
+  };
   std::vector<NodeId> c;
   try {
     c = core_.candidates(job.where);
   } catch (...) {
     auto err = std::current_exception();
-    for (auto& chunk : job.queue) {
-      chunk.state->set_all_errors(err);
-      chunk.state->complete();
-    }
-    job.queue.clear();
+    while (job.queued()) fail_chunk(job, take(), err);
     return;
   }
   for (NodeId n : c)
     if (n.value() >= job.inflight.size()) job.inflight.resize(n.value() + 1, 0);
-  while (!job.queue.empty()) {
+  while (job.queued()) {
     NodeId best{};
     bool found = false;
     if (job.where.kind == Placement::Kind::random) {
@@ -185,22 +193,67 @@ void TaskService::pump(MapJob& job) {
       }
     }
     if (!found) break;
-    detail::ChunkSpec chunk = std::move(job.queue.front());
-    job.queue.pop_front();
-    auto state = chunk.state;
-    try {
-      // The pending entry keeps the inputs (their bytes do not move with the buffer).
-      const char* p = chunk.inputs.data();
-      const std::size_t n = chunk.inputs.size();
-      Pending pend{chunk.state, job.entry, best, chunk.count, &job, std::move(chunk)};
-      send_request(best, job.entry, kChunk, p, n, std::move(pend));
-      ++job.inflight[best.value()];
-      ++job.outstanding;
-    } catch (...) {
-      state->set_all_errors(std::current_exception());
-      state->complete();
-    }
+    send_chunk(job, take(), best);
   }
+}
+
+void TaskService::send_chunk(MapJob& job, std::size_t k, NodeId node) {
+  detail::MapInputs& in = *job.inputs;
+  const std::uint32_t count = in.chunk_size(k);
+  const std::size_t first = in.first(k);
+  auto inputs_of_chunk = [&] {
+    return count == 1
+               ? fmt::format("its chunk (input {})", first)
+               : fmt::format("its chunk of {} inputs ({}..{})", count, first, first + count - 1);
+  };
+  // The buffer keeps its storage from chunk to chunk, unless one chunk made it huge.
+  constexpr std::size_t kKeep = 4 << 20;
+  if (scratch_.capacity() > kKeep) scratch_ = detail::ByteBuffer();
+  scratch_.clear();
+  std::size_t at = first;
+  try {
+    in.encode(k, scratch_, at);
+  } catch (const std::exception& ex) {
+    const std::string why = fmt::format(
+        "cadre::map({}): input {} could not be encoded ({}: {}); {} was not sent",
+        task_label(job.entry), at, detail::type_name(typeid(ex)), ex.what(), inputs_of_chunk());
+    fail_chunk(job, k,
+               dynamic_cast<const PayloadTooLarge*>(&ex)
+                   ? std::make_exception_ptr(PayloadTooLarge(why))
+                   : std::make_exception_ptr(Error(why)));
+    return;
+  } catch (...) {
+    fail_chunk(job, k,
+               std::make_exception_ptr(Error(fmt::format(
+                   "cadre::map({}): input {} could not be encoded (a non-standard exception); "
+                   "{} was not sent",
+                   task_label(job.entry), at, inputs_of_chunk()))));
+    return;
+  }
+  if (const std::size_t cap = core_.payload_cap(); scratch_.size() > cap) {
+    fail_chunk(job, k,
+               std::make_exception_ptr(PayloadTooLarge(fmt::format(
+                   "cadre::map({}): {} takes {} bytes, above the payload cap of {} bytes "
+                   "(Options::payload_cap, CADRE_PAYLOAD_CAP); use a smaller .chunk",
+                   task_label(job.entry), inputs_of_chunk(), scratch_.size(), cap))));
+    return;
+  }
+  try {
+    send_request(node, job.entry, kChunk, scratch_.data(), scratch_.size(),
+                 Pending{in.state(k), job.entry, node, count, &job, k});
+    ++job.inflight[node.value()];
+    ++job.outstanding;
+  } catch (...) {
+    fail_chunk(job, k, std::current_exception());
+  }
+}
+
+void TaskService::fail_chunk(MapJob& job, std::size_t k, std::exception_ptr e) {
+  const auto& st = job.inputs->state(k);
+  st->set_all_errors(std::move(e));
+  st->complete();
+  job.done += job.inputs->chunk_size(k);
+  job.inputs->done(k);
 }
 
 void TaskService::on_result(NodeId src, const wire::Envelope& env, const char* p, std::size_t n) {
@@ -273,13 +326,13 @@ void TaskService::on_result(NodeId src, const wire::Envelope& env, const char* p
   }
   st.complete();
   if (MapJob* job = pend.job) {
+    job->inputs->done(pend.chunk);
     --job->inflight[pend.node.value()];
     --job->outstanding;
     job->done += pend.count;
     if (job->progress) output_.send_progress(job->done, job->total);
     pump(*job);
-    if (job->queue.empty() && job->outstanding == 0)
-      jobs_.remove_if([job](const MapJob& j) { return &j == job; });
+    if (job->finished()) jobs_.remove_if([job](const MapJob& j) { return &j == job; });
   }
 }
 

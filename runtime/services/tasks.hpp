@@ -1,6 +1,6 @@
 #pragma once
 // Tasks and futures on the node loop: placement, the requester's table of pending requests,
-// map's windows of chunks, and execution of requests as fibers.
+// map's windows of chunks (encoded as they leave), and execution of requests as fibers.
 //
 // Wire: a task_request carries the task id in type_id and a request id in corr; flags 0 is a
 // single call (payload: the encoded arguments), flags 1 a map chunk (payload: u32 count, then
@@ -59,8 +59,9 @@ class TaskService final : public node::Service {
   /// Sends one request (resolving `where` now). Errors go into `state`.
   void submit(const Placement& where, const detail::Entry* e, detail::ByteBuffer args,
               std::shared_ptr<detail::StateBase> state);
+  /// Starts a map job: its chunks are encoded from `inputs` as they leave.
   void submit_map(const Placement& where, const detail::Entry* e,
-                  std::vector<detail::ChunkSpec> chunks, const MapOptions& opts);
+                  std::unique_ptr<detail::MapInputs> inputs, const MapOptions& opts);
 
   void on_request(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
   void on_result(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
@@ -84,22 +85,33 @@ class TaskService final : public node::Service {
     NodeId node;
     std::uint32_t count;
     MapJob* job;
-    detail::ChunkSpec chunk;  // a map chunk's inputs, kept to send again if `node` is lost
+    std::size_t chunk = 0;  // a map chunk: encoded again from the job's inputs if `node` is lost
   };
   struct MapJob {
     Placement where;
     const detail::Entry* entry;
-    std::deque<detail::ChunkSpec> queue;
-    std::vector<int> inflight;  // per node
+    std::unique_ptr<detail::MapInputs> inputs;
+    std::size_t next = 0;           // the first chunk never sent
+    std::deque<std::size_t> again;  // chunks whose node was lost: sent before `next`
+    std::vector<int> inflight;      // per node
     int window;
     std::size_t outstanding = 0;
     bool progress = false;  // report done/total on the master's progress line
     std::uint64_t done = 0, total = 0;
+    /// Chunks not sent (or to be sent again).
+    std::size_t queued() const { return again.size() + (inputs->chunks() - next); }
+    bool finished() const { return queued() == 0 && outstanding == 0; }
   };
 
   void send_request(NodeId node, const detail::Entry* e, std::uint8_t flags, const char* p,
                     std::size_t n, Pending pending);
   void pump(MapJob& job);
+  /// Sends chunk `k` of `job` to `node`, encoding it into scratch_; an encoding that fails
+  /// or is above the payload cap fails the chunk's futures instead.
+  void send_chunk(MapJob& job, std::size_t k, NodeId node);
+  /// Fails chunk `k` of `job` for good with `e`.
+  void fail_chunk(MapJob& job, std::size_t k, std::exception_ptr e);
+  void drop_finished_jobs();
   void execute(NodeId src, wire::Envelope env, detail::ByteBuffer payload);
   /// Runs the request in `payload`, encoding the answer into `out`; returns the result flags.
   std::uint8_t run_request(const wire::Envelope& env, const detail::ByteBuffer& payload,
@@ -113,6 +125,7 @@ class TaskService final : public node::Service {
   std::uint64_t next_corr_ = 1;
   std::unordered_map<std::uint64_t, Pending> pending_;
   std::list<MapJob> jobs_;
+  detail::ByteBuffer scratch_;  // the map chunk being encoded (reused: no buffer per chunk)
 };
 
 }  // namespace cadre::services

@@ -90,24 +90,41 @@ struct Cluster {
   std::vector<std::shared_ptr<detail::ResultState<int>>> map(const Placement& where, int (*fn)(int),
                                                              const std::vector<int>& inputs,
                                                              std::uint32_t chunk) {
-    std::vector<detail::ChunkSpec> chunks;
-    std::vector<std::shared_ptr<detail::ResultState<int>>> states;
-    for (std::size_t done = 0; done < inputs.size();) {
-      auto k = static_cast<std::uint32_t>(std::min<std::size_t>(chunk, inputs.size() - done));
-      detail::ChunkSpec c;
-      c.count = k;
-      auto st = std::make_shared<detail::ResultState<int>>(k);
-      detail::OutArchive ar(c.inputs);
-      ar& k;
-      for (std::uint32_t i = 0; i < k; ++i) ar& inputs[done + i];
-      c.state = st;
-      states.push_back(st);
-      chunks.push_back(std::move(c));
-      done += k;
-    }
-    tasks[0]->submit_map(where, detail::task_entry(fn), std::move(chunks), MapOptions{});
+    auto in = std::make_unique<detail::MapInputsOf<int>>(inputs.begin(), inputs.size(), chunk);
+    auto states = in->make_states<int>();
+    tasks[0]->submit_map(where, detail::task_entry(fn), std::move(in), MapOptions{});
     return states;
   }
+};
+
+/// What CountingInputs saw, per chunk (outlives the map job, which goes when it finishes).
+struct Counts {
+  std::vector<int> encodes, drops;
+};
+
+/// The inputs 0..n-1 of a map, counting each chunk's encodings and drops; encoding input
+/// `bad` throws.
+class CountingInputs final : public detail::MapInputs {
+ public:
+  CountingInputs(std::size_t n, std::size_t chunk, Counts& counts, std::size_t bad = SIZE_MAX)
+      : MapInputs(n, chunk), counts_(counts), bad_(bad) {
+    counts.encodes.assign(chunks(), 0);
+    counts.drops.assign(chunks(), 0);
+  }
+  void encode(std::size_t k, detail::ByteBuffer& out, std::size_t& at) const override {
+    ++counts_.encodes[k];
+    detail::OutArchive ar(out);
+    ar& chunk_size(k);
+    for (at = first(k); at < first(k) + chunk_size(k); ++at) {
+      if (at == bad_) throw std::invalid_argument("input refused");
+      ar& static_cast<int>(at);
+    }
+  }
+  void drop(std::size_t k) override { ++counts_.drops[k]; }
+
+ private:
+  Counts& counts_;
+  std::size_t bad_;
 };
 
 std::string error_text(const detail::StateBase& st, std::uint32_t slot = 0) {
@@ -251,4 +268,52 @@ TEST(TaskService, ShutDownAbandonsTheMapInputsNotYetSent) {
       abandoned += st->slots();
   EXPECT_EQ(abandoned, static_cast<std::size_t>(100 - 10 * window));
   EXPECT_EQ(c.tasks[1]->running(), static_cast<std::size_t>(window));
+}
+
+TEST(TaskService, AMapChunkIsEncodedAsItLeavesAndAgainWhenItsNodeIsLost) {
+  Cluster c(3);
+  Counts counts;
+  auto in = std::make_unique<CountingInputs>(60, 3, counts);  // 20 chunks
+  auto states = in->make_states<int>();
+  c.tasks[0]->submit_map(cadre::any, detail::task_entry(held_on_node_1), std::move(in),
+                         MapOptions{});
+  ASSERT_TRUE(c.fake.settle());
+  // Node 1 holds its window of chunks; node 2 answered every other one.
+  std::vector<std::size_t> held;
+  for (std::size_t k = 0; k < 20; ++k) {
+    EXPECT_EQ(counts.encodes[k], 1) << "chunk " << k;
+    if (counts.drops[k] == 0) held.push_back(k);
+  }
+  EXPECT_EQ(held.size(), static_cast<std::size_t>(Options{}.map_window));
+  c.fake.lose(NodeId(1));
+  ASSERT_TRUE(c.fake.settle());
+  for (std::size_t k : held) EXPECT_EQ(counts.encodes[k], 2) << "chunk " << k << " not sent again";
+  for (std::size_t k = 0; k < 20; ++k) {
+    EXPECT_EQ(counts.drops[k], 1) << "chunk " << k;
+    ASSERT_TRUE(states[k]->ready());
+    for (std::uint32_t i = 0; i < 3; ++i) {
+      EXPECT_EQ(error_text(*states[k], i), "");
+      EXPECT_EQ(states[k]->value(i), static_cast<int>(3 * k + i));
+    }
+  }
+  EXPECT_EQ(c.tasks[0]->unfinished(), 0u);
+}
+
+TEST(TaskService, AMapChunkThatCannotBeEncodedFailsAloneAndTheMapGoesOn) {
+  Cluster c(2);
+  Counts counts;
+  auto in = std::make_unique<CountingInputs>(30, 10, counts, /*bad=*/17);
+  auto states = in->make_states<int>();
+  c.tasks[0]->submit_map(cadre::any, detail::task_entry(twice), std::move(in), MapOptions{});
+  ASSERT_TRUE(c.fake.settle());
+  for (std::size_t k : {0u, 2u})
+    for (std::uint32_t i = 0; i < 10; ++i) EXPECT_EQ(states[k]->value(i), 2 * int(10 * k + i));
+  ASSERT_TRUE(states[1]->ready());
+  for (std::uint32_t i = 0; i < 10; ++i)
+    EXPECT_EQ(error_text(*states[1], i),
+              "cadre::map(task 'twice'): input 17 could not be encoded (std::invalid_argument: "
+              "input refused); its chunk of 10 inputs (10..19) was not sent");
+  EXPECT_EQ(counts.drops, (std::vector<int>{1, 1, 1}));
+  EXPECT_EQ(c.fake.sent(services::cls::task_request), 2u) << "the failed chunk was sent";
+  EXPECT_EQ(c.tasks[0]->unfinished(), 0u);
 }

@@ -79,21 +79,28 @@ class StateBase {
   std::vector<std::pair<Waiter*, std::size_t>> waiters_;
 };
 
+/// A state of several slots (a map chunk) allocates its values when the first one arrives (on
+/// the node loop), not when it is made: map() makes every chunk's state before it returns, and
+/// a huge map would otherwise write all its slots twice, the first time long before they are
+/// needed.
 template <class R>
 class ResultState final : public StateBase {
  public:
-  explicit ResultState(std::uint32_t slots) : StateBase(slots), values_(slots) {}
-  void decode_slot(std::uint32_t i, InArchive& in) override {
-    R v{};
-    in& v;
-    values_[i] = std::move(v);
+  explicit ResultState(std::uint32_t slots) : StateBase(slots) {
+    if (slots == 1) values();
   }
-  void set_value(std::uint32_t i, R v) { values_[i] = std::move(v); }
-  const R& value(std::uint32_t i) const { return *values_[i]; }
-  R& value(std::uint32_t i) { return *values_[i]; }
+  void decode_slot(std::uint32_t i, InArchive& in) override { in& values()[i]; }
+  void set_value(std::uint32_t i, R v) { values()[i] = std::move(v); }
+  /// Slot `i`'s value: only for a slot that has one (no error), after ready().
+  const R& value(std::uint32_t i) const { return values_[i]; }
+  R& value(std::uint32_t i) { return values_[i]; }
 
  private:
-  std::vector<std::optional<R>> values_;
+  R* values() {
+    if (!values_) values_.reset(new R[slots()]());
+    return values_.get();
+  }
+  std::unique_ptr<R[]> values_;
 };
 
 template <>
