@@ -74,6 +74,10 @@ struct Options {
   /// Runs on every node, spawned ones included, once it has joined and before it serves (on
   /// the master: before master_init and the driver). Each program's own; it does not travel.
   std::function<void()> node_init;
+  /// An idle node sleeps on a doorbell that senders on its host ring, so it wakes at once
+  /// (CADRE_DOORBELL = 0 or 1). Without it, or for senders on other hosts, a message to an
+  /// idle node waits for the end of its sleep (idle_sleep).
+  bool doorbell = true;
 };
 
 }  // namespace cadre

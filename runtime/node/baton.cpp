@@ -52,24 +52,25 @@ void Core::driver_release() {
 }
 
 void Core::wake_loop() {
-  std::lock_guard lock(post_mu_);
-  wake_loop_ = true;
-  if (sleepers_ > 0) post_cv_.notify_all();
+  {
+    std::lock_guard lock(post_mu_);
+    wake_loop_ = true;
+  }
+  bell_.ring();
 }
 
 void Core::park_loop(Clock::time_point until) {
   baton_.release();
   for (bool first = true;; first = false) {
+    // The first sleep lasts until `until` unless work is waiting; later ones (the driver
+    // holds the baton, and serves the loop meanwhile) until the driver leaves work or for at
+    // most kDriverAsk. Senders on this host ring the doorbell too.
+    bell_.sleep_until(first ? until : Clock::now() + kDriverAsk, [&] {
+      std::lock_guard lock(post_mu_);
+      return wake_loop_ || (first && !posted_.empty());
+    });
     {
-      std::unique_lock lock(post_mu_);
-      // The first sleep lasts until `until` unless work is waiting; later ones (the driver
-      // holds the baton, and serves the loop meanwhile) until the driver leaves work or for
-      // at most kParkMax.
-      if (!wake_loop_ && (!first || posted_.empty())) {
-        ++sleepers_;
-        post_cv_.wait_until(lock, first ? until : Clock::now() + kDriverAsk);
-        --sleepers_;
-      }
+      std::lock_guard lock(post_mu_);
       wake_loop_ = false;
     }
     if (baton_.try_take()) {

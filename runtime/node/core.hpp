@@ -261,6 +261,8 @@ class Core final : public transport::Sink, public NodeContext {
   void park_loop(Clock::time_point until);
   /// Wakes a parked loop thread (work waits for it).
   void wake_loop();
+  /// Maps the doorbells of the nodes on this host not looked for yet (Options::doorbell).
+  void connect_doorbells();
   /// Backs off for one pass; returns true when it slept.
   bool idle(Clock::time_point now, Clock::time_point last_work,
             std::optional<Clock::time_point> deadline);
@@ -364,10 +366,10 @@ class Core final : public transport::Sink, public NodeContext {
   std::uint64_t pass_count_ = 0;
 
   std::mutex post_mu_;
-  std::condition_variable post_cv_;
+  transport::Doorbell bell_;      // idle threads sleep on it; posts and senders on the host ring
+  std::vector<bool> bell_tried_;  // the node's doorbell was looked for (same host)
   std::vector<sched::Job> posted_;
   std::vector<sched::Job> draining_;
-  int sleepers_ = 0;        // threads waiting on post_cv_ (the loop's, a serving driver's)
   bool wake_loop_ = false;  // the driver left work for the parked loop thread
   LoopBaton baton_;
   bool handover_ = false;       // serve_driver() runs: the driver may take the baton

@@ -97,6 +97,7 @@ void Core::on_welcome(NodeId, const wire::Envelope&, const char* p, std::size_t 
     if (t.back().state != NodeState::up && NodeId(r.id) != self_) transport_->forget(NodeId(r.id));
   }
   nodes_.publish(std::move(t));
+  connect_doorbells();
   // Before anything else reaches this node.
   if (joiner_) joiner_->load_join_records(std::move(w.relays));
   welcomed_ = true;
@@ -188,6 +189,7 @@ void Core::start_master(Clock::time_point deadline) {
     }
   }
   nodes_.publish(std::move(t));
+  connect_doorbells();
   auto payload = encode_payload(make_welcome());
   for (std::uint32_t r = 1; r < size; ++r) send_control(NodeId(r), Cls::welcome, payload);
   transport_->flush();

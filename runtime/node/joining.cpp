@@ -157,6 +157,7 @@ void Core::admit(NodeId src, Hello h) {
   for (const NodeInfo& i : *table())
     if (i.id != self_ && i.state == NodeState::up) send_control(i.id, Cls::node_joined, notice);
   nodes_.add(info);
+  connect_doorbells();
   last_heard_[src.value()] = Clock::now();
   send_control(src, Cls::welcome, encode_payload(make_welcome()));
   log_local(Level::debug, fmt::format("{} joined", describe(src)));
@@ -183,6 +184,7 @@ void Core::on_node_joined(NodeId, const wire::Envelope&, const char* p, std::siz
   transport_->add_node(NodeId(r.id));
   last_heard_[r.id] = Clock::now();
   nodes_.add(NodeInfo{NodeId(r.id), r.name, r.host, r.rank, NodeState::up, r.os_pid});
+  connect_doorbells();
 }
 
 // -- stop_node ------------------------------------------------------------------------------

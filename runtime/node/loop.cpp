@@ -28,11 +28,13 @@ inline void cpu_relax() {
 // -- the loop ---------------------------------------------------------------------------
 
 void Core::post(sched::Job fn) {
-  std::lock_guard lock(post_mu_);
-  if (closed_) throw NotRunning("cadre: the runtime has shut down; no more work is accepted");
-  posted_.push_back(std::move(fn));
-  has_posted_.store(true, std::memory_order_release);
-  if (sleepers_ > 0) post_cv_.notify_all();
+  {
+    std::lock_guard lock(post_mu_);
+    if (closed_) throw NotRunning("cadre: the runtime has shut down; no more work is accepted");
+    posted_.push_back(std::move(fn));
+    has_posted_.store(true, std::memory_order_release);
+  }
+  bell_.ring();
 }
 
 std::size_t Core::drain_posted() {
@@ -172,12 +174,20 @@ bool Core::idle(Clock::time_point now, Clock::time_point last_work,
     park_loop(std::min(until, now + kParkMax));
     return true;
   }
-  std::unique_lock lock(post_mu_);
-  if (!posted_.empty()) return false;
-  ++sleepers_;
-  post_cv_.wait_until(lock, until);
-  --sleepers_;
-  return true;
+  // Posted work and senders on this host ring the doorbell (transport/doorbell.hpp).
+  return bell_.sleep_until(until, [this] { return has_posted_.load(std::memory_order_acquire); });
+}
+
+void Core::connect_doorbells() {
+  if (!options_.doorbell) return;
+  for (const NodeInfo& i : *table()) {
+    const std::uint32_t n = i.id.value();
+    if (i.id == self_ || i.state != NodeState::up || i.pid <= 0 || i.host != host_) continue;
+    if (n >= bell_tried_.size()) bell_tried_.resize(n + 1);
+    if (bell_tried_[n]) continue;
+    bell_tried_[n] = true;
+    if (auto bell = transport::PeerDoorbell::open(i.pid)) transport_->set_doorbell(i.id, bell);
+  }
 }
 
 void Core::send_control(NodeId dst, Cls cls, const detail::ByteBuffer& payload) {

@@ -92,6 +92,16 @@ void set_integer(const char* name, T& field, std::int64_t min, std::int64_t max 
   if (const auto x = env_integer(name, min, max)) field = static_cast<T>(*x);
 }
 
+// A switch: 0 or 1.
+void set_flag(const char* name, bool& field) {
+  if (const char* v = env(name)) {
+    const std::string_view s = trim(v);
+    if (s != "0" && s != "1")
+      throw Error(fmt::format("cadre: environment variable {}={:?} is not 0 or 1", name, v));
+    field = s == "1";
+  }
+}
+
 // Within [min, kMaxDuration]. The floor also keeps a negative duration given in code from
 // overflowing when it is converted to nanoseconds.
 template <class Rep, class Period>
@@ -208,13 +218,8 @@ void apply_environment(Options& o) {
   set_integer("CADRE_COALESCE_BYTES", o.coalesce_bytes, 256, std::int64_t{64} << 20);
   set_integer("CADRE_PAYLOAD_CAP", o.payload_cap, 1024, std::numeric_limits<std::int32_t>::max());
   set_integer("CADRE_STACK_SIZE", o.stack_size, 16384);
-  if (const char* v = env("CADRE_KEEP_FREED_MEMORY")) {
-    const std::string_view s = trim(v);
-    if (s != "0" && s != "1")
-      throw Error(
-          fmt::format("cadre: environment variable CADRE_KEEP_FREED_MEMORY={:?} is not 0 or 1", v));
-    o.keep_freed_memory = s == "1";
-  }
+  set_flag("CADRE_KEEP_FREED_MEMORY", o.keep_freed_memory);
+  set_flag("CADRE_DOORBELL", o.doorbell);
   set_integer("CADRE_LINK_CREDIT", o.link_credit, 4096, std::int64_t{1} << 40);
   set_integer("CADRE_MAP_WINDOW", o.map_window, 1, std::int64_t{1} << 20);
   set_integer("CADRE_MAILBOX_LIMIT_MESSAGES", o.mailbox_limit.messages, 1);

@@ -291,6 +291,13 @@ void Links::forget(NodeId n) {
   if (!held_.empty()) check_held();
 }
 
+void Links::set_doorbell(NodeId n, std::shared_ptr<PeerDoorbell> bell) {
+  const Route* r = find(n);
+  if (!r || r->gone || r->channel < 0) return;  // relayed: the master's link is rung instead
+  if (auto& t = channels_[static_cast<std::size_t>(r->channel)].t)
+    t->set_doorbell(NodeId(static_cast<std::uint32_t>(r->rank)), std::move(bell));
+}
+
 void Links::retire(NodeId n) {
   if (n.value() >= routes_.size()) return;
   Route& r = routes_[n.value()];

@@ -49,6 +49,7 @@ class Links final : public Transport {
                   std::size_t link_credit) override;
   void send_control(NodeId dst, const char* p, std::size_t n) override;
   void forget(NodeId n) override;
+  void set_doorbell(NodeId n, std::shared_ptr<PeerDoorbell> bell) override;
   std::size_t in_flight(NodeId dst) const override;
   void close_link(NodeId dst) override;
   LinkDrops dropped() const override;

@@ -178,6 +178,12 @@ void MpiTransport::ship(std::uint32_t d) {
   send_dst_.push_back(static_cast<int>(d));
   l.buf = take_buffer(coalesce_);
   ++inflight_[d];
+  if (d < bells_.size() && bells_[d]) bells_[d]->ring();
+}
+
+void MpiTransport::set_doorbell(NodeId n, std::shared_ptr<PeerDoorbell> bell) {
+  if (n.value() >= bells_.size()) bells_.resize(n.value() + 1);
+  bells_[n.value()] = std::move(bell);
 }
 
 void MpiTransport::send_control(NodeId dst, const char* p, std::size_t n) {
@@ -192,6 +198,7 @@ void MpiTransport::send_control(NodeId dst, const char* p, std::size_t n) {
   send_reqs_.push_back(req);
   send_bufs_.push_back(std::move(b));
   send_dst_.push_back(static_cast<int>(dst.value()));
+  if (dst.value() < bells_.size() && bells_[dst.value()]) bells_[dst.value()]->ring();
 }
 
 void MpiTransport::send_raw(int rank, int tag, detail::ByteBuffer b) {
@@ -212,6 +219,7 @@ void MpiTransport::forget(NodeId n) {
   if (n.value() >= state_.size() || dead(static_cast<int>(n.value()))) return;
   state_[n.value()] = LinkState::dead;
   inflight_[n.value()] = 0;
+  if (n.value() < bells_.size()) bells_[n.value()].reset();
   Link& l = *links_[n.value()];
   l.early.clear();
   l.early_bytes = 0;

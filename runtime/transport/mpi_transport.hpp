@@ -201,6 +201,7 @@ class MpiTransport final : public Transport {
   LinkDrops dropped() const override { return dropped_; }
 
   void forget(NodeId n) override;
+  void set_doorbell(NodeId n, std::shared_ptr<PeerDoorbell> bell) override;
 
  private:
   std::size_t progress_sends();
@@ -264,9 +265,10 @@ class MpiTransport final : public Transport {
   std::vector<int> send_dst_;     // destination of each send in flight
   std::vector<LinkState> state_;  // open, closed at shut-down, or dead (lost)
   LinkDrops dropped_;
-  std::vector<std::size_t> inflight_;           // frames in flight, per destination
-  std::int64_t credit_limit_;                   // the credit every link starts with
-  std::vector<std::int64_t> credit_;            // bytes each link may still carry
+  std::vector<std::size_t> inflight_;                 // frames in flight, per destination
+  std::vector<std::shared_ptr<PeerDoorbell>> bells_;  // per destination on this host
+  std::int64_t credit_limit_;                         // the credit every link starts with
+  std::vector<std::int64_t> credit_;                  // bytes each link may still carry
   std::vector<std::uint64_t> consumed_;         // bytes taken off each incoming link, not granted
   std::vector<detail::ByteBuffer> abandoned_;   // buffers of sends to lost nodes
   std::vector<char> sink_buf_;                  // where the excess of oversized messages lands

@@ -7,12 +7,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "cadre/detail/buffer.hpp"
 #include "cadre/ids.hpp"
+#include "transport/doorbell.hpp"
 #include "transport/join.hpp"
 #include "wire/frame.hpp"
 
@@ -119,6 +121,9 @@ class Transport {
   virtual bool spawned() const { return false; }
   /// True when this process joined with cadre::join.
   virtual bool joined() const { return false; }
+  /// `n` runs on this host and its doorbell is mapped: after sending to `n` the transport
+  /// rings it, so `n` wakes at once from an idle sleep (transport/doorbell.hpp).
+  virtual void set_doorbell(NodeId /*n*/, std::shared_ptr<PeerDoorbell> /*bell*/) {}
   /// Drops what remains of the links of nodes that all ended (stopped or lost): their
   /// communicator is freed once nothing is in flight on it.
   virtual void retire(NodeId) {}

@@ -45,6 +45,7 @@ const char* const kVariables[] = {
     "CADRE_PAYLOAD_CAP",
     "CADRE_STACK_SIZE",
     "CADRE_KEEP_FREED_MEMORY",
+    "CADRE_DOORBELL",
     "CADRE_LINK_CREDIT",
     "CADRE_MAP_WINDOW",
     "CADRE_MAILBOX_LIMIT_MESSAGES",
@@ -115,6 +116,7 @@ TEST_F(EnvironmentTest, AcceptsValuesWithSurroundingBlanks) {
   set("CADRE_PAYLOAD_CAP", " 2147483647 ");
   set("CADRE_STACK_SIZE", "16384");
   set("CADRE_KEEP_FREED_MEMORY", " 0 ");
+  set("CADRE_DOORBELL", "0");
   set("CADRE_LINK_CREDIT", " 1099511627776");
   set("CADRE_MAP_WINDOW", "1048576 ");
   set("CADRE_MAILBOX_LIMIT_MESSAGES", " 1 ");
@@ -133,6 +135,7 @@ TEST_F(EnvironmentTest, AcceptsValuesWithSurroundingBlanks) {
   EXPECT_EQ(o.payload_cap, 2147483647u);
   EXPECT_EQ(o.stack_size, 16384u);
   EXPECT_FALSE(o.keep_freed_memory);
+  EXPECT_FALSE(o.doorbell);
   EXPECT_EQ(o.link_credit, std::size_t(1) << 40);
   EXPECT_EQ(o.map_window, 1 << 20);
   EXPECT_EQ(o.mailbox_limit.messages, 1u);
@@ -285,6 +288,7 @@ TEST_F(EnvironmentTest, RefusesUnknownWords) {
   expect_refused("CADRE_KEEP_FREED_MEMORY", "yes");
   expect_refused("CADRE_KEEP_FREED_MEMORY", "2");
   expect_refused("CADRE_KEEP_FREED_MEMORY", "\t");
+  expect_refused("CADRE_DOORBELL", "on");
   expect_refused("CADRE_PROGRESS", "blink");
   // services/output.cpp compares the exact words: a padded one would silently mean `lines`.
   expect_refused("CADRE_PROGRESS", " live");
