@@ -10,6 +10,7 @@
 #include <cadre/cadre.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -273,6 +274,22 @@ std::vector<double> process_baselines(const Flags& f) {
   return raw;
 }
 
+namespace {
+/// The median time of one memcpy of `bytes` between two buffers already faulted in.
+double memcpy_us(std::size_t bytes) {
+  std::vector<char> from(bytes, 1), to(bytes, 2);
+  std::vector<double> us;
+  for (int i = 0; i < 21; ++i) {
+    const auto t0 = Clock::now();
+    std::memcpy(to.data(), from.data(), bytes);
+    asm volatile("" : : "r"(to.data()) : "memory");  // the copy is used
+    us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  std::sort(us.begin(), us.end());
+  return us[us.size() / 2];
+}
+}  // namespace
+
 void process_mode(const Flags& f, const std::vector<double>& raw, std::vector<Row>& rows) {
   auto ns = nodes();
   if (f.mode == "bcast") {
@@ -325,6 +342,16 @@ void process_mode(const Flags& f, const std::vector<double>& raw, std::vector<Ro
                       "std::vector<char>; raw: " + format_value(raw[i + 1]) + " us"});
     }
     send(pb, Stop{});
+    // One user-space copy of 4 MiB in this job, beside the raw one-way time of that size.
+    constexpr std::size_t kCopy = std::size_t(4) << 20;
+    const double copy = memcpy_us(kCopy);
+    double raw_copy_size = 0;
+    for (std::size_t i = 0; i < sizes.size(); ++i)
+      if (sizes[i] == kCopy) raw_copy_size = raw[i + 1];
+    rows.push_back({"memcpy_4194304B", copy, "us",
+                    raw_copy_size > 0 ? ratio(copy, raw_copy_size) : 0,
+                    "one memcpy of 4 MiB between buffers already faulted in (ratio: to raw "
+                    "MPI's one-way time at 4 MiB, when measured)"});
   } else if (f.mode == "msgrate") {
     const long n = std::max(100000L, f.tasks);
     double rate = median_of(f.repeat, [&] {

@@ -25,8 +25,13 @@ void InArchive::load(T& v) {
   } else if constexpr (WireString<U>) {
     using C = typename U::value_type;
     std::size_t n = get_count<U, sizeof(C)>();
-    v.resize(n);
-    if (n != 0) std::memcpy(v.data(), cur_, n * sizeof(C));
+    if constexpr (std::is_same_v<C, char>) {
+      // Copied straight in: no zero-filling pass before the copy.
+      v.assign(reinterpret_cast<const C*>(cur_), n);
+    } else {
+      v.resize(n);
+      if (n != 0) std::memcpy(v.data(), cur_, n * sizeof(C));
+    }
     cur_ += n * sizeof(C);
   } else if constexpr (is_vector_of_bool<U>::value) {
     std::size_t n = get_count<U, 1>();
@@ -38,8 +43,15 @@ void InArchive::load(T& v) {
   } else if constexpr (is_block_vector<U>::value) {
     using E = typename U::value_type;
     std::size_t n = get_count<U, sizeof(E)>();
-    v.resize(n);
-    if (n != 0) std::memcpy(static_cast<void*>(v.data()), cur_, n * sizeof(E));
+    if constexpr (std::is_same_v<E, char> || std::is_same_v<E, unsigned char> ||
+                  std::is_same_v<E, std::byte>) {
+      // Bytes: copied straight in, without zero-filling the vector first.
+      const auto* p = reinterpret_cast<const E*>(cur_);
+      v.assign(p, p + n);
+    } else {
+      v.resize(n);
+      if (n != 0) std::memcpy(static_cast<void*>(v.data()), cur_, n * sizeof(E));
+    }
     cur_ += n * sizeof(E);
   } else if constexpr (WireSequence<U>) {
     using E = typename U::value_type;
