@@ -166,6 +166,37 @@ void tasks_mode(const bench::Flags& f, std::vector<bench::Row>& rows, double raw
 
 // -- idle ---------------------------------------------------------------------------------
 
+/// Raw MPI: the median round trip of an 8-byte message from rank 0 to rank 1 (waiting in
+/// MPI_Recv, polling) and back, each sent after rank 0 slept 60 ms: what a wake-up costs
+/// when nobody sleeps (cold caches, an idle core). Rank 0's answer; 0 elsewhere.
+double raw_idle_rtt_us() {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (size < 2 || rank > 1) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    return 0;
+  }
+  std::vector<double> us;
+  for (int i = 0; i < 20; ++i) {
+    std::int64_t x = i;
+    if (rank == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(60));
+      auto t = Clock::now();
+      MPI_Send(&x, 1, MPI_INT64_T, 1, 98, MPI_COMM_WORLD);
+      MPI_Recv(&x, 1, MPI_INT64_T, 1, 98, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t).count());
+    } else {
+      MPI_Recv(&x, 1, MPI_INT64_T, 0, 98, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      MPI_Send(&x, 1, MPI_INT64_T, 0, 98, MPI_COMM_WORLD);
+    }
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (rank != 0) return 0;
+  std::sort(us.begin(), us.end());
+  return us[us.size() / 2];
+}
+
 /// Raw MPI: rank 1 waits in MPI_Recv for `secs`; returns its CPU use (fraction of a core).
 double raw_idle_cpu(double secs) {
   int rank = 0, size = 1;
@@ -191,7 +222,7 @@ double raw_idle_cpu(double secs) {
 }
 
 void idle_mode(const bench::Flags& f, std::vector<bench::Row>& rows, double raw_cpu,
-               double raw_latency_us) {
+               double raw_latency_us, double raw_idle_rtt) {
   auto ns = cadre::nodes();
   if (ns.size() < 2) throw cadre::Error("idle mode needs at least 2 ranks");
   cadre::NodeId w = ns[1];
@@ -227,8 +258,11 @@ void idle_mode(const bench::Flags& f, std::vector<bench::Row>& rows, double raw_
   rows.push_back({"raw_latency_8B", raw_latency_us, "us", 1.0, "raw MPI ping-pong, one way"});
   rows.push_back({"task_rtt_busy", h, "us", ratio(h, 2 * raw_latency_us),
                   "run(on(w), noop).get() back to back (ratio: to a raw round trip)"});
-  rows.push_back({"idle_wakeup", c, "us", ratio(c, 2 * raw_latency_us),
-                  "the same to a node idle for 60 ms (median)"});
+  rows.push_back({"raw_idle_rtt", raw_idle_rtt, "us", 1.0,
+                  "raw MPI round trip after 60 ms without traffic, the receiver polling in "
+                  "MPI_Recv (median)"});
+  rows.push_back({"idle_wakeup", c, "us", ratio(c, raw_idle_rtt),
+                  "the same to a node idle for 60 ms (median; ratio: to raw_idle_rtt)"});
 }
 
 }  // namespace
@@ -278,6 +312,7 @@ int main(int argc, char** argv) {
   } else if (f.mode == "idle") {
     raw.push_back(raw_idle_cpu(2.0));
     raw.push_back(bench::raw::pingpong_latency_us(MPI_COMM_WORLD, 8, f.iterations, f.warmup));
+    raw.push_back(raw_idle_rtt_us());
   } else if (f.mode == "flood") {
     bench::flood_environment(f);  // its baseline runs after the runtime, in the same job
   } else if (f.mode == "spawn") {
@@ -300,7 +335,7 @@ int main(int argc, char** argv) {
         if (f.mode == "tasks")
           tasks_mode(f, rows, raw[0], raw[1], raw[2]);
         else if (f.mode == "idle")
-          idle_mode(f, rows, raw[0], raw[1]);
+          idle_mode(f, rows, raw[0], raw[1], raw[2]);
         else if (f.mode == "flood")
           bench::flood_mode(f, rows);
         else if (f.mode == "spawn")
