@@ -128,28 +128,41 @@ Pid spawn_link(const W& where, R (*body)(P...), A&&... args) {
 /// for a node that never existed, NotRegistered for an unregistered user type. Any thread.
 template <class T>
 void send(Pid to, const T& msg) {
-  // Encoded into a per-thread scratch buffer: no allocation per message.
-  thread_local detail::ByteBuffer scratch;
-  scratch.clear();
-  detail::OutArchive ar(scratch);
-  ar << msg;
-  detail::send_bytes(to, detail::message_type_id<T>(), scratch.data(), scratch.size());
+  if constexpr (detail::is_c_string_v<T>) {
+    send(to, detail::c_string_message(msg, "cadre::send"));
+  } else {
+    // Encoded into a per-thread scratch buffer: no allocation per message.
+    thread_local detail::ByteBuffer scratch;
+    scratch.clear();
+    detail::OutArchive ar(scratch);
+    ar << msg;
+    detail::send_bytes(to, detail::message_type_id<T>(), scratch.data(), scratch.size());
+  }
 }
 /// Sends `msg` to `to` after `delay`.
 template <class Rep, class Per, class T>
 void send_after(std::chrono::duration<Rep, Per> delay, Pid to, const T& msg) {
-  detail::send_encoded_after(std::chrono::duration_cast<std::chrono::nanoseconds>(delay), to,
-                             detail::message_type_id<T>(), detail::encode_value(msg));
+  if constexpr (detail::is_c_string_v<T>)
+    send_after(delay, to, detail::c_string_message(msg, "cadre::send_after"));
+  else
+    detail::send_encoded_after(std::chrono::duration_cast<std::chrono::nanoseconds>(delay), to,
+                               detail::message_type_id<T>(), detail::encode_value(msg));
 }
 /// Sends `msg` to every process on `node`.
 template <class T>
 void broadcast(NodeId node, const T& msg) {
-  detail::broadcast_encoded(node, detail::message_type_id<T>(), detail::encode_value(msg));
+  if constexpr (detail::is_c_string_v<T>)
+    broadcast(node, detail::c_string_message(msg, "cadre::broadcast"));
+  else
+    detail::broadcast_encoded(node, detail::message_type_id<T>(), detail::encode_value(msg));
 }
 /// Sends `msg` to every process on every node, down a tree of point-to-point sends.
 template <class T>
 void broadcast_all(const T& msg) {
-  detail::broadcast_all_encoded(detail::message_type_id<T>(), detail::encode_value(msg));
+  if constexpr (detail::is_c_string_v<T>)
+    broadcast_all(detail::c_string_message(msg, "cadre::broadcast_all"));
+  else
+    detail::broadcast_all_encoded(detail::message_type_id<T>(), detail::encode_value(msg));
 }
 
 // -- monitors, links, kill, names ----------------------------------------------------------
@@ -178,17 +191,25 @@ std::optional<Pid> whereis(const std::string& name);
 /// CallFailed (the callee ended first or its node was lost; carries the Down reason).
 template <class R, class Q, class Rep, class Per>
 R call(Pid p, const Q& request, std::chrono::duration<Rep, Per> timeout) {
-  MonitorRef mon = monitor(p);
-  std::uint64_t corr = detail::new_call_id();
-  detail::send_encoded(p, detail::message_type_id<Q>(), detail::encode_value(request), true, corr);
-  detail::Mail m = detail::await_reply(p, corr, mon, detail::deadline_after(timeout));
-  if constexpr (!std::is_void_v<R>) return detail::decode_mail<R>(m);
+  if constexpr (detail::is_c_string_v<Q>) {
+    return call<R>(p, detail::c_string_message(request, "cadre::call"), timeout);
+  } else {
+    MonitorRef mon = monitor(p);
+    std::uint64_t corr = detail::new_call_id();
+    detail::send_encoded(p, detail::message_type_id<Q>(), detail::encode_value(request), true,
+                         corr);
+    detail::Mail m = detail::await_reply(p, corr, mon, detail::deadline_after(timeout));
+    if constexpr (!std::is_void_v<R>) return detail::decode_mail<R>(m);
+  }
 }
 /// Answers the call whose request the calling process took last. A reply after the caller
 /// gave up is dropped and counted, never taken for a later call.
 template <class T>
 void reply(const T& v) {
-  detail::reply_encoded(detail::message_type_id<T>(), detail::encode_value(v));
+  if constexpr (detail::is_c_string_v<T>)
+    reply(detail::c_string_message(v, "cadre::reply"));
+  else
+    detail::reply_encoded(detail::message_type_id<T>(), detail::encode_value(v));
 }
 
 }  // namespace cadre

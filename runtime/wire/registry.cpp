@@ -107,6 +107,11 @@ void throw_task_not_registered(const void* fn) {
       name));
 }
 
+std::string c_string_message(const char* s, const char* what) {
+  if (!s) throw Error(std::string(what) + ": a null C string cannot be sent (send a std::string)");
+  return s;
+}
+
 void throw_message_not_registered(const std::type_info& t) {
   throw NotRegistered(fmt::format(
       "cadre: the message type {} is not registered; add CADRE_MESSAGE({}) at namespace scope",

@@ -275,6 +275,17 @@ void chat_client(cadre::Channel<std::string> ch, Pid parent, std::string name) {
 }
 CADRE_TASK(chat_client);
 
+/// Answers each call with its std::string request and a "!", then forwards the next four
+/// std::string messages to `parent`, and ends.
+void string_echo(Pid parent) {
+  cadre::receive(cadre::match<std::string>([](const std::string& s) { cadre::reply(s + "!"); }));
+  cadre::receive(cadre::match<std::string>([](const std::string&) { cadre::reply("literal"); }));
+  for (int i = 0; i < 4; ++i)
+    cadre::receive(
+        cadre::match<std::string>([&](const std::string& s) { cadre::send(parent, s); }));
+}
+CADRE_TASK(string_echo);
+
 cadre::Down expect_down(const cadre::MonitorRef& ref, std::chrono::milliseconds t = 10s) {
   auto d = cadre::receive(t, cadre::on_down([](const cadre::Down& d) { return d; }));
   EXPECT_TRUE(d.has_value()) << "no Down";
@@ -285,6 +296,36 @@ cadre::Down expect_down(const cadre::MonitorRef& ref, std::chrono::milliseconds 
 }
 
 }  // namespace
+
+TEST(Processes, CStringsTravelAsStdString) {
+  for (auto n : cadre::nodes()) {
+    Pid p = cadre::spawn(n, string_echo, cadre::self());
+    // A literal, a `const char*` and a `char` array are sent, called and replied as
+    // std::string: the receiver matches std::string.
+    EXPECT_EQ(cadre::call<std::string>(p, "ping", 10s), "ping!");
+    EXPECT_EQ(cadre::call<std::string>(p, std::string("x"), 10s), "literal");
+    const char* pointer = "pointer";
+    char array[] = "array";
+    cadre::send(p, "literal");
+    cadre::send(p, pointer);
+    cadre::send(p, array);
+    cadre::send_after(1ms, p, "later");
+    for (const char* want : {"literal", "pointer", "array", "later"}) {
+      auto got =
+          cadre::receive(10s, cadre::match<std::string>([](const std::string& s) { return s; }));
+      ASSERT_TRUE(got) << "no std::string for " << want << " from node " << n.value();
+      EXPECT_EQ(*got, want);
+    }
+  }
+  const char* null = nullptr;
+  try {
+    cadre::send(cadre::self(), null);
+    ADD_FAILURE() << "a null C string was sent";
+  } catch (const cadre::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cadre::send: a null C string"), std::string::npos)
+        << e.what();
+  }
+}
 
 TEST(Processes, SelectiveReceiveKeepsOrder) {
   for (auto n : cadre::nodes()) {

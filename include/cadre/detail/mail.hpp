@@ -75,6 +75,15 @@ struct is_std_message<Pid> : std::true_type {};
 template <>
 struct is_std_message<NodeId> : std::true_type {};
 
+/// True for C strings (character arrays, `const char*`, `char*`): they travel as std::string,
+/// and a receiver matches std::string.
+template <class T>
+inline constexpr bool is_c_string_v =
+    std::is_same_v<std::decay_t<T>, const char*> || std::is_same_v<std::decay_t<T>, char*>;
+/// A C string as the std::string it travels as; throws Error for a null pointer, naming
+/// `what` (the call).
+std::string c_string_message(const char* s, const char* what);
+
 /// The id a message of type T carries; throws NotRegistered for an unregistered user type.
 template <class T>
 std::uint64_t message_type_id() {
