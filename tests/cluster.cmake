@@ -40,7 +40,7 @@ cadre_cluster_test(cluster_spawn 240 ${EXPECT} --status zero --grep "[  PASSED  
   ${LEFT_NONE} -- ${CLUSTER} run 3 -- mpirun -np 2 ${BY_HOST} $<TARGET_FILE:cadre-test-spawn>
      $<TARGET_FILE:cadre-spawn-other>)
 cadre_cluster_test(cluster_placement 120 ${EXPECT} --status zero
-  --grep "nodes: cn1:0@cn1 cn2:1@cn2 cn3:2@cn3" --count 1 --grep "on_host: ok" --count 1
+  --grep "nodes: cn1:0@cn1 cn2:1@cn2 cn3:2@cn3" --count 1 --grep "on_host: ok" --count 1 --grep "random_on: ok" --count 1
   --grep "cn2:1 <1.2> info: hello from cn2" --count 1 --grep "cn3:2 <2.2> info: hello from cn3" --count 1
   --grep "cn3:3 <3.2> info: hello from cn3" --count 1 --grep "info: cn2 heard from cn3" --count 1
   --grep "spawned on host: ok (cn3:3, cn2:4)" --count 1

@@ -185,7 +185,7 @@ class Hub {
 /// Starts a process running `body(hub)` on a node chosen by `where`; returns a channel to it
 /// (the calling process its first client) and a future that completes when `body` returns
 /// (with RemoteError if it ended otherwise). The hub is listening when this returns.
-template <class Msg, class W>
+template <class Msg, class W = Placement>
 std::pair<Channel<Msg>, Future<void>> spawn_hub(const W& where, void (*body)(Hub<Msg>&)) {
   auto* e = detail::task_entry(body);
   auto done = std::make_shared<detail::ResultState<void>>(1);

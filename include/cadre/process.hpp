@@ -88,7 +88,7 @@ ByteBuffer encode_named_args(A&&... args) {
 
 /// Starts a process running registered `body(args...)` on a node (a NodeId or a placement);
 /// returns its pid once it exists. Throws NotRegistered, InvalidNode, SpawnError.
-template <class W, class R, class... P, class... A>
+template <class W = Placement, class R, class... P, class... A>
 Pid spawn(const W& where, R (*body)(P...), A&&... args) {
   auto* e = detail::task_entry(body);
   return detail::spawn_process(detail::placement_of(where), e,
@@ -98,7 +98,7 @@ Pid spawn(const W& where, R (*body)(P...), A&&... args) {
 /// Starts a process running the body registered as `name` with `args`, on a node that has it
 /// (another program's body may be missing here). The body's signature is `R name(A...)`
 /// (`R` void unless given). Errors as run() by name.
-template <class R = void, class W, class... A>
+template <class R = void, class W = Placement, class... A>
 Pid spawn(const W& where, std::string_view name, A&&... args) {
   const detail::Entry* e = detail::named_task(name, detail::named_signature<R, A...>());
   return detail::spawn_process(detail::placement_of(where), e,
@@ -106,14 +106,14 @@ Pid spawn(const W& where, std::string_view name, A&&... args) {
       .first;
 }
 /// spawn() and monitor the new process atomically: {pid, monitor}.
-template <class W, class R, class... P, class... A>
+template <class W = Placement, class R, class... P, class... A>
 std::pair<Pid, MonitorRef> spawn_monitor(const W& where, R (*body)(P...), A&&... args) {
   auto* e = detail::task_entry(body);
   return detail::spawn_process(detail::placement_of(where), e,
                                detail::encode_args(body, std::forward<A>(args)...), 1);
 }
 /// spawn() and link the new process to the caller atomically.
-template <class W, class R, class... P, class... A>
+template <class W = Placement, class R, class... P, class... A>
 Pid spawn_link(const W& where, R (*body)(P...), A&&... args) {
   auto* e = detail::task_entry(body);
   return detail::spawn_process(detail::placement_of(where), e,

@@ -22,25 +22,56 @@
 
 namespace cadre {
 
-/// Where a task or process runs.
+namespace detail {
+/// The parameter type that makes cadre::random a function of its own (see below).
+struct RandomPick {
+  explicit RandomPick() = default;
+};
+}  // namespace detail
+
+/// Where a task or process runs: a placement below, or a bare NodeId.
 struct Placement {
-  enum class Kind : std::uint8_t { any, random, node, host, local };
+  /// What kind of choice this is.
+  enum class Kind : std::uint8_t { any, random, node, host, local, random_on };
   Kind kind = Kind::any;
   NodeId node{};
-  std::string host;
+  std::string host;                // Kind::host
+  std::vector<std::string> hosts;  // Kind::random_on
+
+  /// cadre::any.
+  Placement() = default;
+  /// A placement of kind `k`.
+  Placement(Kind k, NodeId n, std::string h = {}, std::vector<std::string> hs = {})
+      : kind(k), node(n), host(std::move(h)), hosts(std::move(hs)) {}
+  /// A bare NodeId: on(n).
+  Placement(NodeId n) : kind(Kind::node), node(n) {}  // NOLINT(google-explicit-constructor)
+  /// cadre::random, named as a value.
+  Placement(Placement (*)(detail::RandomPick))  // NOLINT(google-explicit-constructor)
+      : kind(Kind::random) {}
 };
 
 /// The worker with the least outstanding work (the master only when it is the sole node).
-inline const Placement any{Placement::Kind::any, NodeId(0), {}};
-/// A worker chosen at random (the master only when it is the sole node).
-inline const Placement random{Placement::Kind::random, NodeId(0), {}};
+inline const Placement any{Placement::Kind::any, NodeId(0)};
+/// A worker chosen at random (the master only when it is the sole node). Named as a value,
+/// `run(cadre::random, f, x)`. It is a function, never called by the user, so that after
+/// `using namespace cadre;` the plain name `random` still works both as this placement and
+/// as the C library's `random()` (`<cstdlib>`), instead of being ambiguous.
+inline Placement random(detail::RandomPick) {
+  return Placement(Placement::Kind::random, NodeId(0));
+}
 /// The calling node itself.
-inline const Placement local{Placement::Kind::local, NodeId(0), {}};
+inline const Placement local{Placement::Kind::local, NodeId(0)};
 /// Node `n`; InvalidNode when it is unknown.
-inline Placement on(NodeId n) { return Placement{Placement::Kind::node, n, {}}; }
+inline Placement on(NodeId n) { return Placement{Placement::Kind::node, n}; }
 /// The least loaded node on host `name`; InvalidNode when there is none.
 inline Placement on_host(std::string name) {
   return Placement{Placement::Kind::host, NodeId(0), std::move(name)};
+}
+/// A worker chosen at random among the live workers on `hosts` (the master only when it is
+/// the sole node there). InvalidNode for an empty list, a name that is no node's host, or
+/// when every node on those hosts is lost.
+inline Placement random_on(std::vector<std::string> hosts) {
+  return Placement{Placement::Kind::random_on, NodeId(0), {}, std::move(hosts)};
 }
 
 /// Options of map().
@@ -84,15 +115,15 @@ std::string named_signature() {
   return type_name(typeid(R(*)(std::tuple<std::decay_t<A>...>)));
 }
 
-inline Placement placement_of(NodeId n) { return on(n); }
-inline const Placement& placement_of(const Placement& p) { return p; }
+/// A placement as given: a Placement, a NodeId, or cadre::random named as a value.
+inline Placement placement_of(const Placement& p) { return p; }
 
 }  // namespace detail
 
 /// Runs registered task `fn(args...)` on a node chosen by `where`. Never blocks on the
 /// remote node. Throws NotRegistered (fn not registered with CADRE_TASK), InvalidNode,
 /// PayloadTooLarge, NotRunning. Any thread, task or process.
-template <class R, class W, class... P, class... A>
+template <class R, class W = Placement, class... P, class... A>
 Future<R> run(const W& where, R (*fn)(P...), A&&... args) {
   static_assert(sizeof...(P) == sizeof...(A), "cadre::run: wrong number of arguments");
   const detail::Entry* e = detail::task_entry(fn);
@@ -112,7 +143,7 @@ Future<R> run(const W& where, R (*fn)(P...), A&&... args) {
 /// and the argument types make the signature: `run<int>(on(n), "square", 3)` calls
 /// `int square(int)`. A name or signature the job lacks: NotRegistered or RegistryMismatch
 /// naming both (checked on the master; elsewhere by the node that runs it).
-template <class R, class W, class... A>
+template <class R, class W = Placement, class... A>
 Future<R> run(const W& where, std::string_view name, A&&... args) {
   const detail::Entry* e = detail::named_task(name, detail::named_signature<R, A...>());
   detail::ByteBuffer buf;
@@ -130,7 +161,7 @@ namespace detail {
 
 /// map()'s body once the inputs are its own: one state per chunk, the job handed to the node
 /// loop (chunks start leaving now), then the futures, handles {chunk state, slot}.
-template <class R, class W, class T>
+template <class R, class W = Placement, class T>
 std::vector<Future<R>> map_own(const W& where, const Entry* e,
                                std::unique_ptr<MapInputsOf<T>> inputs, const MapOptions& opts) {
   const std::size_t n = inputs->count();
@@ -162,7 +193,7 @@ std::size_t map_chunk(const W& where, std::size_t n, const MapOptions& opts) {
 /// loop encodes each chunk as it leaves. A chunk that cannot be encoded, or whose encoding
 /// is above the payload cap, fails its own futures (Error, PayloadTooLarge), not the map.
 /// Throws NotRegistered, InvalidNode, NotRunning, and what converting an input throws.
-template <class R, class W, class P, class Range>
+template <class R, class W = Placement, class P, class Range>
 std::vector<Future<R>> map(const W& where, R (*fn)(P), const Range& inputs, MapOptions opts = {}) {
   using Param = std::decay_t<P>;
   const detail::Entry* e = detail::task_entry(fn);
@@ -176,7 +207,7 @@ std::vector<Future<R>> map(const W& where, R (*fn)(P), const Range& inputs, MapO
 
 /// As above, with the inputs moved in (no copy): `map(where, fn, std::move(xs))`, or a
 /// braced list. The vector is the map's from then on.
-template <class R, class W, class P>
+template <class R, class W = Placement, class P>
 std::vector<Future<R>> map(const W& where, R (*fn)(P), std::vector<std::decay_t<P>>&& inputs,
                            MapOptions opts = {}) {
   const detail::Entry* e = detail::task_entry(fn);

@@ -51,14 +51,59 @@ std::vector<NodeId> Placer::candidates(const Placement& where) const {
     case Placement::Kind::local:
       out.push_back(node_.self_node());
       break;
+    case Placement::Kind::random_on:
+      out = on_hosts(where.hosts);
+      break;
   }
+  return out;
+}
+
+std::vector<NodeId> Placer::on_hosts(const std::vector<std::string>& wanted) const {
+  const auto list = [&] {
+    std::string s;
+    for (auto& h : wanted) s += (s.empty() ? "\"" : ", \"") + h + "\"";
+    return s;
+  };
+  if (wanted.empty())
+    throw InvalidNode("cadre placement random_on({}): no host given; name at least one");
+  auto table = node_.table();
+  const auto listed = [&](const std::string& h) {
+    return std::find(wanted.begin(), wanted.end(), h) != wanted.end();
+  };
+  // A name no node ever had is a mistake; a host whose nodes are all lost is only skipped.
+  for (auto& h : wanted) {
+    bool seen = false;
+    for (auto& n : *table) seen = seen || n.host == h;
+    if (!seen) {
+      std::string hosts;
+      for (auto& n : *table)
+        if (hosts.find(n.host) == std::string::npos) hosts += (hosts.empty() ? "" : ", ") + n.host;
+      throw InvalidNode(fmt::format(
+          "cadre placement random_on({{{}}}): no node of this job is on host \"{}\" (the job's "
+          "hosts: {})",
+          list(), h, hosts));
+    }
+  }
+  std::vector<NodeId> out;
+  bool master_there = false;
+  for (auto& n : *table) {
+    if (n.state != NodeState::up || !listed(n.host)) continue;
+    if (n.id.value() == 0)
+      master_there = true;
+    else
+      out.push_back(n.id);
+  }
+  if (out.empty() && master_there) out.push_back(NodeId(0));
+  if (out.empty())
+    throw InvalidNode(fmt::format(
+        "cadre placement random_on({{{}}}): every node on those hosts is lost", list()));
   return out;
 }
 
 NodeId Placer::pick(const Placement& where) {
   auto c = candidates(where);
   if (c.size() == 1) return c[0];
-  if (where.kind == Placement::Kind::random) return c[random_index(c.size())];
+  if (is_random(where)) return c[random_index(c.size())];
   // Least outstanding work; ties go round-robin so equal nodes share the load.
   std::size_t start = rr_++ % c.size();
   NodeId best = c[start];

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "cadre/tasks.hpp"
@@ -23,6 +24,10 @@ class Placer {
   std::vector<NodeId> candidates(const Placement& where) const;
   /// The node new work goes to (throws InvalidNode).
   NodeId pick(const Placement& where);
+  /// Whether `where` picks at random among its candidates (random, random_on).
+  static bool is_random(const Placement& where) {
+    return where.kind == Placement::Kind::random || where.kind == Placement::Kind::random_on;
+  }
   /// A uniform index below `n` (> 0), from the generator random placement uses.
   std::size_t random_index(std::size_t n) {
     return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng_);
@@ -33,6 +38,9 @@ class Placer {
   void forget(NodeId n);
 
  private:
+  /// random_on's candidates: live workers on `hosts` (the master when it is the only one).
+  std::vector<NodeId> on_hosts(const std::vector<std::string>& hosts) const;
+
   const NodeContext& node_;
   std::vector<std::int64_t> load_;  // outstanding inputs per node
   std::minstd_rand rng_;

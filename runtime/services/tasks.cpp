@@ -6,6 +6,7 @@
 
 #include "cadre/errors.hpp"
 #include "node/log.hpp"
+#include "node/placement.hpp"
 #include "services/output.hpp"
 
 namespace cadre::services {
@@ -175,7 +176,7 @@ void TaskService::pump(MapJob& job) {
   while (job.queued()) {
     NodeId best{};
     bool found = false;
-    if (job.where.kind == Placement::Kind::random) {
+    if (node::Placer::is_random(job.where)) {
       std::vector<NodeId> room;
       for (NodeId n : c)
         if (job.inflight[n.value()] < job.window) room.push_back(n);

@@ -152,6 +152,15 @@ int placement() {
     cadre::run(cadre::on_host(h), say_hello).get();
   }
   std::printf("on_host: ok\n");
+  // random_on: only workers of the named hosts, and both of them in 60 tries.
+  std::set<std::string> picked;
+  std::vector<cadre::Future<std::string>> on23;
+  for (int i = 0; i < 60; ++i)
+    on23.push_back(cadre::run(cadre::random_on({"cn2", "cn3"}), host_name));
+  for (auto& f : on23) picked.insert(f.get());
+  if (picked != std::set<std::string>{"cn2", "cn3"})
+    return fail("random_on({cn2, cn3}) ran on other hosts or missed one");
+  std::printf("random_on: ok\n");
   try {
     cadre::run(cadre::on_host("cn9"), host_name).get();
     return fail("on_host(cn9) was accepted");

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cadre/cadre.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <numeric>
 #include <optional>
@@ -22,6 +23,9 @@ namespace {
 
 long square(long x) { return x * x; }
 CADRE_TASK(square);
+
+void quiet_process() {}
+CADRE_TASK(quiet_process);
 
 std::uint32_t node_of_task() { return cadre::self_node().value(); }
 CADRE_TASK(node_of_task);
@@ -96,6 +100,7 @@ std::vector<cadre::Placement> all_placements() {
   std::vector<cadre::Placement> ps = {cadre::any, cadre::random, cadre::local};
   for (auto n : cadre::nodes()) ps.push_back(cadre::on(n));
   ps.push_back(cadre::on_host(cadre::node_info(cadre::self_node()).host));
+  ps.push_back(cadre::random_on({cadre::node_info(cadre::self_node()).host}));
   return ps;
 }
 
@@ -111,6 +116,8 @@ std::string name_of(const cadre::Placement& p) {
       return "on(" + std::to_string(p.node.value()) + ")";
     case cadre::Placement::Kind::host:
       return "on_host(" + p.host + ")";
+    case cadre::Placement::Kind::random_on:
+      return "random_on(" + p.hosts.at(0) + ")";
   }
   return "?";
 }
@@ -165,6 +172,41 @@ TEST(Tasks, PlacementsGoWhereTheySay) {
   }
   EXPECT_EQ(cadre::run(cadre::on_host(cadre::node_info(ns.back()).host), echo_host).get(),
             cadre::node_info(ns.back()).host);
+  // A bare NodeId is a placement.
+  EXPECT_EQ(cadre::run(ns.back(), node_of_task).get(), ns.back().value());
+}
+
+TEST(Tasks, RandomOnPicksLiveWorkersOfTheNamedHosts) {
+  const auto ns = cadre::nodes();
+  const std::string here = cadre::node_info(cadre::self_node()).host;
+  std::set<std::uint32_t> seen;
+  std::vector<cadre::Future<std::uint32_t>> fs;
+  for (int i = 0; i < 100; ++i) fs.push_back(cadre::run(cadre::random_on({here}), node_of_task));
+  for (auto& f : fs) seen.insert(f.get());
+  if (ns.size() > 1) EXPECT_FALSE(seen.count(0)) << "random_on picked the master beside workers";
+  EXPECT_EQ(seen.size(), ns.size() == 1 ? 1u : ns.size() - 1);
+  // Mistakes are refused, naming what is wrong.
+  try {
+    cadre::run(cadre::random_on({here, "no-such-host"}), node_of_task).get();
+    ADD_FAILURE() << "random_on with an unknown host was accepted";
+  } catch (const cadre::InvalidNode& e) {
+    EXPECT_NE(std::string(e.what()).find("\"no-such-host\""), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(cadre::run(cadre::random_on({}), node_of_task).get(), cadre::InvalidNode);
+  EXPECT_THROW(cadre::spawn(cadre::random_on({"no-such-host"}), quiet_process), cadre::InvalidNode);
+}
+
+TEST(Tasks, UsingNamespaceCadreKeepsRandomUnambiguous) {
+  // After `using namespace cadre;` the plain name `random` is both the placement and the C
+  // library's random() from <cstdlib>; neither is ambiguous.
+  using namespace cadre;
+  const long c_random = random();
+  EXPECT_GE(c_random, 0);
+  EXPECT_EQ(run(random, square, 12L).get(), 144);
+  EXPECT_EQ(map(random, square, std::vector<long>{1, 2, 3})[2].get(), 9);
+  Placement p = random;
+  EXPECT_EQ(p.kind, Placement::Kind::random);
+  EXPECT_EQ(run(cadre::random, square, 5L).get(), 25);
 }
 
 TEST(Tasks, RemoteExceptionsNameTypeMessageNodeAndHost) {
