@@ -28,6 +28,7 @@
 #include "transport/exit_guard.hpp"
 #include "transport/links.hpp"
 #include "transport/mpi_env.hpp"
+#include "transport/user_comms.hpp"
 
 namespace cadre {
 namespace {
@@ -68,6 +69,9 @@ class RuntimeImpl {
         join_port = api::join_handshake(where, std::chrono::seconds(10));
       auto transport = transport::make_transport(o, std::chrono::seconds(60), bootstrap, join_port);
       if (transport->spawned()) apply_bootstrap(bootstrap);
+      // The user's own communicators (boost_mpi.hpp): every rank of this launch, here.
+      user_comms_ =
+          std::make_unique<transport::UserComms>(!transport->spawned() && join_port.empty());
       core_ = std::make_unique<node::Core>(std::move(transport), o, mpi_->host());
       services_ = std::make_unique<api::NodeServices>(*core_);
       master_ = core_->is_master();
@@ -290,6 +294,7 @@ class RuntimeImpl {
   }
 
   std::unique_ptr<transport::MpiEnvironment> mpi_;
+  std::unique_ptr<transport::UserComms> user_comms_;
   std::unique_ptr<node::Core> core_;
   std::unique_ptr<api::NodeServices> services_;  // the composition root: after the node
   bool master_ = false;
