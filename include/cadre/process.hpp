@@ -53,6 +53,23 @@ void reply_encoded(std::uint64_t type_id, ByteBuffer&& payload);
 /// Waits for the reply to call `corr` to `callee` (monitored); throws CallFailed / Timeout.
 Mail await_reply(Pid callee, std::uint64_t corr, MonitorRef mon,
                  std::optional<std::chrono::steady_clock::time_point> deadline);
+/// Throws DecodeError: the reply of `callee` to call<`expected`> carries the type id `got`.
+[[noreturn]] void throw_reply_type(Pid callee, const std::string& expected, std::uint64_t got);
+
+/// Checks that reply `m` carries R's type id before it is decoded as an R. An R this binary
+/// did not register (another program's type) is left to the decoder.
+template <class R>
+void check_reply_type(Pid callee, const Mail& m) {
+  std::uint64_t id = 0;
+  if constexpr (is_std_message<R>::value) {
+    id = message_type_id<R>();
+  } else {
+    static const Entry* e = find_message(typeid(R));
+    if (!e) return;
+    id = e->id;
+  }
+  if (m.type_id != id) throw_reply_type(callee, message_type_name(id), m.type_id);
+}
 
 template <class T>
 ByteBuffer encode_value(const T& v) {
@@ -188,7 +205,8 @@ std::optional<Pid> whereis(const std::string& name);
 // -- call and reply ----------------------------------------------------------------------
 
 /// Sends `request` to `p` and waits up to `timeout` for its reply(v). Throws Timeout,
-/// CallFailed (the callee ended first or its node was lost; carries the Down reason).
+/// CallFailed (the callee ended first or its node was lost; carries the Down reason),
+/// DecodeError naming both types when the callee replied with another type than R.
 template <class R, class Q, class Rep, class Per>
 R call(Pid p, const Q& request, std::chrono::duration<Rep, Per> timeout) {
   if constexpr (detail::is_c_string_v<Q>) {
@@ -199,7 +217,10 @@ R call(Pid p, const Q& request, std::chrono::duration<Rep, Per> timeout) {
     detail::send_encoded(p, detail::message_type_id<Q>(), detail::encode_value(request), true,
                          corr);
     detail::Mail m = detail::await_reply(p, corr, mon, detail::deadline_after(timeout));
-    if constexpr (!std::is_void_v<R>) return detail::decode_mail<R>(m);
+    if constexpr (!std::is_void_v<R>) {
+      detail::check_reply_type<R>(p, m);
+      return detail::decode_mail<R>(m);
+    }
   }
 }
 /// Answers the call whose request the calling process took last. A reply after the caller

@@ -23,6 +23,7 @@
 #include "cadre/detail/buffer.hpp"
 #include "cadre/detail/future_state.hpp"
 #include "cadre/detail/mail.hpp"
+#include "cadre/detail/receive_report.hpp"
 #include "cadre/detail/registry.hpp"
 #include "cadre/errors.hpp"
 #include "cadre/ids.hpp"
@@ -37,22 +38,38 @@ class MailboxCursor {
  public:
   /// Binds to the calling process (fiber or driver); throws WrongRole elsewhere.
   explicit MailboxCursor(std::optional<std::chrono::steady_clock::time_point> deadline);
+  /// Ends the handling of the message consume() took: sender() is what it was before.
+  ~MailboxCursor() {
+    if (handled_) end_handling();
+  }
+  MailboxCursor(const MailboxCursor&) = delete;
+  MailboxCursor& operator=(const MailboxCursor&) = delete;
   /// The next message not yet looked at by this receive, or nullptr.
   Mail* next();
   /// Removes the message last returned by next() and hands it over.
   Mail take();
   /// Removes the message last returned by next() (handled); a call becomes the one to answer
-  /// with reply().
+  /// with reply(), and its sender is sender() until this cursor ends.
   void consume();
-  /// Drops the message last returned by next() (it could not be decoded) and reports it.
-  void drop_malformed(const std::string& why);
+  /// Drops the message last returned by next(): it could not be decoded as `type` (`why`).
+  /// Reports it, naming the type and the sender.
+  void drop_malformed(const std::string& type, const std::string& why);
   /// Waits for more messages; false when the deadline passed.
   bool wait();
+  /// A receive that waited `waited` (> 0) ran out of time: warns, at most once a second per
+  /// process, when the mailbox holds messages no matcher accepted; `waiting_for()` names the
+  /// matchers' types (called only to warn).
+  void timed_out(std::chrono::nanoseconds waited, std::string (*waiting_for)());
 
  private:
+  void end_handling();
+
   void* proc_;
   std::size_t index_ = 0;
   std::optional<std::chrono::steady_clock::time_point> deadline_;
+  bool handled_ = false;        // consume() made this message's sender sender()
+  bool prev_handling_ = false;  // sender() before it (an enclosing handler's)
+  Pid prev_sender_;
 };
 
 template <class T>
@@ -133,7 +150,7 @@ void try_matcher(M& matcher, MailboxCursor& cur, Mail& m, std::optional<Stored<R
   try {
     v.emplace(decode_mail<typename M::value_type>(m));
   } catch (const DecodeError& e) {
-    cur.drop_malformed(e.what());
+    cur.drop_malformed(type_name<typename M::value_type>(), e.what());
     done = true;
     return;
   }
@@ -155,9 +172,11 @@ void check_registered() {
   if constexpr (M::kind == MailKind::user) (void)message_type_id<typename M::value_type>();
 }
 
+/// The receive loop: `waited` > 0 is the timeout to report when the deadline passes with
+/// messages no matcher accepted (0: no report, as for polls).
 template <class R, class... M>
 std::optional<Stored<R>> receive_impl(std::optional<std::chrono::steady_clock::time_point> deadline,
-                                      M&... ms) {
+                                      std::chrono::nanoseconds waited, M&... ms) {
   MailboxCursor cur(deadline);
   bool checked = false;
   for (;;) {
@@ -173,7 +192,10 @@ std::optional<Stored<R>> receive_impl(std::optional<std::chrono::steady_clock::t
       (check_registered<M>(), ...);
       checked = true;
     }
-    if (!cur.wait()) return std::nullopt;
+    if (!cur.wait()) {
+      if (waited.count() > 0) cur.timed_out(waited, &matcher_names<M...>);
+      return std::nullopt;
+    }
   }
 }
 
@@ -199,6 +221,11 @@ void check_matchers() {
 
 // -- receive ------------------------------------------------------------------------------
 
+/// Inside a receive handler (match, on_down, on_exit; receive_loop's too): the pid that sent
+/// the message being handled (for a Down or an Exit, the process that ended; the null pid for
+/// a message sent from a thread that is no process). Throws WrongRole outside a handler.
+Pid sender();
+
 /// Waits up to `timeout` (0 polls) for the oldest message some matcher accepts; the first
 /// matcher that accepts it handles it; other messages stay, in order. Returns the handler's
 /// value (std::optional<R>), or whether a message was handled (bool) when handlers return
@@ -207,7 +234,8 @@ template <class Rep, class Per, class... M>
 auto receive(std::chrono::duration<Rep, Per> timeout, M... ms) {
   detail::check_matchers<M...>();
   using R = typename detail::first_result<M...>::type;
-  auto got = detail::receive_impl<R>(detail::deadline_after(timeout), ms...);
+  auto got = detail::receive_impl<R>(detail::deadline_after(timeout),
+                                     detail::timeout_to_report(timeout), ms...);
   if constexpr (std::is_void_v<R>) {
     return got.has_value();
   } else {
@@ -220,7 +248,7 @@ template <class M0, class... M>
 auto receive(M0 m0, M... ms) {
   detail::check_matchers<M0, M...>();
   using R = typename M0::result_type;
-  auto got = detail::receive_impl<R>(std::nullopt, m0, ms...);
+  auto got = detail::receive_impl<R>(std::nullopt, std::chrono::nanoseconds(0), m0, ms...);
   if constexpr (!std::is_void_v<R>) return std::move(*got);
 }
 

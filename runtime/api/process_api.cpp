@@ -224,6 +224,13 @@ Mail await_reply(Pid callee, std::uint64_t corr, MonitorRef mon,
   }
 }
 
+void throw_reply_type(Pid callee, const std::string& expected, std::uint64_t got) {
+  throw DecodeError(fmt::format(
+      "cadre::call<{}>({}): the reply is {}, not {} (call<R> must name the type the callee "
+      "passes to reply())",
+      expected, callee, with_article(message_type_name(got)), with_article(expected)));
+}
+
 }  // namespace cadre::detail
 
 namespace cadre {

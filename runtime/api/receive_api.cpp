@@ -70,6 +70,15 @@ void MailboxCursor::consume() {
   --index_;
   Mail& m = p.mailbox[index_];
   if (m.is_call) p.call = std::make_pair(m.from(), m.corr);
+  // The handler about to run sees this message's sender; an enclosing handler's comes back
+  // when this receive ends.
+  if (!handled_) {
+    handled_ = true;
+    prev_handling_ = p.handling;
+    prev_sender_ = p.sender;
+  }
+  p.handling = true;
+  p.sender = m.from();
   uncount(p, m);
   if (index_ == 0) {
     p.mailbox.pop_front();  // the common case: the oldest message matched
@@ -79,10 +88,44 @@ void MailboxCursor::consume() {
   }
 }
 
-void MailboxCursor::drop_malformed(const std::string& why) {
+void MailboxCursor::end_handling() {
+  auto& p = *static_cast<services::Process*>(proc_);
+  p.handling = prev_handling_;
+  p.sender = prev_sender_;
+}
+
+void MailboxCursor::drop_malformed(const std::string& type, const std::string& why) {
   Mail m = take();
-  node::log_local(Level::error, fmt::format("dropped a malformed message from {} to {}: {}",
-                                            m.from(), self(), why));
+  node::log_local(Level::error,
+                  fmt::format("dropped a malformed message from {} to {}: it carries the id of "
+                              "{} but could not be decoded as one: {}",
+                              m.from(), self(), type, why));
+}
+
+void MailboxCursor::timed_out(std::chrono::nanoseconds waited, std::string (*waiting_for)()) {
+  auto& p = *static_cast<services::Process*>(proc_);
+  std::size_t total = 0;
+  const std::string types = services::user_mail_by_type(p.mailbox, total);
+  if (total == 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (p.unmatched_warned != std::chrono::steady_clock::time_point{} &&
+      now - p.unmatched_warned < std::chrono::seconds(1)) {
+    ++p.unmatched_suppressed;
+    return;
+  }
+  const double ms = std::chrono::duration<double, std::milli>(waited).count();
+  std::string suppressed;
+  if (p.unmatched_suppressed > 0)
+    suppressed = fmt::format(" ({} more such warning(s) for this process were suppressed)",
+                             p.unmatched_suppressed);
+  node::log_local(
+      Level::warn,
+      fmt::format("receive in {} on node {} timed out after {} ms waiting for {}; its mailbox "
+                  "holds {} message(s) no matcher accepted: {} (a matcher accepts exactly its "
+                  "type: send(p, 5) sends an int){}",
+                  self(), core().self_node().value(), ms, waiting_for(), total, types, suppressed));
+  p.unmatched_warned = now;
+  p.unmatched_suppressed = 0;
 }
 
 bool MailboxCursor::wait() {
@@ -122,4 +165,14 @@ bool MailboxCursor::wait() {
 }
 
 }  // namespace detail
+
+Pid sender() {
+  auto& p = require_process("cadre::sender");
+  if (!p.handling)
+    throw WrongRole(
+        "cadre::sender(): called outside a receive handler; it is the pid that sent the message "
+        "a match/on_down/on_exit handler is handling, and has no meaning elsewhere");
+  return p.sender;
+}
+
 }  // namespace cadre

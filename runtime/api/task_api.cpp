@@ -13,11 +13,43 @@
 #include "cadre/tasks.hpp"
 
 namespace cadre::detail {
+namespace {
+
+// A signature as named_signature() spells it: "R (*)(std::tuple<A...>)" -> {R, A...}.
+std::pair<std::string, std::string> split_signature(const std::string& sig) {
+  const std::size_t k = sig.find(" (*)(std::tuple<");
+  if (k == std::string::npos || sig.size() < k + 18) return {sig, ""};
+  return {sig.substr(0, k), sig.substr(k + 16, sig.size() - k - 18)};
+}
+
+// RegistryMismatch for task `name` registered as `registered` (on `where`) and called by
+// name as `called`, naming the part that differs.
+[[noreturn]] void throw_signature_mismatch(std::string_view name, const std::string& registered,
+                                           const std::string& where, const std::string& called) {
+  auto [r_result, r_args] = split_signature(registered);
+  auto [c_result, c_args] = split_signature(called);
+  std::string differs;
+  if (r_result != c_result)
+    differs = fmt::format("it returns {}, not {} (the R of run<R>/spawn<R>)", r_result, c_result);
+  else if (r_args != c_args)
+    differs = fmt::format("it takes ({}), not ({})", r_args, c_args);
+  throw RegistryMismatch(fmt::format(
+      "cadre: task '{}' is registered as '{}' (on {}) but called by name as '{}': {}; the "
+      "result type and argument types of the call must match the registration",
+      name, registered, where, called, differs.empty() ? "the signatures differ" : differs));
+}
+
+}  // namespace
 
 const Entry* named_task(std::string_view name, std::string signature) {
   const std::uint64_t id = entry_id(name, signature);
   if (const Entry* e = find_id(id); e && e->kind == EntryKind::task) return e;
   auto* core = node::Core::try_get();
+  // Every node that has `name` has it with one signature (checked at start-up): this binary's
+  // registration answers at once, on any node.
+  if (const Entry* mine = find_task_named(name))
+    throw_signature_mismatch(name, mine->signature,
+                             core ? core->describe(core->self_node()) : "this program", signature);
   if (core && core->is_master()) {
     auto known = core->registered_as(static_cast<std::uint8_t>(EntryKind::task), name);
     if (known.empty())
@@ -26,10 +58,7 @@ const Entry* named_task(std::string_view name, std::string signature) {
           "the program that serves it needs CADRE_TASK({}) (a native node: cadre_register)",
           name, signature, name));
     if (std::none_of(known.begin(), known.end(), [&](auto& k) { return k.first == signature; }))
-      throw RegistryMismatch(fmt::format(
-          "cadre: task '{}' is registered as '{}' (on {}) but called by name as '{}': the "
-          "result type and argument types of the call must match the registration",
-          name, known.front().first, known.front().second, signature));
+      throw_signature_mismatch(name, known.front().first, known.front().second, signature);
   }
   // Interned: futures and requests keep the pointer.
   static std::mutex mu;

@@ -148,6 +148,26 @@ void ProcessService::count_driver_unread() {
   driver_->inbox.clear();
 }
 
+std::string user_mail_by_type(MailQueue& q, std::size_t& total) {
+  std::vector<std::pair<std::uint64_t, std::size_t>> counts;  // few types: a linear search
+  total = 0;
+  for (std::size_t i = 0; i < q.size(); ++i) {
+    const Mail& m = q[i];
+    if (m.kind != MailKind::user) continue;
+    ++total;
+    auto it = std::find_if(counts.begin(), counts.end(),
+                           [&](const auto& c) { return c.first == m.type_id; });
+    if (it == counts.end())
+      counts.emplace_back(m.type_id, 1);
+    else
+      ++it->second;
+  }
+  std::string s;
+  for (auto& [id, n] : counts)
+    s += fmt::format("{}{} \u00d7{}", s.empty() ? "" : ", ", detail::message_type_name(id), n);
+  return s;
+}
+
 // -- processes ------------------------------------------------------------------------------
 
 void ProcessService::start_process(std::uint64_t serial, const detail::Entry* e, ByteBuffer args) {
@@ -191,11 +211,40 @@ void ProcessService::finish(Process& p, Reason reason, const std::string& detail
   // the same links, ahead of these notices.
   auto watchers = std::move(p.watchers);
   auto links = std::move(p.links);
+  if (reason == Reason::shutdown) report_unmatched_at_shutdown(p);
   drops_.unread += p.mailbox.live();  // delivered, never handled
   if (last_ == &p) last_ = nullptr;
   procs_.erase(p.serial);
   for (auto& [id, w] : watchers) send_down(w, me, id, reason, detail);
   for (auto& l : links) send_exit(l, me, reason, detail);
+}
+
+namespace {
+// Processes a node names one by one at shut-down for the messages they never accepted.
+constexpr std::size_t kShutdownReports = 10;
+}  // namespace
+
+void ProcessService::report_unmatched_at_shutdown(Process& p) {
+  std::size_t total = 0;
+  const std::string types = user_mail_by_type(p.mailbox, total);
+  if (total == 0) return;
+  if (shutdown_reports_ >= kShutdownReports) {
+    ++shutdown_unlisted_;
+    return;
+  }
+  ++shutdown_reports_;
+  node::log_local(Level::warn,
+                  fmt::format("process {} on node {} ended at shut-down holding {} message(s) no "
+                              "receive accepted: {}",
+                              pid_of(p), core_.self_node().value(), total, types));
+}
+
+void ProcessService::report_unlisted_at_shutdown() {
+  if (shutdown_unlisted_ == 0) return;
+  node::log_local(Level::warn, fmt::format("{} more process(es) on node {} ended at shut-down "
+                                           "holding messages no receive accepted",
+                                           shutdown_unlisted_, core_.self_node().value()));
+  shutdown_unlisted_ = 0;
 }
 
 std::size_t ProcessService::end_all(Reason reason, const std::string& detail) {

@@ -25,6 +25,7 @@
 //
 // Thread rule: loop thread only, except where a member says otherwise.
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -101,7 +102,18 @@ struct Process {
   std::unordered_set<std::uint64_t> calls;          // call ids this process waits for
   std::unordered_set<Pid> links;
   std::optional<std::pair<Pid, std::uint64_t>> call;  // the call to answer (owner's)
+  // Owner's: the sender of the message a receive handler is handling (cadre::sender()).
+  bool handling = false;
+  Pid sender;
+  // Owner's: the last warning about unmatched messages after a receive timed out, and the
+  // ones suppressed since (at most one a second).
+  std::chrono::steady_clock::time_point unmatched_warned{};
+  std::size_t unmatched_suppressed = 0;
 };
+
+/// The user messages in `q` by type, in order of first appearance ("int ×1, A ×2"), or ""
+/// when it holds none; `total` is set to their number.
+std::string user_mail_by_type(MailQueue& q, std::size_t& total);
 
 class ProcessService final : public node::Service {
  public:
@@ -122,7 +134,10 @@ class ProcessService final : public node::Service {
       end_all(Reason::shutdown, "the runtime shut down");
   }
   std::size_t residents() const override { return live(); }
-  void residents_ended() override { count_driver_unread(); }
+  void residents_ended() override {
+    count_driver_unread();
+    report_unlisted_at_shutdown();
+  }
   node::DropCounts drops() const override { return drops_; }
 
   /// Creates the driver's process <0.0> (master).
@@ -170,6 +185,11 @@ class ProcessService final : public node::Service {
  private:
   void start_process(std::uint64_t serial, const detail::Entry* e, detail::ByteBuffer args);
   void finish(Process& p, Reason reason, const std::string& detail);
+  /// At shut-down: names the messages `p` never accepted, by type (the first few processes
+  /// of the node; the others are counted).
+  void report_unmatched_at_shutdown(Process& p);
+  /// Logs how many processes ended at shut-down with unmatched messages beyond those named.
+  void report_unlisted_at_shutdown();
   void send_down(Pid watcher, Pid target, std::uint64_t id, Reason r, const std::string& d);
   void send_exit(Pid to, Pid from, Reason r, const std::string& d);
   void on_exit_signal(Process& p, Pid from, Reason r, const std::string& d);
@@ -206,6 +226,8 @@ class ProcessService final : public node::Service {
   std::uint64_t last_serial_ = 0;
   std::uint64_t next_id_ = 1;
   node::DropCounts drops_;
+  std::size_t shutdown_reports_ = 0;   // processes named by report_unmatched_at_shutdown
+  std::size_t shutdown_unlisted_ = 0;  // and those past the limit
   struct PendingSpawn {
     std::shared_ptr<detail::ResultState<std::uint64_t>> result;
     NodeId node;

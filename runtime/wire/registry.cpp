@@ -135,3 +135,71 @@ std::string registry_errors() {
 std::string build_id() { return fmt::format("g++ {} {}", __VERSION__, __DATE__); }
 
 }  // namespace cadre::detail
+
+// -- names of message types by id (reports and errors) ----------------------------------------
+
+namespace cadre::detail {
+namespace {
+
+struct StdNames {
+  std::mutex mu;
+  std::unordered_map<std::uint64_t, std::string> by_id;
+};
+
+template <class T>
+void add_std_name(StdNames& s) {
+  s.by_id.emplace(fnv1a64(type_name(typeid(T))), type_name<T>());
+}
+
+template <class... T>
+void add_std_names(StdNames& s) {
+  (add_std_name<T>(s), ...);
+  (add_std_name<std::vector<T>>(s), ...);
+}
+
+// The standard types a program sends most, named before any of them is used here: a message
+// of a type this binary never sent nor matched can still be named.
+StdNames& std_names() {
+  static StdNames* s = [] {
+    auto* n = new StdNames;
+    add_std_names<bool, char, signed char, unsigned char, short, unsigned short, int, unsigned,
+                  long, unsigned long, long long, unsigned long long, float, double, long double,
+                  std::string>(*n);
+    return n;
+  }();
+  return *s;
+}
+
+}  // namespace
+
+std::uint64_t note_std_message(std::uint64_t id, std::string name) {
+  StdNames& s = std_names();
+  std::lock_guard lock(s.mu);
+  s.by_id.emplace(id, std::move(name));
+  return id;
+}
+
+std::string message_type_name(std::uint64_t id) {
+  if (const Entry* e = find_id(id); e && e->kind == EntryKind::message) return e->name;
+  StdNames& s = std_names();
+  std::lock_guard lock(s.mu);
+  if (auto it = s.by_id.find(id); it != s.by_id.end()) return it->second;
+  return fmt::format("an unknown type (id {:#018x})", id);
+}
+
+const Entry* find_task_named(std::string_view name) {
+  Registry& r = registry();
+  std::lock_guard lock(r.mu);
+  auto& names = r.by_name[static_cast<int>(EntryKind::task)];
+  auto it = names.find(std::string(name));
+  return it == names.end() ? nullptr : it->second;
+}
+
+std::string with_article(const std::string& name) {
+  if (name.rfind("an unknown type", 0) == 0) return name;
+  const bool vowel =
+      !name.empty() && std::string_view("aeiouAEIOU").find(name[0]) != std::string_view::npos;
+  return (vowel ? "an " : "a ") + name;
+}
+
+}  // namespace cadre::detail

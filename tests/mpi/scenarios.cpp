@@ -113,10 +113,17 @@ CADRE_TASK(shutdown_watcher);
 
 int process_shutdown(int argc, char** argv) {
   // Processes still running at shut-down end with reason shutdown; the master's own
-  // processes end last, so they see the workers' ones go.
+  // processes end last, so they see the workers' ones go. Messages their receives never
+  // accepted are named by type.
   return cadre::launch(argc, argv, [] {
     for (auto n : cadre::nodes())
-      if (n.value() != 0) cadre::spawn(cadre::local, shutdown_watcher, cadre::spawn(n, sleeper));
+      if (n.value() != 0) {
+        cadre::Pid p = cadre::spawn(n, sleeper);
+        cadre::spawn(cadre::local, shutdown_watcher, p);
+        // A near miss of the int it waits for: named when shut-down ends it.
+        cadre::send(p, 5L);
+        cadre::send(p, std::string("x"));
+      }
     std::this_thread::sleep_for(100ms);
     return 0;
   });

@@ -85,3 +85,16 @@ TEST(Registry, UnregisteredFunctionsAreNamed) {
     EXPECT_NE(std::string(e.what()).find("CADRE_TASK"), std::string::npos);
   }
 }
+
+TEST(Registry, MessageTypesAreNamedById) {
+  EXPECT_EQ(message_type_name(find_message(typeid(Note))->id), "Note");
+  // Standard types this binary never sent nor matched have names too.
+  EXPECT_EQ(message_type_name(fnv1a64(type_name(typeid(int)))), "int");
+  EXPECT_EQ(message_type_name(fnv1a64(type_name(typeid(std::string)))), "std::string");
+  EXPECT_EQ(message_type_name(note_std_message(42, "std::pair<int, int>")), "std::pair<int, int>");
+  EXPECT_EQ(message_type_name(0x1234), "an unknown type (id 0x0000000000001234)");
+  EXPECT_EQ(with_article("int"), "an int");
+  EXPECT_EQ(with_article("std::string"), "a std::string");
+  EXPECT_EQ(find_task_named("twice"), find_task(reinterpret_cast<const void*>(&twice)));
+  EXPECT_EQ(find_task_named("Note"), nullptr) << "a message is no task";
+}

@@ -88,7 +88,7 @@ std::string c_string_message(const char* s, const char* what);
 template <class T>
 std::uint64_t message_type_id() {
   if constexpr (is_std_message<T>::value) {
-    static const std::uint64_t id = fnv1a64(type_name(typeid(T)));
+    static const std::uint64_t id = note_std_message(fnv1a64(type_name(typeid(T))), type_name<T>());
     return id;
   } else {
     static const Entry* e = find_message(typeid(T));

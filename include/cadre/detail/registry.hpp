@@ -124,6 +124,17 @@ bool register_message(const char* name, const char* where) {
   return add_entry(Entry{EntryKind::message, name, std::move(sig), id, &typeid(T), nullptr, where});
 }
 
+/// Remembers `name` as the readable name of the standard type whose message id is `id`, so
+/// that messages of that id can be named in reports; returns `id`. Any thread.
+std::uint64_t note_std_message(std::uint64_t id, std::string name);
+/// The readable name of the message type with id `id`: a registered type's name, a standard
+/// type's ("int", "std::string"), or "an unknown type (id 0x...)". Any thread.
+std::string message_type_name(std::uint64_t id);
+/// `name` with its indefinite article: "an int", "a std::string".
+std::string with_article(const std::string& name);
+/// The task this binary registered under `name`, or nullptr. Any thread.
+const Entry* find_task_named(std::string_view name);
+
 }  // namespace cadre::detail
 
 #define CADRE_DETAIL_CAT2(a, b) a##b
