@@ -23,17 +23,20 @@ MPI_Comm user_mpi_comm(bool workers, const char* what);
 }  // namespace detail
 
 /// Every process this node was launched with (its MPI_COMM_WORLD: the ranks of the mpirun, or
-/// the nodes one spawn_nodes call started), as a duplicate that is the user's alone: never
-/// one of cadre's communicators, so user messages and cadre's never match each other.
-/// Throws WrongRole on a thread that may not call MPI, NotRunning without a runtime.
+/// the nodes one spawn_nodes call started), in a communicator that is the user's alone: never
+/// one of cadre's, so user messages and cadre's never match each other. The first call is
+/// collective, like any MPI communicator's creation: every rank of the launch makes it (the
+/// master's in a task or process on the master). Throws WrongRole on a thread that may not
+/// call MPI, NotRunning without a runtime.
 inline boost::mpi::communicator world_communicator() {
   return boost::mpi::communicator(detail::user_mpi_comm(false, "cadre::world_communicator"),
                                   boost::mpi::comm_attach);
 }
 
 /// The same ranks without the cadre master: the workers mpirun started (in a job started by
-/// spawn_nodes or one that joined, every rank). Ranks keep their world order. Throws
-/// WrongRole on the master (it is no worker) and on a thread that may not call MPI.
+/// spawn_nodes or one that joined, every rank). Ranks keep their world order. The first call
+/// is collective over the workers alone: every worker makes it, the master never waits.
+/// Throws WrongRole on the master (it is no worker) and on a thread that may not call MPI.
 inline boost::mpi::communicator workers_communicator() {
   return boost::mpi::communicator(detail::user_mpi_comm(true, "cadre::workers_communicator"),
                                   boost::mpi::comm_attach);

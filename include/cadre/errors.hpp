@@ -14,6 +14,7 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// Defines an error class `Name` derived from Error (undefined after use).
 #define CADRE_DEFINE_ERROR(Name)                      \
   class Name : public Error {                         \
    public:                                            \
@@ -56,6 +57,7 @@ CADRE_DEFINE_ERROR(NotRunning);
 /// available apart.
 class MpiError : public Error {
  public:
+  /// `routine` returned `code`, which MPI describes as `text`.
   MpiError(std::string routine, int code, std::string text)
       : Error("cadre: MPI call failed: " + routine + " returned " + std::to_string(code) + " (" +
               text + ")"),

@@ -23,7 +23,9 @@ namespace cadre {
 template <class R>
 class Future {
  public:
+  /// An empty future (valid() is false).
   Future() = default;
+  /// A handle on slot `slot` of state `s` (made by run and map, not by users).
   Future(std::shared_ptr<detail::ResultState<R>> s, std::uint32_t slot)
       : s_(std::move(s)), slot_(slot) {}
 
@@ -137,6 +139,7 @@ auto when_all(const std::vector<Future<R>>& fs) {
 template <class R>
 class AsCompleted {
  public:
+  /// Over `fs`, which must outlive the range (Error for an empty future).
   explicit AsCompleted(std::vector<Future<R>>& fs) : fs_(&fs) {
     // Futures of one map chunk share a state: wait per distinct state, yield its futures.
     std::unordered_map<detail::StateBase*, std::size_t> index;
@@ -152,15 +155,19 @@ class AsCompleted {
     }
     for (std::size_t g = 0; g < groups_.size(); ++g) remaining_groups_.push_back(g);
   }
+  /// Walks the futures as they complete; the end is std::default_sentinel.
   class iterator {
    public:
-    using value_type = Future<R>;
-    using difference_type = std::ptrdiff_t;
+    using value_type = Future<R>;            ///< what it yields
+    using difference_type = std::ptrdiff_t;  ///< as an input iterator has
+    /// The future that completed (a reference into the vector).
     Future<R>& operator*() const { return (*o_->fs_)[o_->current()]; }
+    /// Waits for the next future to complete.
     iterator& operator++() {
       o_->advance();
       return *this;
     }
+    /// True once every future was yielded.
     bool operator==(std::default_sentinel_t) const { return o_->done(); }
 
    private:
@@ -168,6 +175,7 @@ class AsCompleted {
     explicit iterator(AsCompleted* o) : o_(o) {}
     AsCompleted* o_;
   };
+  /// Waits for the first future to complete.
   iterator begin() {
     if (!started_) {
       started_ = true;
@@ -175,6 +183,7 @@ class AsCompleted {
     }
     return iterator(this);
   }
+  /// The end of the range.
   std::default_sentinel_t end() { return {}; }
 
  private:

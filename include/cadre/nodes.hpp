@@ -48,9 +48,12 @@ struct SpawnOptions {
 /// What a node monitor tells (monitor_node): the node is up, or went down ("lost" or
 /// "stopped").
 struct NodeEvent {
-  NodeId node;
-  enum class Kind : std::uint8_t { up, down } kind = Kind::up;
+  NodeId node;  ///< the node
+  /// What happened to a node.
+  enum class Kind : std::uint8_t { up, down };
+  Kind kind = Kind::up;  ///< what happened to it
   std::string reason;  ///< for down: "lost" or "stopped"
+  /// Reads or writes the fields (cadre's archives and Boost.Serialization's alike).
   template <class A>
   void serialize(A& ar, unsigned) {
     ar& node& kind& reason;

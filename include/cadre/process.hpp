@@ -192,6 +192,7 @@ void unmonitor(const MonitorRef& m);
 /// Links the caller and `p`: when one ends abnormally, the other is killed (reason linked),
 /// or receives an Exit if it traps exits.
 void link(Pid p);
+/// Removes the link between the calling process and `p` (nothing when there is none).
 void unlink(Pid p);
 /// Turns Exit signals of linked processes into Exit messages (instead of being killed).
 void trap_exits(bool on);

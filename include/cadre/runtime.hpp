@@ -72,12 +72,12 @@ enum class NodeState : std::uint8_t { up, stopping, down, stopped, left };
 
 /// What is known of a node.
 struct NodeInfo {
-  NodeId id;
-  std::string name;  // "host:rank" by default
-  std::string host;
-  int rank = 0;  // rank in the job that started it
-  NodeState state = NodeState::up;
-  int pid = 0;  // its operating-system process id
+  NodeId id;                        ///< the node
+  std::string name;                 ///< "host:rank" by default
+  std::string host;                 ///< the host it runs on (MPI's processor name)
+  int rank = 0;                     ///< its rank in the job that started it
+  NodeState state = NodeState::up;  ///< up, or how it ended
+  int pid = 0;                      ///< its operating-system process id
 };
 
 /// Live nodes, in id order. Any thread. Throws NotRunning before start-up.

@@ -33,10 +33,10 @@ struct RandomPick {
 struct Placement {
   /// What kind of choice this is.
   enum class Kind : std::uint8_t { any, random, node, host, local, random_on };
-  Kind kind = Kind::any;
-  NodeId node{};
-  std::string host;                // Kind::host
-  std::vector<std::string> hosts;  // Kind::random_on
+  Kind kind = Kind::any;           ///< the kind of choice
+  NodeId node{};                   ///< Kind::node: the node
+  std::string host;                ///< Kind::host: the host
+  std::vector<std::string> hosts;  ///< Kind::random_on: the hosts
 
   /// cadre::any.
   Placement() = default;

@@ -29,10 +29,12 @@ std::string_view to_string(Reason);
 
 /// A monitor: identifies one watch of `target` by `watcher`.
 struct MonitorRef {
-  Pid watcher;
-  Pid target;
-  std::uint64_t id = 0;
+  Pid watcher;          ///< the process that watches
+  Pid target;           ///< the process watched
+  std::uint64_t id = 0;  ///< which watch, among several of the same pair
+  /// Ordered field by field.
   friend auto operator<=>(const MonitorRef&, const MonitorRef&) = default;
+  /// Reads or writes the fields (cadre's archives and Boost.Serialization's alike).
   template <class A>
   void serialize(A& ar, unsigned) {
     ar& watcher& target& id;
@@ -41,10 +43,11 @@ struct MonitorRef {
 
 /// Delivered once to the watcher's mailbox when a monitored process ends.
 struct Down {
-  Pid pid;
-  Reason reason = Reason::normal;
-  std::string detail;
-  MonitorRef ref;
+  Pid pid;                         ///< the process that ended
+  Reason reason = Reason::normal;  ///< why it ended
+  std::string detail;              ///< more: an exception's type and what(), a kill's reason
+  MonitorRef ref;                  ///< the monitor that fired
+  /// Reads or writes the fields (cadre's archives and Boost.Serialization's alike).
   template <class A>
   void serialize(A& ar, unsigned) {
     ar& pid& reason& detail& ref;
@@ -53,9 +56,10 @@ struct Down {
 
 /// Delivered to a process that traps exits when a linked process ends.
 struct Exit {
-  Pid pid;
-  Reason reason = Reason::normal;
-  std::string detail;
+  Pid pid;                         ///< the linked process that ended
+  Reason reason = Reason::normal;  ///< why it ended
+  std::string detail;              ///< more: an exception's type and what(), a kill's reason
+  /// Reads or writes the fields (cadre's archives and Boost.Serialization's alike).
   template <class A>
   void serialize(A& ar, unsigned) {
     ar& pid& reason& detail;

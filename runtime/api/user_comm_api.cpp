@@ -15,7 +15,7 @@ namespace cadre::detail {
 MPI_Comm user_mpi_comm(bool workers, const char* what);
 
 MPI_Comm user_mpi_comm(bool workers, const char* what) {
-  const transport::UserComms* comms = transport::UserComms::current();
+  transport::UserComms* comms = transport::UserComms::current();
   node::Core* core = node::Core::try_get();
   if (!comms || !core)
     throw NotRunning(fmt::format("{}: no cadre runtime is running in this process", what));
