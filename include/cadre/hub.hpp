@@ -3,21 +3,27 @@
 /// Hubs and channels (Async_parallel's spawn): a process with a hub serves any number of
 /// clients, each talking to it through a bidirectional typed channel.
 ///
-///   void server(cadre::Hub<Msg>& hub) { ... hub.listen() ... }   CADRE_TASK(server);
-///   auto [ch, done] = cadre::spawn_hub<Msg>(cadre::any, server);
-///   ch.write(m); Msg x = ch.read();
+///   void server(cadre::Hub<Req, Resp>& hub, Config c) { ... hub.listen() ... }
+///   CADRE_TASK(server);
+///   auto [ch, done] = cadre::spawn_hub<Req, Resp>(cadre::any, server, config);
+///   ch.write(req); Resp r = ch.read();
 ///
-/// Channels are values: send one to another process and that process becomes a client too
-/// (it connects when it first uses the channel). A client that ends is disconnected.
+/// Hub<Msg> and Channel<Msg> are Hub<Msg, Msg> and Channel<Msg, Msg>. Channels are values:
+/// send one to another process and that process becomes a client too (it connects when it
+/// first uses the channel). A client that ends is disconnected.
 
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
+#include <string>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
+#include "cadre/detail/hub_frames.hpp"
+#include "cadre/detail/type_names.hpp"
 #include "cadre/future.hpp"
 #include "cadre/process.hpp"
 #include "cadre/runtime.hpp"
@@ -26,48 +32,28 @@ namespace cadre {
 
 /// A client connected (first used its channel).
 struct Connect {
-  Pid client;
+  Pid client;  ///< the client's process
 };
 /// A client ended.
 struct Disconnect {
-  Pid client;
+  Pid client;  ///< the client's process
 };
 /// A client wrote `msg`.
 template <class Msg>
 struct Data {
-  Pid client;
-  Msg msg;
+  Pid client;  ///< the client that wrote it
+  Msg msg;     ///< what it wrote
 };
 
-namespace detail {
-
-/// What travels between a hub and its clients.
-template <class Msg>
-struct HubFrame {
-  std::uint8_t kind = 0;  // 0 connect, 1 data
-  Pid hub;
-  Pid client;
-  std::optional<Msg> data;
-  template <class A>
-  void serialize(A& ar, unsigned) {
-    ar& kind& hub& client& data;
-  }
-};
-template <class Msg>
-struct is_std_message<HubFrame<Msg>> : std::true_type {};
-
-/// Spawns a process running `e` whose end completes `done` (error: the reason).
-Pid spawn_watched(const Placement& where, const Entry* e, ByteBuffer&& args,
-                  std::shared_ptr<ResultState<void>> done);
-
-}  // namespace detail
-
-/// The client's end: writes go to the hub, reads take what the hub sent to this process.
-/// Process or driver only.
-template <class Msg>
+/// The client's end: writes In values to the hub, reads the Out values the hub sent to this
+/// process. Channel<Msg> is Channel<Msg, Msg>. Process or driver only.
+template <class In, class Out = In>
 class Channel {
  public:
+  /// A channel to no hub.
   Channel() = default;
+  /// A channel to the hub process `hub`. If that hub's types are not In and Out, the hub
+  /// refuses it: reads throw Error naming both types.
   explicit Channel(Pid hub) : hub_(hub) {}
 
   /// The hub's process.
@@ -77,52 +63,64 @@ class Channel {
     Pid me = self();
     if (client_ == me) return;
     client_ = me;
-    send(hub_, detail::HubFrame<Msg>{0, hub_, me, std::nullopt});
+    send(hub_, detail::HubHello{hub_, me, detail::type_name<In>(), detail::type_name<Out>()});
   }
   /// Sends `m` to the hub. Never blocks the node.
-  void write(const Msg& m) {
+  void write(const In& m) {
     connect();
-    send(hub_, detail::HubFrame<Msg>{1, hub_, client_, m});
+    detail::send_fields<detail::HubIn<In>>(hub_, hub_, client_, m);
   }
-  /// Blocks until the hub sends this process a message; returns it.
-  Msg read() {
+  /// Blocks until the hub sends this process a message; returns it. Throws Error if the hub
+  /// refused this channel (its types are not the hub's).
+  Out read() {
     connect();
-    return receive(match<detail::HubFrame<Msg>>(
-        [this](const detail::HubFrame<Msg>& f) { return f.hub == hub_ && f.data.has_value(); },
-        [](const detail::HubFrame<Msg>& f) { return *f.data; }));
+    return receive(from_hub(), refused("cadre::Channel::read"));
   }
   /// As read(), giving up after `timeout` (then nullopt).
   template <class Rep, class Per>
-  std::optional<Msg> read_for(std::chrono::duration<Rep, Per> timeout) {
+  std::optional<Out> read_for(std::chrono::duration<Rep, Per> timeout) {
     connect();
-    return receive(timeout, match<detail::HubFrame<Msg>>(
-                                [this](const detail::HubFrame<Msg>& f) {
-                                  return f.hub == hub_ && f.data.has_value();
-                                },
-                                [](const detail::HubFrame<Msg>& f) { return *f.data; }));
+    return receive(timeout, from_hub(), refused("cadre::Channel::read_for"));
   }
+  /// Only the hub's pid travels: the receiving process connects on its first use.
   template <class A>
   void serialize(A& ar, unsigned) {
     ar& hub_;
   }
 
  private:
+  auto from_hub() const {
+    return match<detail::HubOut<Out>>(
+        [h = hub_](const detail::HubOut<Out>& f) { return f.hub == h; },
+        [](const detail::HubOut<Out>& f) { return f.data; });
+  }
+  auto refused(const char* what) const {
+    // Only this channel's refusal: the process may hold a channel of other types to the hub.
+    return match<detail::HubRefused>(
+        [h = hub_](const detail::HubRefused& r) {
+          return r.hub == h && r.in == detail::type_name<In>() && r.out == detail::type_name<Out>();
+        },
+        [what](const detail::HubRefused& r) -> Out { detail::throw_hub_refused(r, what); });
+  }
   Pid hub_;
   Pid client_;  // the process this copy has connected for (never sent)
 };
 
 namespace detail {
-template <class Msg>
-struct is_std_message<Channel<Msg>> : std::true_type {};
+template <class In, class Out>
+struct is_std_message<Channel<In, Out>> : std::true_type {};
 }  // namespace detail
 
-/// The hub's end, handed to the hub process's body.
-template <class Msg>
+/// The hub's end, handed to the hub process's body: it hears In values from its clients and
+/// sends them Out values. Hub<Msg> is Hub<Msg, Msg>.
+template <class In, class Out = In>
 class Hub {
  public:
-  using Event = std::variant<Connect, Disconnect, Data<Msg>>;
+  /// What listen() yields.
+  using Event = std::variant<Connect, Disconnect, Data<In>>;
 
-  /// Blocks until a client connects, disconnects (ends) or writes.
+  /// Blocks until a client connects, disconnects (ends) or writes. A channel whose types
+  /// are not this hub's is refused (a warning here, an Error at the client's next read).
   Event listen() { return *listen_impl(std::nullopt); }
   /// As listen(), giving up after `timeout` (then nullopt).
   template <class Rep, class Per>
@@ -130,11 +128,11 @@ class Hub {
     return listen_impl(detail::deadline_after(timeout));
   }
   /// Sends `m` to one client.
-  void send(Pid client, const Msg& m) {
-    cadre::send(client, detail::HubFrame<Msg>{1, self(), client, m});
+  void send(Pid client, const Out& m) {
+    detail::send_fields<detail::HubOut<Out>>(client, self(), m);
   }
   /// Sends `m` to every connected client.
-  void send_to_all(const Msg& m) {
+  void send_to_all(const Out& m) {
     for (auto& kv : clients_) send(kv.first, m);
   }
   /// The connected clients.
@@ -143,55 +141,108 @@ class Hub {
     for (auto& kv : clients_) s.insert(kv.first);
     return s;
   }
+  /// A hub travels as nothing: the body's node makes a fresh one.
   template <class A>
   void serialize(A&, unsigned) {}
 
  private:
+  using Step = std::optional<Event>;  // nullopt: a message handled that the body never sees
+
   std::optional<Event> listen_impl(std::optional<std::chrono::steady_clock::time_point> d) {
+    static const std::string in_name = detail::type_name<In>();
+    static const std::string out_name = detail::type_name<Out>();
+    const Pid me = self();
+    auto hello = match<detail::HubHello>([&](const detail::HubHello& h) -> Step {
+      if (h.hub != me) return misaddressed(h.client, h.hub, "hello");
+      if (h.in != in_name || h.out != out_name) {
+        detail::hub_refuse(me, h, in_name, out_name);
+        return std::nullopt;
+      }
+      if (!admit(h.client)) return std::nullopt;  // already a client
+      return Event(Connect{h.client});
+    });
+    auto data = match<detail::HubIn<In>>([&](const detail::HubIn<In>& f) -> Step {
+      if (f.hub != me) return misaddressed(f.client, f.hub, "frame");
+      if (!clients_.count(f.client) && !admit(f.client)) return std::nullopt;
+      return Event(Data<In>{f.client, f.data});
+    });
+    // Only the Downs of the clients' monitors: the body's own stay in its mailbox.
+    auto is_client = [this](const Down& x) { return client_of(x.ref) != clients_.end(); };
+    auto gone = [this](const Down& x) -> Step {
+      auto it = client_of(x.ref);
+      Pid c = it->first;
+      clients_.erase(it);
+      return Event(Disconnect{c});
+    };
+    detail::Matcher<Down, detail::MailKind::down, decltype(is_client), decltype(gone)> downs{
+        is_client, gone};
     for (;;) {
-      std::optional<detail::HubFrame<Msg>> f;
-      std::optional<Down> down;
-      auto frames = match<detail::HubFrame<Msg>>([&](const detail::HubFrame<Msg>& x) { f = x; });
-      auto downs = on_down([&](const Down& x) { down = x; });
+      Step s;
       if (d) {
         auto left = *d - std::chrono::steady_clock::now();
         if (left < left.zero()) left = left.zero();
-        if (!receive(left, frames, downs)) return std::nullopt;
+        auto got = receive(left, hello, data, downs);
+        if (!got) return std::nullopt;
+        s = std::move(*got);
       } else {
-        receive(frames, downs);
+        s = receive(hello, data, downs);
       }
-      if (down) {
-        for (auto it = clients_.begin(); it != clients_.end(); ++it)
-          if (it->second.id == down->ref.id) {
-            Pid c = it->first;
-            clients_.erase(it);
-            return Event(Disconnect{c});
-          }
-        continue;  // a Down of a monitor the body holds itself: not a client
-      }
-      const Pid client = f->client;
-      const bool known = clients_.count(client) > 0;
-      if (!known) clients_.emplace(client, monitor(client));
-      if (f->kind == 0) {
-        if (known) continue;
-        return Event(Connect{client});
-      }
-      return Event(Data<Msg>{client, std::move(*f->data)});
+      if (s) return s;
     }
+  }
+  /// Makes `client` a client (monitored); false if it was one already or cannot be one.
+  bool admit(Pid client) {
+    if (clients_.count(client)) return false;
+    try {
+      clients_.emplace(client, monitor(client));
+    } catch (const InvalidNode& e) {
+      detail::hub_drop(self(), client, e.what());
+      return false;
+    }
+    return true;
+  }
+  auto client_of(const MonitorRef& ref) {
+    auto it = clients_.begin();
+    while (it != clients_.end() && it->second.id != ref.id) ++it;
+    return it;
+  }
+  Step misaddressed(Pid client, Pid addressed, const char* what) {
+    detail::hub_drop(self(), client, fmt::format("a {} addressed to hub {}", what, addressed));
+    return std::nullopt;
   }
   std::map<Pid, MonitorRef> clients_;
 };
 
-/// Starts a process running `body(hub)` on a node chosen by `where`; returns a channel to it
-/// (the calling process its first client) and a future that completes when `body` returns
-/// (with RemoteError if it ended otherwise). The hub is listening when this returns.
-template <class Msg, class W = Placement>
-std::pair<Channel<Msg>, Future<void>> spawn_hub(const W& where, void (*body)(Hub<Msg>&)) {
+/// Starts a process running `body(hub, args...)` on a node chosen by `where`; returns a
+/// channel to it (the calling process its first client) and a future that completes when
+/// `body` returns (with RemoteError if it ended otherwise). The hub is listening when this
+/// returns. `body` is registered with CADRE_TASK and takes `Hub<In, Out>&` first; each of
+/// `args` is converted to the type of the parameter in its place and encoded as spawn()'s
+/// are (a wrong count or type does not compile). spawn_hub<Msg> is spawn_hub<Msg, Msg>.
+/// Throws NotRegistered, InvalidNode, SpawnError.
+template <class In, class Out = In, class W = Placement, class R, class... P, class... A>
+std::pair<Channel<In, Out>, Future<void>> spawn_hub(const W& where, R (*body)(P...), A&&... args) {
+  using B = detail::HubParams<In, Out, P...>;
+  constexpr bool count_ok = B::arity == sizeof...(A);
+  constexpr bool types_ok = detail::hub_args_convert<typename B::args, A...>();
+  static_assert(std::is_void_v<R>, "cadre::spawn_hub: the hub's body must return void");
+  static_assert(B::hub_first,
+                "cadre::spawn_hub<In, Out>: the body's first parameter must be "
+                "cadre::Hub<In, Out>& with spawn_hub's In and Out (spawn_hub<Msg> is "
+                "spawn_hub<Msg, Msg>)");
+  static_assert(!B::hub_first || count_ok,
+                "cadre::spawn_hub: wrong number of arguments: pass one for each of the body's "
+                "parameters after its Hub&");
+  static_assert(!B::hub_first || !count_ok || types_ok,
+                "cadre::spawn_hub: an argument does not convert to the type of the body's "
+                "parameter in its place");
+  detail::ByteBuffer buf;
+  if constexpr (std::is_void_v<R> && B::hub_first && count_ok && types_ok)
+    buf = detail::encode_hub_args<typename B::args>(std::forward<A>(args)...);
   auto* e = detail::task_entry(body);
   auto done = std::make_shared<detail::ResultState<void>>(1);
-  Pid hub =
-      detail::spawn_watched(detail::placement_of(where), e, detail::encode_value(Hub<Msg>{}), done);
-  Channel<Msg> ch(hub);
+  Pid hub = detail::spawn_watched(detail::placement_of(where), e, std::move(buf), done);
+  Channel<In, Out> ch(hub);
   if (!self().is_null()) ch.connect();
   return {ch, Future<void>(done, 0)};
 }
