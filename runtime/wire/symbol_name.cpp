@@ -62,7 +62,8 @@ std::optional<std::vector<Elf64_Shdr>> section_headers(Bytes image) {
   if (eh->e_shoff > image.size() || count > (image.size() - eh->e_shoff) / sizeof(Elf64_Shdr))
     return std::nullopt;
   std::vector<Elf64_Shdr> sections(count);
-  std::memcpy(sections.data(), image.data() + eh->e_shoff, count * sizeof(Elf64_Shdr));
+  if (count > 0)  // an empty vector's data() may be null, which memcpy must not get
+    std::memcpy(sections.data(), image.data() + eh->e_shoff, count * sizeof(Elf64_Shdr));
   return sections;
 }
 
