@@ -20,6 +20,10 @@
 #include <optional>
 #include <vector>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace cadre::detail {
 namespace {
 
@@ -111,7 +115,14 @@ class MappedFile {
     if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
       void* p =
           ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
-      if (p != MAP_FAILED) bytes_ = Bytes(static_cast<const std::byte*>(p), st.st_size);
+      if (p != MAP_FAILED) {
+        bytes_ = Bytes(static_cast<const std::byte*>(p), st.st_size);
+#if defined(__SANITIZE_ADDRESS__)
+        // The mapping may reuse the addresses of an unmapped fiber stack whose shadow ASan
+        // still marks as poisoned; every byte of a fresh mapping is readable.
+        ASAN_UNPOISON_MEMORY_REGION(p, bytes_.size());
+#endif
+      }
     }
     ::close(fd);
   }
