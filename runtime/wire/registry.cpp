@@ -1,5 +1,4 @@
 #include <cxxabi.h>
-#include <dlfcn.h>
 #include <fmt/format.h>
 
 #include <boost/core/demangle.hpp>
@@ -12,6 +11,7 @@
 
 #include "cadre/errors.hpp"
 #include "wire/registry_internal.hpp"
+#include "wire/symbol_name.hpp"
 
 namespace cadre::detail {
 namespace {
@@ -98,9 +98,9 @@ const Entry* find_message(const std::type_info& t) {
 }
 
 void throw_task_not_registered(const void* fn) {
-  std::string name = fmt::format("{}", fn);
-  Dl_info info{};
-  if (dladdr(fn, &info) && info.dli_sname) name = boost::core::demangle(info.dli_sname);
+  // Named from the symbol tables of the file that holds it: a static function, or any
+  // function of an executable built without -rdynamic, has no dynamic symbol for dladdr.
+  const std::string name = describe_function(fn);
   throw NotRegistered(fmt::format(
       "cadre: the function {} is not a registered task; add CADRE_TASK(<its name>) at namespace "
       "scope in the program",

@@ -1,5 +1,7 @@
-# Installs the built cadre into a scratch prefix, builds the consumer project against it and
-# runs it on two ranks. Called by ctest with -DSOURCE -DBUILD -DWORK.
+# Installs the built cadre into a scratch prefix, builds the consumer project against it (in
+# its default build type: no -g, no -rdynamic) and runs it on two ranks: a registered task
+# runs, and unregistered static functions are named by NotRegistered. Called by ctest with
+# -DSOURCE -DBUILD -DWORK.
 file(REMOVE_RECURSE ${WORK})
 execute_process(COMMAND ${CMAKE_COMMAND} --install ${BUILD} --prefix ${WORK}/prefix
                 RESULT_VARIABLE rc)
@@ -19,7 +21,8 @@ find_program(MPIEXEC NAMES mpiexec mpirun REQUIRED)
 execute_process(COMMAND ${MPIEXEC} -np 2 ${WORK}/build/consumer RESULT_VARIABLE rc
                 OUTPUT_VARIABLE out ERROR_VARIABLE err)
 message("${out}${err}")
-if(rc OR NOT out MATCHES "triple\\(14\\) = 42")
+if(rc OR NOT out MATCHES "triple\\(14\\) = 42"
+   OR NOT out MATCHES "unregistered static functions named")
   message(FATAL_ERROR "the consumer did not run correctly (status ${rc})")
 endif()
 message("consumer project: ok")

@@ -64,7 +64,7 @@ const Entry* find_task(const void* fn);
 const Entry* find_id(std::uint64_t id);
 /// The entry registered for a message type, or nullptr.
 const Entry* find_message(const std::type_info&);
-/// Throws NotRegistered naming the function (by symbol where it can be found).
+/// Throws NotRegistered naming the function, from the symbol tables of the file holding it.
 [[noreturn]] void throw_task_not_registered(const void* fn);
 /// Throws NotRegistered naming a message type that lacks CADRE_MESSAGE.
 [[noreturn]] void throw_message_not_registered(const std::type_info& t);
