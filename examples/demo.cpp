@@ -2,7 +2,6 @@
 //   mpirun -np 3 --hostfile hostfiles/localhost ./build/examples/cadre-demo
 #include <cadre/cadre.hpp>
 #include <cmath>
-#include <cstdio>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -45,20 +44,20 @@ CADRE_TASK(checked_sqrt);
 
 int main(int argc, char** argv) {
   return cadre::launch(argc, argv, [] {
-    std::printf("cadre demo: %zu nodes\n", cadre::nodes().size());
+    cadre::print("cadre demo: {} nodes", cadre::nodes().size());
     for (auto n : cadre::nodes()) {
       auto info = cadre::node_info(n);
-      std::printf("  node %u: %s (host %s)\n", n.value(), info.name.c_str(), info.host.c_str());
+      cadre::print("  node {}: {} (host {})", n.value(), info.name, info.host);
     }
 
     // One task, on the least loaded worker.
     cadre::Future<long> f = cadre::run(cadre::any, square, 12L);
-    std::printf("square(12) = %ld\n", f.get());
+    cadre::print("square(12) = {}", f.get());
 
     // One task on every node.
     for (auto n : cadre::nodes())
-      std::printf("asked node %u, it says it is %s\n", n.value(),
-                  cadre::run(cadre::on(n), where_am_i).get().c_str());
+      cadre::print("asked node {}, it says it is {}", n.value(),
+                   cadre::run(cadre::on(n), where_am_i).get());
 
     // A map over 100 000 inputs, chunked and spread over the workers, with a progress line.
     std::vector<long> xs(100000);
@@ -66,7 +65,7 @@ int main(int argc, char** argv) {
     auto fs = cadre::map(cadre::any, square, xs, {.progress = true});
     long sum = 0;
     for (auto& r : fs) sum += r.get();
-    std::printf("sum of squares below 100000 = %ld\n", sum);
+    cadre::print("sum of squares below 100000 = {}", sum);
 
     // Primes below 2 000 000 in 40 slices, collected as they complete.
     std::vector<cadre::Future<int>> slices;
@@ -74,15 +73,15 @@ int main(int argc, char** argv) {
       slices.push_back(cadre::run(cadre::any, count_primes, i * 50000, (i + 1) * 50000));
     int primes = 0;
     for (auto& s : cadre::as_completed(slices)) primes += s.get();
-    std::printf("primes below 2000000: %d\n", primes);
-    std::printf("round trip to the last node: %.1f us\n",
-                cadre::ping(cadre::nodes().back(), std::chrono::seconds(1)).count() / 1e3);
+    cadre::print("primes below 2000000: {}", primes);
+    cadre::print("round trip to the last node: {:.1f} us",
+                 cadre::ping(cadre::nodes().back(), std::chrono::seconds(1)).count() / 1e3);
 
     // A remote exception comes back as RemoteError naming the type, message and node.
     try {
       cadre::run(cadre::any, checked_sqrt, -1.0).get();
     } catch (const cadre::RemoteError& e) {
-      std::printf("as expected: %s\n", e.what());
+      cadre::print("as expected: {}", e.what());
     }
     return 0;
   });

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstdio>
 
 #include "api/node_services.hpp"
 #include "cadre/control.hpp"
@@ -17,6 +18,19 @@ std::int64_t unix_now_ns() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+// Runs `f` on the node loop and waits for its value. The calling thread blocks.
+template <class R, class F>
+R on_loop(F f) {
+  auto& c = node::Core::get();
+  auto st = std::make_shared<detail::ResultState<R>>(1);
+  c.execute([st, f = std::move(f)]() mutable {
+    st->set_value(0, f());
+    st->complete();
+  });
+  detail::wait_state(st.get(), std::nullopt);
+  return st->value(0);
+}
+
 }  // namespace
 
 namespace detail {
@@ -40,6 +54,19 @@ void log_line(Level l, std::string message) {
   });
 }
 
+void print_text(std::string text) {
+  auto* c = node::Core::try_get();
+  if (!c) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+    return;
+  }
+  Pid pid = self();
+  c->execute(
+      [pid, text = std::move(text)]() mutable { api::output().send_print(pid, std::move(text)); });
+}
+
 void relay_encoded(std::uint64_t type_id, ByteBuffer&& payload) {
   auto& c = core();
   c.execute([&c, type_id, payload = std::string(payload.data(), payload.size())]() mutable {
@@ -47,21 +74,48 @@ void relay_encoded(std::uint64_t type_id, ByteBuffer&& payload) {
   });
 }
 
-void subscribe_relay_id(std::uint64_t type_id) {
+void subscribe_relay_id(std::uint64_t type_id, std::uint64_t deliver_id) {
   Pid me = self();
   if (me.is_null())
     throw WrongRole("cadre::subscribe_relay: only processes and the driver have mailboxes");
-  auto& c = core();
-  auto done = std::make_shared<ResultState<bool>>(1);
-  c.execute([&c, me, type_id, done] {
-    api::output().subscribe(me.serial, type_id);
-    done->set_value(0, true);
-    done->complete();
+  on_loop<bool>([me, type_id, deliver_id] {
+    api::output().subscribe(me.serial, type_id, deliver_id);
+    return true;
   });
-  wait_state(done.get(), std::nullopt);
 }
 
 }  // namespace detail
+
+void resend_relay(std::uint64_t number) {
+  Pid me = self();
+  if (me.is_null())
+    throw WrongRole("cadre::resend_relay: only processes and the driver have mailboxes");
+  std::string why =
+      on_loop<std::string>([me, number] { return api::output().resend(me.serial, number); });
+  if (why.empty()) return;
+  if (why.find("did not subscribe") != std::string::npos)
+    throw WrongRole(fmt::format("cadre::resend_relay({}): {}", number, why));
+  throw Error(fmt::format("cadre::resend_relay({}): {}", number, why));
+}
+
+namespace {
+void set_output_subscription(bool on, const char* call) {
+  auto& c = core();
+  if (!c.is_master())
+    throw WrongRole(fmt::format(
+        "cadre::{}: the output traffic arrives on the master; call it from a process there", call));
+  Pid me = self();
+  if (me.is_null())
+    throw WrongRole(fmt::format("cadre::{}: only processes and the driver have mailboxes", call));
+  on_loop<bool>([me, on] {
+    api::output().subscribe_output(me.serial, on);
+    return true;
+  });
+}
+}  // namespace
+
+void subscribe_output() { set_output_subscription(true, "subscribe_output"); }
+void unsubscribe_output() { set_output_subscription(false, "unsubscribe_output"); }
 
 void stat(std::string_view key, double value) {
   auto& c = core();
@@ -79,7 +133,8 @@ std::map<std::string, double> stats() {
 
 void progress(std::uint64_t done, std::uint64_t total) {
   auto& c = core();
-  c.execute([&c, done, total] { api::output().send_progress(done, total); });
+  Pid sender = self();  // null on a thread that is not a process: the node's threads are one
+  c.execute([sender, done, total] { api::output().send_progress(sender, done, total); });
 }
 
 std::uint64_t purge() {

@@ -14,6 +14,7 @@
 #include "cadre/errors.hpp"
 #include "node/options_env.hpp"
 #include "node/payload.hpp"
+#include "node/terminal.hpp"
 #include "transport/mpi_env.hpp"
 #include "wire/registry_internal.hpp"
 
@@ -34,8 +35,7 @@ void log_local(Level level, const std::string& message) {
     std::lock_guard lock(g_log_mu);
     line = fmt::format("{} {}: {}\n", g_log_prefix, to_string(level), message);
   }
-  std::fwrite(line.data(), 1, line.size(), stderr);
-  std::fflush(stderr);
+  write_lines(stderr, line);  // below a live progress line, never on it
 }
 
 Core::Core(std::unique_ptr<transport::Transport> transport, Options options, std::string host)

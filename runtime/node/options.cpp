@@ -198,6 +198,11 @@ void check_environment_words() {
     if (s != "live" && s != "lines" && s != "off")
       refuse_word("CADRE_PROGRESS", s, "live, lines, off");
   }
+  // services/output.cpp reads CADRE_PRINT (where cadre::print writes) the same way.
+  if (const char* v = env("CADRE_PRINT")) {
+    const std::string_view s(v);
+    if (s != "stdout" && s != "stderr") refuse_word("CADRE_PRINT", s, "stdout, stderr");
+  }
 }
 
 void apply_environment(Options& o) {

@@ -4,7 +4,56 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "cadre/detail/mail.hpp"
+#include "cadre/detail/registry.hpp"
+
 namespace cadre::node {
+namespace {
+
+template <class T>
+void add_std_name(std::unordered_map<std::uint64_t, std::string>& names, const char* name) {
+  names.emplace(detail::message_type_id<T>(), name);
+}
+
+// The name of message type `id`: a registered type's name, a common standard type's, or its id.
+std::string type_name_of(std::uint64_t id) {
+  if (id == kDownNotice) return "Down notice";
+  if (id == kExitNotice) return "Exit notice";
+  if (const detail::Entry* e = detail::find_id(id); e && e->kind == detail::EntryKind::message)
+    return e->name;
+  static const auto names = [] {
+    std::unordered_map<std::uint64_t, std::string> n;
+    add_std_name<bool>(n, "bool");
+    add_std_name<char>(n, "char");
+    add_std_name<int>(n, "int");
+    add_std_name<unsigned>(n, "unsigned");
+    add_std_name<long>(n, "long");
+    add_std_name<unsigned long>(n, "unsigned long");
+    add_std_name<long long>(n, "long long");
+    add_std_name<unsigned long long>(n, "unsigned long long");
+    add_std_name<double>(n, "double");
+    add_std_name<float>(n, "float");
+    add_std_name<std::string>(n, "std::string");
+    add_std_name<std::vector<char>>(n, "std::vector<char>");
+    add_std_name<std::vector<int>>(n, "std::vector<int>");
+    add_std_name<std::vector<long>>(n, "std::vector<long>");
+    add_std_name<std::vector<double>>(n, "std::vector<double>");
+    add_std_name<std::vector<std::string>>(n, "std::vector<std::string>");
+    add_std_name<Pid>(n, "cadre::Pid");
+    add_std_name<NodeId>(n, "cadre::NodeId");
+    return n;
+  }();
+  if (auto it = names.find(id); it != names.end()) return it->second;
+  return fmt::format("an unregistered type (id {:#018x})", id);
+}
+
+}  // namespace
 
 std::string_view to_string(Cls c) {
   switch (c) {  // a service's classes: unknown here (Core::class_name knows them)
@@ -51,6 +100,24 @@ std::string DropCounts::describe() const {
   add(node_down, "to lost nodes");
   add(malformed, "malformed");
   add(after_close, "sent after shut-down closed the link");
+  return out;
+}
+
+}  // namespace cadre::node
+
+namespace cadre::node {
+
+std::string DropCounts::describe_types() const {
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> v(by_type.begin(), by_type.end());
+  std::stable_sort(v.begin(), v.end(), [](auto& a, auto& b) { return a.second > b.second; });
+  std::string out;
+  std::uint64_t known = 0;
+  for (auto& [id, n] : v) {
+    out += fmt::format("{}{} {}", out.empty() ? "" : ", ", n, type_name_of(id));
+    known += n;
+  }
+  if (total() > known)
+    out += fmt::format("{}{} of no known type", out.empty() ? "" : ", ", total() - known);
   return out;
 }
 

@@ -6,6 +6,7 @@
 // sent before it, and a worker's shut-down acknowledgement after all of its results.
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,8 +31,8 @@ enum class Cls : std::uint8_t {
   terminate = 8,     // any -> node: check_termination() turns true there
   link_fin = 9,      // any -> node: the last frame of a link at shut-down; payload DropCounts
   // Nodes that start later (node/joining.cpp); 60-69, above the services' classes.
-  node_joined = 60,   // master -> node: a spawned node joined; payload NodeRecordWire
-  node_stopped = 61,  // master -> node: stop_node() ended a node; payload its id
+  node_joined = 60,    // master -> node: a spawned node joined; payload NodeRecordWire
+  node_stopped = 61,   // master -> node: stop_node() ended a node; payload its id
   leave_request = 62,  // joined node -> master: leave() (node/joined.cpp); no payload
   node_left = 63,      // master -> node: a joined node left the job; payload its id
 };
@@ -157,6 +158,9 @@ struct FinalStatus {
 
 /// Messages a node dropped, by reason. Sent to the master in the node's last link_fin, and
 /// summed in the shut-down line.
+/// DropCounts::by_type's keys for notices, which have no message type.
+inline constexpr std::uint64_t kDownNotice = 1, kExitNotice = 2;
+
 struct DropCounts {
   std::uint64_t ended = 0;        // the destination process had ended (or never existed)
   std::uint64_t unread = 0;       // still in the mailbox of a process when it ended
@@ -166,9 +170,17 @@ struct DropCounts {
   std::uint64_t malformed = 0;    // in frames or envelopes that failed their checks
   std::uint64_t after_close = 0;  // sent on a link after shut-down had closed it
   std::uint64_t undrained = 0;    // links whose last frame did not arrive (not messages)
+  /// The dropped messages whose type is known, by message type id (kDownNotice and
+  /// kExitNotice for notices).
+  std::map<std::uint64_t, std::uint64_t> by_type;
   template <class A>
   void serialize(A& ar, unsigned) {
-    ar& ended& unread& overflow& late_reply& node_down& malformed& after_close& undrained;
+    ar& ended& unread& overflow& late_reply& node_down& malformed& after_close& undrained& by_type;
+  }
+  /// Counts `n` messages of type `type_id` dropped for `reason` (one of the fields above).
+  void typed(std::uint64_t& reason, std::uint64_t type_id, std::uint64_t n = 1) {
+    reason += n;
+    if (n) by_type[type_id] += n;
   }
   /// Messages in all (undrained links are not messages).
   std::uint64_t total() const {
@@ -183,10 +195,14 @@ struct DropCounts {
     malformed += o.malformed;
     after_close += o.after_close;
     undrained += o.undrained;
+    for (auto& [t, n] : o.by_type) by_type[t] += n;
     return *this;
   }
   /// "3 to processes that had ended, 2 unread when their process ended" (non-zero reasons).
   std::string describe() const;
+  /// "3 Ping, 2 std::string, 1 of no known type" (by type, the most frequent first; "" when
+  /// nothing was dropped).
+  std::string describe_types() const;
 };
 
 struct ShutdownAck {

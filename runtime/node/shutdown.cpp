@@ -244,13 +244,24 @@ int Core::shutdown(int driver_status) {
   for (std::uint32_t r : fin.draining) peers.push_back(NodeId(r));
   const std::size_t undrained =
       drain_links(peers, Clock::now() + options_.shutdown_timeout + std::chrono::seconds(3));
-  DropCounts dropped = all_drops();
+  const DropCounts own = all_drops();
+  DropCounts dropped = own;
   dropped.undrained += undrained;
   for (auto& d : fin_drops_)
     if (d) dropped += *d;
-  if (dropped.total() > 0)
+  if (dropped.total() > 0) {
     log_local(Level::info, fmt::format("shutdown: {} message(s) were dropped ({})", dropped.total(),
                                        dropped.describe()));
+    // Then where, and of which types: each node counts what it dropped.
+    auto by_node = [&](NodeId n, const DropCounts& d) {
+      if (d.total() > 0)
+        log_local(Level::info,
+                  fmt::format("shutdown: dropped on {}: {}", describe(n), d.describe_types()));
+    };
+    by_node(self_, own);
+    for (std::size_t r = 0; r < fin_drops_.size(); ++r)
+      if (fin_drops_[r]) by_node(NodeId(static_cast<std::uint32_t>(r)), *fin_drops_[r]);
+  }
   if (dropped.undrained > 0 && status == 0) {
     status = 1;
     failures_.push_back(fmt::format("{} link(s) did not drain at shut-down", dropped.undrained));

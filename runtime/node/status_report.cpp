@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "node/log.hpp"
+#include "node/terminal.hpp"
 
 namespace cadre::node {
 namespace {
@@ -101,9 +102,8 @@ void report_status(int status, int driver_status, const NodeDirectory& nodes,
           ", \"dropped\": {{\"total\": {}, \"ended\": {}, \"unread\": {}, \"overflow\": {}, "
           "\"late_reply\": {}, \"node_down\": {}, \"malformed\": {}, \"after_close\": {}, "
           "\"undrained_links\": {}}}",
-          dropped->total(), dropped->ended, dropped->unread, dropped->overflow,
-          dropped->late_reply, dropped->node_down, dropped->malformed, dropped->after_close,
-          dropped->undrained);
+          dropped->total(), dropped->ended, dropped->unread, dropped->overflow, dropped->late_reply,
+          dropped->node_down, dropped->malformed, dropped->after_close, dropped->undrained);
     std::string json = fmt::format(
         "{{\"status\": {}, \"lost_nodes\": [{}], \"lost_hosts\": [{}], \"message\": \"{}\"{}}}\n",
         status, ids, host_list, json_escape(message), drops);
@@ -115,7 +115,7 @@ void report_status(int status, int driver_status, const NodeDirectory& nodes,
     }
   }
   std::string line = fmt::format("cadre: job finished with status {}: {}\n", status, message);
-  std::fwrite(line.data(), 1, line.size(), stderr);
+  write_lines(stderr, line);
   std::fflush(nullptr);
 }
 

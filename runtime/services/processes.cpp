@@ -18,6 +18,23 @@ using detail::ByteBuffer;
 using detail::Mail;
 using detail::MailKind;
 
+namespace {
+
+// The type a dropped message is counted under (DropCounts::by_type).
+std::uint64_t drop_type(const Mail& m) {
+  if (m.kind == MailKind::down) return node::kDownNotice;
+  if (m.kind == MailKind::exit) return node::kExitNotice;
+  return m.type_id;
+}
+
+// Counts the messages still in `q` as dropped for `reason`, by type.
+void count_mailbox(node::DropCounts& d, MailQueue& q, std::uint64_t& reason) {
+  for (std::size_t i = 0; i < q.size(); ++i)
+    if (q[i].kind != MailKind::taken) d.typed(reason, drop_type(q[i]));
+}
+
+}  // namespace
+
 ProcessService::ProcessService(node::NodeContext& node) : core_(node) {}
 ProcessService::~ProcessService() = default;
 
@@ -69,12 +86,12 @@ void ProcessService::check_killed(Process* p) {
 void ProcessService::deliver(Process& p, Mail&& m) {
   const std::size_t n = m.payload.size();
   if (p.overflowed) {
-    ++drops_.overflow;
+    drops_.typed(drops_.overflow, drop_type(m));
     return;
   }
   if (over_bound(p, n)) {
     overflow(p);
-    ++drops_.overflow;
+    drops_.typed(drops_.overflow, drop_type(m));
     return;
   }
   if (p.threaded) {
@@ -108,13 +125,14 @@ void ProcessService::overflow(Process& p) {
     std::lock_guard lock(p.mu);
     queued = p.queued;
     bytes = p.queued_bytes;
-    drops_.overflow += p.inbox.size();
+    for (const Mail& m : p.inbox) drops_.typed(drops_.overflow, drop_type(m));
     p.queued -= p.inbox.size();
     p.inbox.clear();
   } else {
     queued = p.mailbox.live();
     bytes = p.mailbox.bytes();
-    drops_.overflow += p.mailbox.clear();
+    count_mailbox(drops_, p.mailbox, drops_.overflow);
+    p.mailbox.clear();
   }
   const std::string detail = fmt::format(
       "its mailbox passed the bound of {} messages or {} bytes with {} messages ({} bytes) "
@@ -142,7 +160,11 @@ void ProcessService::overflow(Process& p) {
 void ProcessService::count_driver_unread() {
   if (!driver_) return;
   std::lock_guard lock(driver_->mu);
-  drops_.unread += driver_->queued;
+  // The driver's thread is done with its mailbox (it returned, or it is inside shutdown()).
+  std::size_t counted = driver_->inbox.size() + driver_->mailbox.live();
+  for (const Mail& m : driver_->inbox) drops_.typed(drops_.unread, drop_type(m));
+  count_mailbox(drops_, driver_->mailbox, drops_.unread);
+  if (driver_->queued > counted) drops_.unread += driver_->queued - counted;
   driver_->queued = 0;
   driver_->queued_bytes = 0;
   driver_->inbox.clear();
@@ -212,7 +234,7 @@ void ProcessService::finish(Process& p, Reason reason, const std::string& detail
   auto watchers = std::move(p.watchers);
   auto links = std::move(p.links);
   if (reason == Reason::shutdown) report_unmatched_at_shutdown(p);
-  drops_.unread += p.mailbox.live();  // delivered, never handled
+  count_mailbox(drops_, p.mailbox, drops_.unread);  // delivered, never handled
   if (last_ == &p) last_ = nullptr;
   procs_.erase(p.serial);
   for (auto& [id, w] : watchers) send_down(w, me, id, reason, detail);
@@ -274,12 +296,13 @@ void ProcessService::deliver_local(const wire::Envelope& env, const char* p, std
   last_ = proc;
   last_serial_ = env.dst.serial;
   if (!proc) {
-    ++drops_.ended;  // its process has ended (or never existed): counted, never a failure
+    // Its process has ended (or never existed): counted, never a failure.
+    drops_.typed(drops_.ended, env.type_id);
     return;
   }
   const bool reply = env.cls == static_cast<std::uint8_t>(cls::reply);
   if (reply && !proc->calls.count(env.corr)) {
-    ++drops_.late_reply;  // its caller gave up
+    drops_.typed(drops_.late_reply, env.type_id);  // its caller gave up
     return;
   }
   auto fill = [&](Mail& m) {
@@ -297,12 +320,12 @@ void ProcessService::deliver_local(const wire::Envelope& env, const char* p, std
     return;
   }
   if (proc->overflowed) {
-    ++drops_.overflow;
+    drops_.typed(drops_.overflow, env.type_id);
     return;
   }
   if (over_bound(*proc, n)) {
     overflow(*proc);
-    ++drops_.overflow;
+    drops_.typed(drops_.overflow, env.type_id);
     return;
   }
   fill(proc->mailbox.emplace_back(n));  // built in place: the stream's common case

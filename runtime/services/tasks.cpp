@@ -151,7 +151,7 @@ void TaskService::submit_map(const Placement& where, const detail::Entry* e,
   job.progress = opts.progress;
   job.total = inputs->count();
   job.inputs = std::move(inputs);
-  if (job.progress) output_.send_progress(0, job.total);
+  if (job.progress) output_.send_progress(Pid{}, 0, job.total);
   pump(job);
   if (job.finished()) jobs_.pop_back();
 }
@@ -331,7 +331,7 @@ void TaskService::on_result(NodeId src, const wire::Envelope& env, const char* p
     --job->inflight[pend.node.value()];
     --job->outstanding;
     job->done += pend.count;
-    if (job->progress) output_.send_progress(job->done, job->total);
+    if (job->progress) output_.send_progress(Pid{}, job->done, job->total);
     pump(*job);
     if (job->finished()) jobs_.remove_if([job](const MapJob& j) { return &j == job; });
   }

@@ -669,9 +669,11 @@ int main(int argc, char** argv) {
     if (r != g_rank && g_draining[r] && !g_fin_from[r]) say("no link_fin from node %d", r);
   {
     /* DropCounts{ended, unread, overflow, late_reply, node_down, malformed, after_close,
-     * undrained}: eight u64, as in runtime/node/protocol.hpp. */
+     * undrained}: eight u64, then by_type (a map: a u32 count, then u64 pairs), as in
+     * runtime/node/protocol.hpp. */
     Buf drops = {0};
     for (int k = 0; k < 8; ++k) put_u64(&drops, 0);
+    put_u32(&drops, 0); /* by_type: no entries */
     Env fin = env_of(kLinkFin, (uint32_t)g_rank, 0, 0, 0);
     send_envelope(0, &fin, &drops);
     free(drops.p);

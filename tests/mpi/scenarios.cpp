@@ -1,7 +1,7 @@
 // Whole-job scenarios that end a job in a particular way; tests/CMakeLists.txt runs each
 // under mpiexec and checks the exit status and output.
 //   cadre-scenario driver_throws | driver_returns_3 | shutdown_waits | shutdown_overdue |
-//                  single | explicit | user_mpi
+//                  single | explicit | user_mpi | output | terminal [raw]
 
 #include <mpi.h>
 #include <signal.h>
@@ -155,6 +155,69 @@ int output(int argc, char** argv) {
     auto s = cadre::stats();
     if (s["lines"] != expect || s["driver"] != 2.5) return fail("stats do not add up");
     std::printf("stats ok: %g lines\n", s["lines"]);
+    return 0;
+  });
+}
+
+// -- the terminal: a live progress line from two senders, the program's lines, drops --------
+
+struct Marker {
+  int n = 0;
+  template <class A>
+  void serialize(A& ar, unsigned) {
+    ar& n;
+  }
+};
+CADRE_MESSAGE(Marker);
+
+// One sender: `steps` reports, one every `ms`.
+int report_progress(int steps, int ms) {
+  for (int i = 0; i <= steps; ++i) {
+    cadre::progress(i, steps);
+    busy_ms(ms);
+  }
+  return steps;
+}
+CADRE_TASK(report_progress);
+
+void ends_at_once() {}
+CADRE_TASK(ends_at_once);
+
+void waits_for_an_int() {
+  cadre::receive(cadre::match<int>([](int) {}));
+}
+CADRE_TASK(waits_for_an_int);
+
+// argv[2] "raw": the program writes its lines with printf, as the demo did.
+int terminal(int argc, char** argv) {
+  const bool raw = argc > 2 && std::string(argv[2]) == "raw";
+  return cadre::launch(argc, argv, [raw] {
+    auto ns = cadre::nodes();
+    if (ns.size() < 3) return fail("terminal needs 3 nodes");
+    auto a = cadre::run(cadre::on(ns[1]), report_progress, 20, 60);
+    auto b = cadre::run(cadre::on(ns[2]), report_progress, 20, 60);
+    for (int i = 0; i < 10; ++i) {
+      std::this_thread::sleep_for(120ms);
+      if (raw)
+        std::printf("program line %d of 10\n", i + 1);
+      else
+        cadre::print("program line {} of 10", i + 1);
+    }
+    const int sum = a.get() + b.get();
+    // Dropped at shut-down: 3 messages to a process that had ended, on node 1; 2 left unread
+    // by a process still running at shut-down, on node 2.
+    auto [gone, ref] = cadre::spawn_monitor(ns[1], ends_at_once);
+    cadre::receive(cadre::on_down([](const cadre::Down&) {}));
+    cadre::send(gone, Marker{1});
+    cadre::send(gone, std::string("to nobody"));
+    cadre::send(gone, std::string("to nobody either"));
+    auto waiting = cadre::spawn(ns[2], waits_for_an_int);
+    cadre::send(waiting, Marker{2});
+    cadre::send(waiting, Marker{3});
+    if (raw)
+      std::printf("sum of the senders' steps = %d\n", sum);
+    else
+      cadre::print("sum of the senders' steps = {}", sum);
     return 0;
   });
 }
@@ -362,6 +425,7 @@ int main(int argc, char** argv) {
   if (s == "shutdown_overdue") return shutdown_overdue(argc, argv);
   if (s == "single") return single(argc, argv);
   if (s == "output") return output(argc, argv);
+  if (s == "terminal") return terminal(argc, argv);
   if (s == "lost") return lost(argc, argv);
   if (s == "die_default") return die_default(argc, argv);
   if (s == "process_shutdown") return process_shutdown(argc, argv);

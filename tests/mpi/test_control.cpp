@@ -61,6 +61,41 @@ int counts(int x) {
 }
 CADRE_TASK(counts);
 
+// The output traffic of one worker: a log line, a statistic and a finished progress report.
+int kind2_output(int x) {
+  cadre::log(cadre::Level::info, "kind2 record {}", x);
+  cadre::stat("kind2", x);
+  cadre::progress(x, x);
+  return x;
+}
+CADRE_TASK(kind2_output);
+
+// On a worker, subscribe_output() is refused: its message, or "" when it was not.
+void subscribe_output_on_a_worker(Pid parent) {
+  std::string what;
+  try {
+    cadre::subscribe_output();
+  } catch (const cadre::WrongRole& e) {
+    what = e.what();
+  }
+  cadre::send(parent, what);
+}
+CADRE_TASK(subscribe_output_on_a_worker);
+
+using Numbered = std::vector<std::pair<std::uint64_t, int>>;
+
+// Subscribes to numbered Notes, then sends back every one in its history.
+void numbered_listener(Pid parent) {
+  cadre::subscribe_relay<cadre::Relayed<Note>>();
+  Numbered got;
+  while (auto v = cadre::receive(300ms, cadre::match<cadre::Relayed<Note>>([](const auto& r) {
+                                   return std::make_pair(r.number, r.value.n);
+                                 })))
+    got.push_back(*v);
+  cadre::send(parent, got);
+}
+CADRE_TASK(numbered_listener);
+
 // What this node does on SIGPIPE: 0 default, 1 ignored, 2 a handler.
 int sigpipe_disposition() {
   struct sigaction current {};
@@ -129,6 +164,84 @@ TEST(Control, RelaysInOrderWithHistoryForLateSubscribers) {
   while (auto v = cadre::receive(200ms, cadre::match<Note>([](const Note& n) { return n.n; })))
     mine.push_back(*v);
   EXPECT_EQ(mine, (std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8}));
+}
+
+// Relays carry their number; one numbered relay can be asked for again (Kind2's Resend).
+TEST(Control, RelaysCarryTheirNumberAndOneCanBeSentAgain) {
+  cadre::relay(Note{100});
+  cadre::relay(Other{101});
+  cadre::relay(Note{102});
+  cadre::subscribe_relay<cadre::Relayed<Note>>();  // the history first, numbered
+  auto numbered = cadre::match<cadre::Relayed<Note>>(
+      [](const cadre::Relayed<Note>& r) { return std::make_pair(r.number, r.value.n); });
+  Numbered got;
+  while (auto v = cadre::receive(300ms, numbered)) got.push_back(*v);
+  ASSERT_GE(got.size(), 2u);
+  for (std::size_t i = 1; i < got.size(); ++i) EXPECT_LT(got[i - 1].first, got[i].first);
+  const auto n100 = got[got.size() - 2], n102 = got.back();
+  EXPECT_EQ(n100.second, 100);
+  EXPECT_EQ(n102.second, 102);
+  EXPECT_EQ(n102.first, n100.first + 2) << "Other{101} was numbered between them";
+  // A worker's history has the same numbers.
+  auto ns = cadre::nodes();
+  cadre::spawn(ns.back(), numbered_listener, cadre::self());
+  auto theirs = cadre::receive(10s, cadre::match<Numbered>([](const Numbered& v) { return v; }));
+  ASSERT_TRUE(theirs);
+  EXPECT_EQ(*theirs, got);
+  cadre::resend_relay(n100.first);
+  auto again = cadre::receive(5s, numbered);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, n100);
+  try {
+    cadre::resend_relay(1000000);
+    ADD_FAILURE() << "relay 1000000 does not exist";
+  } catch (const cadre::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cadre::resend_relay(1000000): relay 1000000 is not in "
+                                         "this node's history, which holds relays 1 to"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(cadre::resend_relay(n100.first + 1), cadre::WrongRole) << "an Other, not a Note";
+}
+
+// A process on the master receives the output traffic as messages (Kind2's recv).
+TEST(Control, SubscribeOutputDeliversLogStatAndProgressRecords) {
+  cadre::subscribe_output();
+  const auto w = cadre::nodes().back();
+  EXPECT_EQ(cadre::run(cadre::on(w), kind2_output, 7).get(), 7);
+  cadre::log(cadre::Level::warn, "kind2 from the driver");
+  bool log = false, stat = false, progress = false, mine = false;
+  auto until = std::chrono::steady_clock::now() + 10s;
+  while (!(log && stat && progress && mine) && std::chrono::steady_clock::now() < until)
+    cadre::receive(200ms, cadre::match<cadre::LogRecord>([&](const cadre::LogRecord& r) {
+                     if (r.text == "kind2 record 7" && r.node == w && r.level == cadre::Level::info)
+                       log = true;
+                     if (r.text == "kind2 from the driver" && r.pid == cadre::self()) mine = true;
+                   }),
+                   cadre::match<cadre::StatRecord>([&](const cadre::StatRecord& r) {
+                     if (r.key == "kind2" && r.value == 7 && r.node == w) stat = true;
+                   }),
+                   cadre::match<cadre::ProgressRecord>([&](const cadre::ProgressRecord& r) {
+                     if (r.node == w && r.done == 7 && r.total == 7) progress = true;
+                   }));
+  EXPECT_TRUE(log && stat && progress && mine)
+      << "log " << log << ", stat " << stat << ", progress " << progress << ", driver " << mine;
+  cadre::unsubscribe_output();
+  while (cadre::receive(100ms, cadre::match<cadre::LogRecord>([](const auto&) {}),
+                        cadre::match<cadre::StatRecord>([](const auto&) {}),
+                        cadre::match<cadre::ProgressRecord>([](const auto&) {}))) {
+  }
+  cadre::log(cadre::Level::info, "kind2 after unsubscribing");
+  EXPECT_FALSE(cadre::receive(300ms, cadre::match<cadre::LogRecord>([](const auto&) {})));
+  if (w != cadre::NodeId(0)) {
+    cadre::spawn(w, subscribe_output_on_a_worker, cadre::self());
+    auto what =
+        cadre::receive(10s, cadre::match<std::string>([](const std::string& s) { return s; }));
+    ASSERT_TRUE(what);
+    EXPECT_NE(what->find("cadre::subscribe_output: the output traffic arrives on the master"),
+              std::string::npos)
+        << *what;
+  }
 }
 
 long stat_burst(long n) {
