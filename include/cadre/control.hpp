@@ -39,11 +39,11 @@ struct is_relayed : std::false_type {};
 /// One log line, as subscribe_output() delivers it: the sending node and pid, its level, its
 /// time (ns since the Unix epoch) and its text.
 struct LogRecord {
-  NodeId node;
-  Pid pid;
-  Level level = Level::info;
-  std::int64_t unix_ns = 0;
-  std::string text;
+  NodeId node;                ///< the node that logged it
+  Pid pid;                    ///< the process that logged it (null for other threads)
+  Level level = Level::info;  ///< its level
+  std::int64_t unix_ns = 0;   ///< when, in ns since the Unix epoch
+  std::string text;           ///< the formatted text
   /// Serializes the record (it is a message).
   template <class A>
   void serialize(A& ar, unsigned) {
@@ -52,9 +52,9 @@ struct LogRecord {
 };
 /// One statistic as it arrives on the master: `value` added to `key` by `node`.
 struct StatRecord {
-  NodeId node;
-  std::string key;
-  double value = 0;
+  NodeId node;       ///< the node that added it
+  std::string key;   ///< the statistic
+  double value = 0;  ///< the amount added
   /// Serializes the record (it is a message).
   template <class A>
   void serialize(A& ar, unsigned) {
@@ -64,9 +64,10 @@ struct StatRecord {
 /// One progress report as it arrives on the master: `pid` (null for a node's threads and map
 /// jobs: then `node` says whose) has `done` of `total`.
 struct ProgressRecord {
-  NodeId node;
-  Pid pid;
-  std::uint64_t done = 0, total = 0;
+  NodeId node;              ///< the node that reported it
+  Pid pid;                  ///< the process that reported it (null: the node's threads, maps)
+  std::uint64_t done = 0;   ///< work done
+  std::uint64_t total = 0;  ///< work in all
   /// Serializes the record (it is a message).
   template <class A>
   void serialize(A& ar, unsigned) {
@@ -77,8 +78,8 @@ struct ProgressRecord {
 /// subscribe_relay<Relayed<T>>() delivers, matched with match<Relayed<T>>.
 template <class T>
 struct Relayed {
-  std::uint64_t number = 0;
-  T value{};
+  std::uint64_t number = 0;  ///< its number, the same on every node
+  T value{};                 ///< the relayed message
   /// Serializes the number, then the value.
   template <class A>
   void serialize(A& ar, unsigned) {

@@ -16,41 +16,11 @@
 namespace cadre::node {
 namespace {
 
-template <class T>
-void add_std_name(std::unordered_map<std::uint64_t, std::string>& names, const char* name) {
-  names.emplace(detail::message_type_id<T>(), name);
-}
-
-// The name of message type `id`: a registered type's name, a common standard type's, or its id.
+// The name of message type `id`: a registered type's name, a standard type's, or its id.
 std::string type_name_of(std::uint64_t id) {
   if (id == kDownNotice) return "Down notice";
   if (id == kExitNotice) return "Exit notice";
-  if (const detail::Entry* e = detail::find_id(id); e && e->kind == detail::EntryKind::message)
-    return e->name;
-  static const auto names = [] {
-    std::unordered_map<std::uint64_t, std::string> n;
-    add_std_name<bool>(n, "bool");
-    add_std_name<char>(n, "char");
-    add_std_name<int>(n, "int");
-    add_std_name<unsigned>(n, "unsigned");
-    add_std_name<long>(n, "long");
-    add_std_name<unsigned long>(n, "unsigned long");
-    add_std_name<long long>(n, "long long");
-    add_std_name<unsigned long long>(n, "unsigned long long");
-    add_std_name<double>(n, "double");
-    add_std_name<float>(n, "float");
-    add_std_name<std::string>(n, "std::string");
-    add_std_name<std::vector<char>>(n, "std::vector<char>");
-    add_std_name<std::vector<int>>(n, "std::vector<int>");
-    add_std_name<std::vector<long>>(n, "std::vector<long>");
-    add_std_name<std::vector<double>>(n, "std::vector<double>");
-    add_std_name<std::vector<std::string>>(n, "std::vector<std::string>");
-    add_std_name<Pid>(n, "cadre::Pid");
-    add_std_name<NodeId>(n, "cadre::NodeId");
-    return n;
-  }();
-  if (auto it = names.find(id); it != names.end()) return it->second;
-  return fmt::format("an unregistered type (id {:#018x})", id);
+  return detail::message_type_name(id);
 }
 
 }  // namespace
