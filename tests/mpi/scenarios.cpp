@@ -170,12 +170,13 @@ struct Marker {
 };
 CADRE_MESSAGE(Marker);
 
-// One sender: `steps` reports, one every `ms`.
+// One sender: `steps` reports, one every `ms`; then a line printed by the master.
 int report_progress(int steps, int ms) {
   for (int i = 0; i <= steps; ++i) {
     cadre::progress(i, steps);
     busy_ms(ms);
   }
+  cadre::print("program line {} of 12", 10 + cadre::self_node().value());
   return steps;
 }
 CADRE_TASK(report_progress);
@@ -199,9 +200,9 @@ int terminal(int argc, char** argv) {
     for (int i = 0; i < 10; ++i) {
       std::this_thread::sleep_for(120ms);
       if (raw)
-        std::printf("program line %d of 10\n", i + 1);
+        std::printf("program line %d of 12\n", i + 1);
       else
-        cadre::print("program line {} of 10", i + 1);
+        cadre::print("program line {} of 12", i + 1);
     }
     const int sum = a.get() + b.get();
     // Dropped at shut-down: 3 messages to a process that had ended, on node 1; 2 left unread

@@ -2,14 +2,7 @@
 # from the installed files (pkg-config cadre-c) and with a CMake project of C only; checks
 # that the library exports the C API alone; and runs the gcc-built node under a C++ master.
 # Called by ctest with -DSOURCE -DBUILD -DWORK -DMASTER.
-function(run what)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  message("${out}${err}")
-  if(rc)
-    message(FATAL_ERROR "${what} failed (status ${rc})")
-  endif()
-  set(OUT "${out}" PARENT_SCOPE)
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/../check_run.cmake)
 
 file(REMOVE_RECURSE ${WORK})
 run("install" ${CMAKE_COMMAND} --install ${BUILD} --prefix ${WORK}/prefix)

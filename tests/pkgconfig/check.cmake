@@ -1,14 +1,7 @@
 # Installs the built cadre into a scratch prefix, builds examples/demo.cpp from a plain
 # Makefile with `pkg-config --cflags --libs cadre`, and runs it on two ranks.
 # Called by ctest with -DSOURCE -DBUILD -DWORK.
-function(run what)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  message("${out}${err}")
-  if(rc)
-    message(FATAL_ERROR "${what} failed (status ${rc})")
-  endif()
-  set(OUT "${out}" PARENT_SCOPE)
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/../check_run.cmake)
 
 file(REMOVE_RECURSE ${WORK})
 run("install" ${CMAKE_COMMAND} --install ${BUILD} --prefix ${WORK}/prefix)
