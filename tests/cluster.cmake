@@ -14,7 +14,7 @@ set(LEFT_NONE --grep "cluster: no process left on any host" --count 1)
 # One rank a host (cn1, cn2, cn3) or two (6 ranks), over `mpirun --hostfile`.
 set(BY_HOST --hostfile @HOSTFILE@ --map-by node)
 function(cadre_cluster_test name timeout)
-  add_test(NAME ${name} COMMAND ${ARGN})
+  cadre_add_test(${name} ${ARGN})
   set_tests_properties(${name} PROPERTIES TIMEOUT ${timeout} LABELS cluster PROCESSORS 2
                        RUN_SERIAL TRUE SKIP_RETURN_CODE 77 ENVIRONMENT "${CADRE_TEST_MPI_ENV}")
 endfunction()

@@ -57,6 +57,7 @@ if(NOT CADRE_SANITIZE)
   add_test(NAME native_c_package
     COMMAND ${CMAKE_COMMAND} -DSOURCE=${PROJECT_SOURCE_DIR} -DBUILD=${PROJECT_BINARY_DIR}
             -DWORK=${CMAKE_CURRENT_BINARY_DIR}/c_package -DMASTER=${NSC}
+            -DMPIEXEC=${MPIEXEC_EXECUTABLE} -DSPAWN=$<NOT:$<STREQUAL:${CADRE_MPI_FLAVOUR},mpich>>
             -P ${CMAKE_CURRENT_SOURCE_DIR}/native/package_check.cmake)
   set_tests_properties(native_c_package PROPERTIES TIMEOUT 300 LABELS "package;native"
                        ENVIRONMENT "${CADRE_TEST_MPI_ENV}")

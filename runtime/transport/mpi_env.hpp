@@ -40,7 +40,9 @@ class MpiEnvironment {
 /// MPI_UNIVERSE_SIZE (the slots the job may fill, spawned processes included), or 0 when MPI
 /// does not say.
 int universe_size();
-/// True when the job runs oversubscribed (Open MPI passes the setting to every rank).
+/// True when the job runs oversubscribed: Open MPI passes the setting to every rank; under
+/// MPICH's Hydra (which never refuses more ranks than slots) when this host runs more of the
+/// job's ranks (MPI_LOCALNRANKS) than it has cores.
 bool oversubscribed();
 
 }  // namespace cadre::transport

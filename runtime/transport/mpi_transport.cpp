@@ -140,6 +140,12 @@ void MpiTransport::send_parts(NodeId dst, const wire::Envelope& env, const char*
 
 std::size_t MpiTransport::flush() {
   std::size_t work = 0;
+  stack_.run([&] { work = flush_here(); });
+  return work;
+}
+
+std::size_t MpiTransport::flush_here() {
+  std::size_t work = 0;
   for (std::uint32_t d : dirty_) {
     if (links_[d]->dirty) {
       ship(d);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cadre/options.hpp"
+#include "transport/mpi_stack.hpp"
 #include "transport/transport.hpp"
 
 namespace cadre::transport::mpi {
@@ -109,6 +110,8 @@ class MpiTransport final : public Transport {
   /// True for an inter-communicator.
   bool inter() const { return inter_; }
 
+  /// Ships what waits and makes progress; under MPICH on a stack of its own (MpiStack: the
+  /// caller may be a fiber).
   std::size_t flush() override;
 
   bool busy() const override;
@@ -116,6 +119,7 @@ class MpiTransport final : public Transport {
   std::size_t poll(Sink& sink) override;
 
  private:
+  std::size_t flush_here();
   struct Recv {
     MPI_Request req = MPI_REQUEST_NULL;
     detail::ByteBuffer buf;
@@ -243,6 +247,7 @@ class MpiTransport final : public Transport {
   void recycle(detail::ByteBuffer b);
 
   MPI_Comm comm_;
+  MpiStack stack_;  // where flush() runs under MPICH
   bool inter_ = false;
   int rank_ = 0, size_ = 1;  // rank_ -1 on an inter-communicator; size_: the peers
   std::vector<char> held_;   // hold_grants()

@@ -62,10 +62,14 @@ void Links::spawn_one(const SpawnCall& call) {
     char text[MPI_MAX_ERROR_STRING];
     int len = 0;
     MPI_Error_string(rc, text, &len);
+#ifdef MPICH_VERSION
+    const char* why = "an MPICH on the ch4:ucx device, as Debian's, cannot spawn at all";
+#else
+    const char* why = "Open MPI cannot spawn again in this job after a failed spawn";
+#endif
     throw SpawnError(fmt::format(
-        "cadre::spawn_nodes: MPI_Comm_spawn of '{}' (node {}) failed: {} (Open MPI cannot spawn "
-        "again in this job after a failed spawn)",
-        call.program, call.first_id.value(), std::string(text, static_cast<std::size_t>(len))));
+        "cadre::spawn_nodes: MPI_Comm_spawn of '{}' (node {}) failed: {} ({})", call.program,
+        call.first_id.value(), std::string(text, static_cast<std::size_t>(len)), why));
   }
   link_started(inter, call);
 }
