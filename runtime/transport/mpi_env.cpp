@@ -82,17 +82,16 @@ int universe_size() {
 }
 
 bool oversubscribed() {
-  const char* v = std::getenv("OMPI_MCA_rmaps_base_oversubscribe");
-  if (v) return std::string(v) == "1" || std::string(v) == "true";
 #ifdef MPICH_VERSION
   // Hydra tells each rank how many of the job's ranks share its host.
-  if (const char* local = std::getenv("MPI_LOCALNRANKS")) {
-    const long ranks = std::strtol(local, nullptr, 10);
-    const unsigned cores = std::thread::hardware_concurrency();
-    return cores > 0 && ranks > static_cast<long>(cores);
-  }
+  const char* local = std::getenv("MPI_LOCALNRANKS");
+  const long ranks = local ? std::strtol(local, nullptr, 10) : 0;
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores > 0 && ranks > static_cast<long>(cores);
+#else
+  const char* v = std::getenv("OMPI_MCA_rmaps_base_oversubscribe");
+  return v && (std::string(v) == "1" || std::string(v) == "true");
 #endif
-  return false;
 }
 
 MpiEnvironment::~MpiEnvironment() {
