@@ -45,3 +45,24 @@ function(cadre_add_test name)
     add_test(NAME ${name} COMMAND ${ARGN})
   endif()
 endfunction()
+
+# The MPICH pass of ./cadre-dev test: the target cadre-mpich-ci builds what the tests labelled
+# mpich_ci need, and no more (CI gives this pass a few minutes, build included): every test
+# but the unit tests (label unit: they use no MPI, and the Open MPI pass runs them), the
+# skipped ones included so that their reasons are printed and counted. Called at the end of
+# tests/CMakeLists.txt, once every test exists.
+function(cadre_mpich_ci_selection)
+  add_custom_target(cadre-mpich-ci)
+  add_dependencies(cadre-mpich-ci cadre cadre_c cadre-test-tasks cadre-test-map
+    cadre-test-processes cadre-test-driver cadre-test-doorbell cadre-test-trust
+    cadre-test-control cadre-scenario cadre-trust-scenario cadre-mpmd-a cadre-mpmd-b
+    cadre-mpmd-b-mismatch cadre-rogue cadre-rogue-target cadre-native-scenario
+    cadre-native-node)
+  get_property(tests DIRECTORY PROPERTY TESTS)
+  foreach(t IN LISTS tests)
+    get_test_property(${t} LABELS labels)
+    if(NOT "unit" IN_LIST labels)
+      set_property(TEST ${t} APPEND PROPERTY LABELS mpich_ci)
+    endif()
+  endforeach()
+endfunction()
