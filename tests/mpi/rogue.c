@@ -68,22 +68,29 @@ static void nap_us(long us) {
   nanosleep(&t, NULL);
 }
 
+/* Writes "rogue: <message>\n" to `out` in one piece: MPICH's Hydra forwards each write as it
+ * comes, so a line written in parts may be split by another rank's output. */
+static void line(FILE* out, const char* fmt, va_list ap) {
+  char text[1024];
+  int n = snprintf(text, sizeof text, "rogue: ");
+  n += vsnprintf(text + n, sizeof text - (size_t)n - 1, fmt, ap);
+  if (n > (int)sizeof text - 2) n = (int)sizeof text - 2;
+  text[n++] = '\n';
+  fwrite(text, 1, (size_t)n, out);
+  fflush(out);
+}
+
 static void say(const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  printf("rogue: ");
-  vprintf(fmt, ap);
-  printf("\n");
-  fflush(stdout);
+  line(stdout, fmt, ap);
   va_end(ap);
 }
 
 static void die(const char* fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  fprintf(stderr, "rogue: ");
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, "\n");
+  line(stderr, fmt, ap);
   va_end(ap);
   fflush(NULL);
   _exit(3); /* without MPI_Finalize: mpirun ends the job */
