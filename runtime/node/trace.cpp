@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <ctime>
 #include <utility>
 
 namespace cadre::node::trace {
@@ -13,8 +14,8 @@ struct Recorder {
   std::vector<std::string> texts;
   std::vector<Count> counts;
   std::uint64_t unrecorded = 0, sampled_out = 0;
-  // Sampling: the second under way and the messages recorded in it.
-  std::int64_t window = -1;
+  // Sampling: the end of the second under way, and the messages recorded in it.
+  std::int64_t window_end = 0;
   std::uint32_t in_window = 0, skipped = 0;
 
   void add(const Event& e) {
@@ -55,15 +56,19 @@ void instant(Kind k, std::uint32_t peer, std::string_view text) {
 }
 
 void message(Kind k, std::uint32_t peer, std::uint8_t cls, std::uint64_t bytes) {
-  const std::int64_t t = now_ns();
+  // The counters and the sampling window need no better than the coarse clock (a few ms, and
+  // a quarter of the cost); only a message that is recorded reads the precise one.
+  timespec coarse{};
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &coarse);
+  const std::int64_t t = std::int64_t{coarse.tv_sec} * 1'000'000'000 + coarse.tv_nsec;
   Recorder& r = recorder();
   std::lock_guard lock(r.mu);
-  const std::int64_t bucket = t / kCounterNs * kCounterNs;
-  if (r.counts.empty() || r.counts.back().t != bucket) r.counts.push_back(Count{bucket, 0, 0});
+  // Divisions only when an interval or a second ends (a flood pays for none of them).
+  if (r.counts.empty() || t >= r.counts.back().t + kCounterNs)
+    r.counts.push_back(Count{t / kCounterNs * kCounterNs, 0, 0});
   ++(k == Kind::send ? r.counts.back().sent : r.counts.back().received);
-  const std::int64_t second = t / 1'000'000'000;
-  if (second != r.window) {
-    r.window = second;
+  if (t >= r.window_end) {
+    r.window_end = (t / 1'000'000'000 + 1) * 1'000'000'000;
     r.in_window = 0;
     r.skipped = 0;
   }
@@ -73,7 +78,7 @@ void message(Kind k, std::uint32_t peer, std::uint8_t cls, std::uint64_t bytes) 
     ++r.sampled_out;
     return;
   }
-  r.add(Event{t, -1, cls, bytes, peer, k, cls, 0});
+  r.add(Event{now_ns(), -1, cls, bytes, peer, k, cls, 0});
 }
 
 Chunk take(const Names& names) {

@@ -114,7 +114,15 @@ void Collector::add(std::uint32_t node, const Chunk& c) {
     pn.events.push_back(Held{r.t0, r.dur, r.n, r.peer, id(r.name), id(r.detail), r.kind, r.cls});
     ++held_;
   }
-  pn.counts.insert(pn.counts.end(), c.counts.begin(), c.counts.end());
+  // Counter entries count against the same bound (a busy day holds millions of them).
+  for (const Count& k : c.counts) {
+    if (held_ >= kMaxHeld) {
+      ++pn.unrecorded;
+      continue;
+    }
+    pn.counts.push_back(k);
+    ++held_;
+  }
 }
 
 void Collector::new_round(std::uint32_t node) { nodes_[node].rounds.emplace_back(); }

@@ -52,9 +52,9 @@ class Collector {
 
   /// Writes the file; returns why it could not be written, or "".
   std::string write(const std::vector<NodeLabel>& nodes) const;
-  /// Events the master held when it wrote, and those it did not keep (caps, sampling).
+  /// Events (and counter entries) the master holds.
   std::uint64_t events() const { return held_; }
-  /// Total events the master keeps; past it events are counted, not kept.
+  /// Events and counter entries the master keeps in all; past it they are counted, not kept.
   static constexpr std::size_t kMaxHeld = std::size_t(4) << 20;
 
  private:
