@@ -215,8 +215,10 @@ std::string Collector::write(const std::vector<NodeLabel>& labels) const {
     std::vector<const Held*> evs;
     evs.reserve(pn.events.size());
     for (const Held& e : pn.events) evs.push_back(&e);
-    std::stable_sort(evs.begin(), evs.end(),
-                     [](const Held* a, const Held* b) { return a->t0 < b->t0; });
+    // By time, then in the order they came (the pointers run along one vector).
+    std::sort(evs.begin(), evs.end(), [](const Held* a, const Held* b) {
+      return a->t0 != b->t0 ? a->t0 < b->t0 : a < b;
+    });
     // Tasks and processes get lanes of their own kind; the rest share lane 0.
     std::vector<std::pair<std::int64_t, std::int64_t>> task_spans, proc_spans;
     for (const Held* e : evs) {

@@ -60,7 +60,7 @@ case "$case_" in
     ;;
   refused)
     log="$out/refused.log"
-    CADRE_TRACE=/nonexistent-dir/trace.json "$run" -n 2 -- "$demo" >"$log" 2>&1 &&
+    CADRE_TRACE=/nonexistent-dir/trace.json "$run" -n 2 -- "$scenario" single >"$log" 2>&1 &&
       fail "a job whose trace file cannot be written started"
     grep -q "the trace file '/nonexistent-dir/trace.json' (Options::trace_file, CADRE_TRACE) cannot be written: No such file or directory" "$log" ||
       { cat "$log"; fail "the error does not name the trace file"; }
