@@ -120,8 +120,14 @@ void Core::on_control(NodeId src, const char* p, std::size_t n) {
   if (n < 9) return;
   ControlMsg m{static_cast<Ctl>(p[0]), 0};
   std::memcpy(&m.id, p + 1, sizeof m.id);
-  // The run timeline's clock probes (node/trace_session.hpp).
+  // The run timeline's clock probes (node/trace_session.hpp): the master probes, workers
+  // answer; anything else is forged, reported and not answered (no echo to amplify a flood).
   if (static_cast<std::uint8_t>(m.kind) == kClockProbe) {
+    if (is_master() || src.value() != 0) {
+      on_bad_frame(src, fmt::format("a clock probe from node {}: only the master probes clocks",
+                                    src.value()));
+      return;
+    }
     char out[17];
     out[0] = static_cast<char>(kClockReply);
     const std::int64_t now = trace::now_ns();
@@ -132,9 +138,13 @@ void Core::on_control(NodeId src, const char* p, std::size_t n) {
   }
   if (static_cast<std::uint8_t>(m.kind) == kClockReply) {
     std::int64_t remote = 0;
-    if (n < 17) return;
+    if (n < 17) {
+      on_bad_frame(src, fmt::format("a clock reply of {} bytes (17 expected)", n));
+      return;
+    }
     std::memcpy(&remote, p + 9, sizeof remote);
-    trace_->on_probe_reply(src, m.id, remote);
+    if (std::string why = trace_->on_probe_reply(src, m.id, remote); !why.empty())
+      on_bad_frame(src, why);
     return;
   }
   switch (m.kind) {

@@ -1,8 +1,8 @@
 #include "node/trace.hpp"
 
 #include <algorithm>
-#include <map>
 #include <ctime>
+#include <map>
 #include <utility>
 
 namespace cadre::node::trace {
@@ -81,7 +81,7 @@ void message(Kind k, std::uint32_t peer, std::uint8_t cls, std::uint64_t bytes) 
   r.add(Event{now_ns(), -1, cls, bytes, peer, k, cls, 0});
 }
 
-Chunk take(const Names& names) {
+Chunk take(const Names& names, bool last) {
   std::vector<Event> events;
   std::vector<std::string> texts;
   Chunk c;
@@ -91,8 +91,9 @@ Chunk take(const Names& names) {
     events.swap(r.events);
     texts.swap(r.texts);
     c.counts.swap(r.counts);
-    // The counter interval under way goes on: it is shipped when it is complete.
-    if (!c.counts.empty() && c.counts.back().t + kCounterNs > now_ns()) {
+    // The counter interval under way goes on: it is shipped when it is complete (or with the
+    // last chunk, as nothing follows it).
+    if (!last && !c.counts.empty() && c.counts.back().t + kCounterNs > now_ns()) {
       r.counts.push_back(c.counts.back());
       c.counts.pop_back();
     }
@@ -140,18 +141,24 @@ Chunk take(const Names& names) {
 std::vector<Chunk> split(Chunk c, std::size_t max_events) {
   max_events = std::max<std::size_t>(1, max_events);
   std::vector<Chunk> out;
-  if (c.events.size() <= max_events) {
+  if (c.events.size() <= max_events && c.counts.size() <= max_events) {
     out.push_back(std::move(c));
     return out;
   }
-  for (std::size_t first = 0; first < c.events.size(); first += max_events) {
+  // Counters are cut like events: a loop held up for minutes has many of them.
+  const std::size_t n = std::max(c.events.size(), c.counts.size());
+  for (std::size_t first = 0; first < n; first += max_events) {
     Chunk piece;
     piece.names = c.names;
-    const std::size_t last = std::min(c.events.size(), first + max_events);
-    piece.events.assign(c.events.begin() + static_cast<std::ptrdiff_t>(first),
-                        c.events.begin() + static_cast<std::ptrdiff_t>(last));
+    auto slice = [&](const auto& from, auto& to) {
+      if (first >= from.size()) return;
+      const std::size_t last = std::min(from.size(), first + max_events);
+      to.assign(from.begin() + static_cast<std::ptrdiff_t>(first),
+                from.begin() + static_cast<std::ptrdiff_t>(last));
+    };
+    slice(c.events, piece.events);
+    slice(c.counts, piece.counts);
     if (first == 0) {
-      piece.counts = std::move(c.counts);
       piece.unrecorded = c.unrecorded;
       piece.sampled_out = c.sampled_out;
     }

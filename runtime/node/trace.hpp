@@ -95,6 +95,9 @@ inline constexpr std::uint32_t kSampleAbove = 100;
 inline constexpr std::int64_t kCounterNs = 10'000'000;
 /// Events a node keeps between two chunks; past it events are counted, not kept.
 inline constexpr std::size_t kMaxEvents = std::size_t(1) << 20;
+/// No node's steady clock reaches this (2^60 ns, 36 years after boot): a time or a length
+/// outside [0, kMaxTime] was never recorded, and times within it can be subtracted safely.
+inline constexpr std::int64_t kMaxTime = std::int64_t(1) << 60;
 
 /// True while this node records. Any thread.
 inline std::atomic<bool> g_on{false};
@@ -132,9 +135,10 @@ struct Names {
   std::function<std::string(std::uint64_t id)> body;
   std::function<std::string(std::uint8_t reason)> reason;
 };
-/// Takes what was recorded since the last call, with names resolved by `names`.
-Chunk take(const Names& names);
-/// Splits a chunk into pieces of at most `max_events` events (counts go with the first).
+/// Takes what was recorded since the last call, with names resolved by `names`; the message
+/// counter of the interval under way stays for the next call unless this is the `last`.
+Chunk take(const Names& names, bool last = false);
+/// Splits a chunk into pieces of at most `max_events` events and as many counters each.
 std::vector<Chunk> split(Chunk c, std::size_t max_events);
 
 }  // namespace cadre::node::trace

@@ -9,6 +9,8 @@
 #include <limits>
 #include <memory>
 
+#include "cadre/errors.hpp"
+
 namespace cadre::node::trace {
 namespace {
 
@@ -93,22 +95,64 @@ constexpr const char* kind_name(std::uint8_t k) {
 Collector::Collector(std::string path) : path_(std::move(path)) {}
 
 std::uint32_t Collector::intern(const std::string& s) {
-  auto [it, added] = name_ids_.emplace(s, static_cast<std::uint32_t>(names_.size()));
-  if (added) names_.push_back(s);
+  auto it = name_ids_.find(s);
+  if (it != name_ids_.end()) return it->second;
+  // A node may send many names (each chunk's own): past the cap they all read "?".
+  if (name_bytes_ + s.size() > kMaxNameBytes && s != "?") return intern("?");
+  name_bytes_ += s.size();
+  it = name_ids_.emplace(s, static_cast<std::uint32_t>(names_.size())).first;
+  names_.push_back(s);
   return it->second;
 }
 
+namespace {
+
+// Why no node records this event (node/trace.cpp's take() writes none such), or "".
+std::string bad_event(const Record& r, std::size_t names) {
+  const auto k = static_cast<Kind>(r.kind);
+  const bool instant = k == Kind::send || k == Kind::receive || k == Kind::node_joined ||
+                       k == Kind::node_lost || k == Kind::node_stopped;
+  const bool span = k == Kind::task || k == Kind::process || k == Kind::driver ||
+                    k == Kind::spawn || k == Kind::shutdown;
+  if (!instant && !span) return fmt::format("an unknown kind {}", unsigned(r.kind));
+  if (r.name >= names || r.detail >= names)
+    return fmt::format("name index {} or {} past its {} names", r.name, r.detail, names);
+  if (r.t0 < 0 || r.t0 > kMaxTime) return fmt::format("a time of {} ns", r.t0);
+  if (span && (r.dur < 0 || r.dur > kMaxTime)) return fmt::format("a span of {} ns", r.dur);
+  if (instant && r.dur != -1) return fmt::format("an instant with a length ({} ns)", r.dur);
+  return {};
+}
+
+std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
+  return a > std::numeric_limits<std::uint64_t>::max() - b
+             ? std::numeric_limits<std::uint64_t>::max()
+             : a + b;
+}
+
+}  // namespace
+
 void Collector::add(std::uint32_t node, const Chunk& c) {
+  // All checked before anything is kept: a chunk is taken whole or not at all.
+  for (std::size_t i = 0; i < c.events.size(); ++i)
+    if (std::string why = bad_event(c.events[i], c.names.size()); !why.empty())
+      throw DecodeError(
+          fmt::format("trace events: event {} of {} has {}", i, c.events.size(), why));
+  for (std::size_t i = 0; i < c.counts.size(); ++i)
+    if (c.counts[i].t < 0 || c.counts[i].t > kMaxTime)
+      throw DecodeError(
+          fmt::format("trace events: message counter {} has a time of {} ns", i, c.counts[i].t));
   PerNode& pn = nodes_[node];
-  pn.unrecorded += c.unrecorded;
-  pn.sampled_out += c.sampled_out;
-  std::vector<std::uint32_t> ids;
-  ids.reserve(c.names.size());
-  for (const std::string& s : c.names) ids.push_back(intern(s));
-  auto id = [&](std::uint32_t i) { return i < ids.size() ? ids[i] : intern("?"); };
+  pn.unrecorded = saturating_add(pn.unrecorded, c.unrecorded);
+  pn.sampled_out = saturating_add(pn.sampled_out, c.sampled_out);
+  // Names are interned when an event kept uses them.
+  std::vector<std::uint32_t> ids(c.names.size(), UINT32_MAX);
+  auto id = [&](std::uint32_t i) {
+    if (ids[i] == UINT32_MAX) ids[i] = intern(c.names[i]);
+    return ids[i];
+  };
   for (const Record& r : c.events) {
     if (held_ >= kMaxHeld) {
-      ++pn.unrecorded;
+      pn.unrecorded = saturating_add(pn.unrecorded, 1);
       continue;
     }
     pn.events.push_back(Held{r.t0, r.dur, r.n, r.peer, id(r.name), id(r.detail), r.kind, r.cls});
@@ -117,7 +161,7 @@ void Collector::add(std::uint32_t node, const Chunk& c) {
   // Counter entries count against the same bound (a busy day holds millions of them).
   for (const Count& k : c.counts) {
     if (held_ >= kMaxHeld) {
-      ++pn.unrecorded;
+      pn.unrecorded = saturating_add(pn.unrecorded, 1);
       continue;
     }
     pn.counts.push_back(k);
@@ -133,17 +177,21 @@ bool Collector::wants_probe(std::uint32_t node) const {
          it->second.rounds.back().samples < kProbesPerRound;
 }
 
-void Collector::clock_sample(std::uint32_t node, std::int64_t t0, std::int64_t remote,
+bool Collector::clock_sample(std::uint32_t node, std::int64_t t0, std::int64_t remote,
                              std::int64_t t1) {
   PerNode& pn = nodes_[node];
   if (pn.rounds.empty()) pn.rounds.emplace_back();
   Round& r = pn.rounds.back();
   ++r.samples;
+  // The round's count goes on either way: an answer that is no clock's ends no round early
+  // and starts no endless probing.
+  if (remote < 0 || remote > kMaxTime || t1 < t0 || t0 < 0 || t1 > kMaxTime) return false;
   const std::int64_t rtt = t1 - t0;
-  if (r.rtt >= 0 && rtt >= r.rtt) return;
+  if (r.rtt >= 0 && rtt >= r.rtt) return true;
   r.rtt = rtt;
   r.at = remote;
   r.offset = remote - (t0 + rtt / 2);
+  return true;
 }
 
 std::int64_t Collector::offset(std::uint32_t node, std::int64_t t) const {
@@ -167,21 +215,54 @@ std::string Collector::write(const std::vector<NodeLabel>& labels) const {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path_.c_str(), "w"), &std::fclose);
   if (!f) return fmt::format("cannot open it for writing: {}", std::strerror(errno));
   std::FILE* out = f.get();
+  // On the master's clock (times and offsets within kMaxTime: no overflow).
+  auto master_time = [&](std::uint32_t node, std::int64_t t) { return t - offset(node, t); };
+  // The run is the master's own first to last moment, give or take kRunMargin: another
+  // node's event outside it was placed by a clock no probe measured, or by a forged one.
+  std::int64_t run_first = std::numeric_limits<std::int64_t>::max(), run_last = 0;
+  if (auto m = nodes_.find(0); m != nodes_.end()) {
+    for (const Held& e : m->second.events) {
+      run_first = std::min(run_first, e.t0);
+      run_last = std::max(run_last, e.t0 + std::max<std::int64_t>(e.dur, 0));
+    }
+    for (const Count& c : m->second.counts) {
+      run_first = std::min(run_first, c.t);
+      run_last = std::max(run_last, c.t + kCounterNs);
+    }
+  }
+  const bool bounded = run_first <= run_last;
+  auto inside = [&](std::uint32_t node, std::int64_t t0, std::int64_t t1) {
+    return !bounded || node == 0 ||
+           (master_time(node, t0) >= run_first - kRunMargin &&
+            master_time(node, t1) <= run_last + kRunMargin);
+  };
+  auto end_of = [](const Held& e) { return e.t0 + std::max<std::int64_t>(e.dur, 0); };
   // The earliest moment of the run, on the master's clock, is time 0.
   std::int64_t origin = std::numeric_limits<std::int64_t>::max();
+  std::uint64_t outside = 0;
   for (auto& [node, pn] : nodes_) {
-    for (const Held& e : pn.events) origin = std::min(origin, e.t0 - offset(node, e.t0));
-    for (const Count& c : pn.counts) origin = std::min(origin, c.t - offset(node, c.t));
+    for (const Held& e : pn.events) {
+      if (inside(node, e.t0, end_of(e)))
+        origin = std::min(origin, master_time(node, e.t0));
+      else
+        ++outside;
+    }
+    for (const Count& c : pn.counts) {
+      if (inside(node, c.t, c.t + kCounterNs))
+        origin = std::min(origin, master_time(node, c.t));
+      else
+        ++outside;
+    }
   }
   if (origin == std::numeric_limits<std::int64_t>::max()) origin = 0;
   auto ts = [&](std::uint32_t node, std::int64_t t) {
-    return static_cast<double>(t - offset(node, t) - origin) / 1000.0;
+    return static_cast<double>(master_time(node, t) - origin) / 1000.0;
   };
   std::uint64_t unrecorded = dropped_, sampled_out = 0;
   std::string clocks;
   for (auto& [node, pn] : nodes_) {
-    unrecorded += pn.unrecorded;
-    sampled_out += pn.sampled_out;
+    unrecorded = saturating_add(unrecorded, pn.unrecorded);
+    sampled_out = saturating_add(sampled_out, pn.sampled_out);
     const Round* best = nullptr;
     for (const Round& r : pn.rounds)
       if (r.rtt >= 0 && (!best || r.rtt < best->rtt)) best = &r;
@@ -196,9 +277,10 @@ std::string Collector::write(const std::vector<NodeLabel>& labels) const {
   fmt::print(out,
              "{{\"displayTimeUnit\":\"ms\",\"otherData\":{{\"producer\":\"cadre\","
              "\"clock_offsets\":{{{}}},\"unrecorded_events\":{},\"sampled_out_messages\":{},"
+             "\"events_outside_the_run\":{},"
              "\"message_sampling\":\"the first {} messages a second on each node, then 1 in {}; "
              "the messages counter counts all\"}},\n\"traceEvents\":[\n",
-             clocks, unrecorded, sampled_out, kMessagesPerSecond, kSampleAbove);
+             clocks, unrecorded, sampled_out, outside, kMessagesPerSecond, kSampleAbove);
   bool first = true;
   auto line = [&](const std::string& s) {
     fmt::print(out, "{}{}", first ? "" : ",\n", s);
@@ -214,11 +296,11 @@ std::string Collector::write(const std::vector<NodeLabel>& labels) const {
   for (auto& [node, pn] : nodes_) {
     std::vector<const Held*> evs;
     evs.reserve(pn.events.size());
-    for (const Held& e : pn.events) evs.push_back(&e);
+    for (const Held& e : pn.events)
+      if (inside(node, e.t0, end_of(e))) evs.push_back(&e);
     // By time, then in the order they came (the pointers run along one vector).
-    std::sort(evs.begin(), evs.end(), [](const Held* a, const Held* b) {
-      return a->t0 != b->t0 ? a->t0 < b->t0 : a < b;
-    });
+    std::sort(evs.begin(), evs.end(),
+              [](const Held* a, const Held* b) { return a->t0 != b->t0 ? a->t0 < b->t0 : a < b; });
     // Tasks and processes get lanes of their own kind; the rest share lane 0.
     std::vector<std::pair<std::int64_t, std::int64_t>> task_spans, proc_spans;
     for (const Held* e : evs) {
@@ -289,6 +371,7 @@ std::string Collector::write(const std::vector<NodeLabel>& labels) const {
     // The message counters, with a zero after each quiet gap so the graph falls back.
     for (std::size_t i = 0; i < pn.counts.size(); ++i) {
       const Count& c = pn.counts[i];
+      if (!inside(node, c.t, c.t + kCounterNs)) continue;
       line(fmt::format(
           R"({{"ph":"C","cat":"message","name":"messages","pid":{},"ts":{:.3f},"args":{{"sent":{},"received":{}}}}})",
           node, ts(node, c.t), c.sent, c.received));

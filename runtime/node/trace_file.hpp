@@ -33,7 +33,10 @@ class Collector {
   explicit Collector(std::string path);
   /// The file the trace goes to.
   const std::string& path() const { return path_; }
-  /// Adds a chunk node `node` recorded (the master's own too).
+  /// Adds a chunk node `node` recorded (the master's own too). Throws DecodeError naming the
+  /// first event or count no node records (an unknown kind, a name index past the names, a
+  /// time outside [0, kMaxTime], a span of negative length, an instant with a length); nothing
+  /// of such a chunk is kept.
   void add(std::uint32_t node, const Chunk& c);
 
   /// Probes of one round a node gets.
@@ -43,15 +46,23 @@ class Collector {
   /// True while `node`'s current round wants another probe.
   bool wants_probe(std::uint32_t node) const;
   /// A probe to `node` sent at `t0` and answered at the node's `remote` came back at `t1`.
-  void clock_sample(std::uint32_t node, std::int64_t t0, std::int64_t remote, std::int64_t t1);
+  /// Returns false, and the sample counts for the round without setting the offset, when no
+  /// clock could have answered so (`remote` outside [0, kMaxTime], `t1` before `t0`).
+  bool clock_sample(std::uint32_t node, std::int64_t t0, std::int64_t remote, std::int64_t t1);
   /// `node` runs on the master's host: it reads the same clock (offset 0, whatever probes
   /// measured; they are still reported).
   void shares_clock(std::uint32_t node) { nodes_[node].same_host = true; }
   /// `node`'s clock minus the master's at the node's time `t`, in nanoseconds (0 unprobed).
   std::int64_t offset(std::uint32_t node, std::int64_t t) const;
 
-  /// Writes the file; returns why it could not be written, or "".
+  /// Writes the file; returns why it could not be written, or "". Events and counts that fall,
+  /// on the master's clock, more than kRunMargin outside the master's own first and last
+  /// (an unprobed clock, a forged offset) are left out and counted (events_outside_the_run).
   std::string write(const std::vector<NodeLabel>& nodes) const;
+  /// How far outside the master's own events another node's may lie (clock uncertainty).
+  static constexpr std::int64_t kRunMargin = 10'000'000'000;
+  /// Bytes of distinct names the master keeps; past it new names are written as "?".
+  static constexpr std::size_t kMaxNameBytes = std::size_t(16) << 20;
   /// Events (and counter entries) the master holds.
   std::uint64_t events() const { return held_; }
   /// Events and counter entries the master keeps in all; past it they are counted, not kept.
@@ -80,6 +91,7 @@ class Collector {
   std::map<std::uint32_t, PerNode> nodes_;
   std::vector<std::string> names_;
   std::map<std::string, std::uint32_t> name_ids_;
+  std::size_t name_bytes_ = 0;
   std::uint64_t held_ = 0, dropped_ = 0;
 };
 

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "cadre/detail/registry.hpp"
+#include "cadre/errors.hpp"
 #include "cadre/termination.hpp"
 #include "node/core.hpp"
 #include "node/payload.hpp"
@@ -81,13 +82,20 @@ void TraceSession::probe(NodeId n) {
   core_.transport_->send_control(n, out, 9);
 }
 
-void TraceSession::on_probe_reply(NodeId src, std::uint64_t id, std::int64_t remote) {
+std::string TraceSession::on_probe_reply(NodeId src, std::uint64_t id, std::int64_t remote) {
+  if (!collector_) return "a clock reply, but this node probes no clocks";
   auto it = probes_.find(id);
-  if (!collector_ || it == probes_.end() || it->second.first != src.value()) return;
+  if (it == probes_.end())
+    return fmt::format("a clock reply to probe {}, which is not pending", id);
+  // Left pending: the node it went to may still answer.
+  if (it->second.first != src.value())
+    return fmt::format("a clock reply to probe {}, which went to node {}", id, it->second.first);
   const std::int64_t t0 = it->second.second;
   probes_.erase(it);
-  collector_->clock_sample(src.value(), t0, remote, trace::now_ns());
+  const bool sane = collector_->clock_sample(src.value(), t0, remote, trace::now_ns());
   if (collector_->wants_probe(src.value()) && core_.is_up(src)) probe(src);
+  return sane ? std::string()
+              : fmt::format("a clock reply with a time no clock reads ({} ns)", remote);
 }
 
 void TraceSession::tick() {
@@ -96,8 +104,20 @@ void TraceSession::tick() {
     flush();
     return;
   }
+  keep_own(false);
   if (std::chrono::steady_clock::now() - last_round_ < kRoundEvery) return;
   started();
+}
+
+void TraceSession::keep_own(bool last) {
+  // At every tick, not only at the end: the recorder keeps kMaxEvents between two takes, and
+  // a master that took only at the end would lose what came after its first million.
+  try {
+    collector_->add(0, trace::take(names(), last));
+  } catch (const std::exception& e) {
+    log_local(Level::error,
+              fmt::format("trace: the master's own events were not kept: {}", e.what()));
+  }
 }
 
 void TraceSession::node_joined(NodeId n) {
@@ -113,7 +133,7 @@ void TraceSession::shutdown_begins() {
 void TraceSession::flush(bool last) {
   if (!on() || core_.is_master()) return;
   if (last) trace::enable(false);
-  trace::Chunk c = trace::take(names());
+  trace::Chunk c = trace::take(names(), last);
   if (c.events.empty() && c.counts.empty() && c.unrecorded == 0) return;
   // A piece stays well under the payload cap (an event is about 40 bytes encoded).
   for (const trace::Chunk& piece : trace::split(std::move(c), core_.payload_cap() / 64))
@@ -121,13 +141,15 @@ void TraceSession::flush(bool last) {
 }
 
 void TraceSession::on_chunk(NodeId src, const char* p, std::size_t n) {
-  if (!collector_) return;  // not traced: a stray chunk is ignored
+  // Workers record only when the welcome says the job is traced.
+  if (!collector_) throw DecodeError("trace events, but this job is not traced");
   collector_->add(src.value(), decode_payload<trace::Chunk>(p, n, "trace events"));
 }
 
 void TraceSession::finish() {
   if (!collector_) return;
-  collector_->add(0, trace::take(names()));
+  trace::enable(false);
+  keep_own(true);
   std::vector<trace::NodeLabel> labels;
   const auto table = core_.table();
   std::string master_host;
@@ -146,7 +168,6 @@ void TraceSession::finish() {
     log_local(Level::info, fmt::format("trace: {} events of {} node(s) in '{}' (open it in "
                                        "Perfetto or draw it with cadre-timeline)",
                                        collector_->events(), labels.size(), collector_->path()));
-  trace::enable(false);
 }
 
 }  // namespace cadre::node

@@ -50,8 +50,9 @@ class TraceSession {
   void flush(bool last = false);
   /// Master: a chunk of events from `src`.
   void on_chunk(NodeId src, const char* p, std::size_t n);
-  /// Master: the answer to clock probe `id` from `src`, at its time `remote`.
-  void on_probe_reply(NodeId src, std::uint64_t id, std::int64_t remote);
+  /// Master: the answer to clock probe `id` from `src`, at its time `remote`. Returns why it
+  /// is refused (no such probe, one sent to another node, a time no clock reads), or "".
+  std::string on_probe_reply(NodeId src, std::uint64_t id, std::int64_t remote);
   /// Master, at the very end: writes the file and says so in the log.
   void finish();
 
@@ -59,6 +60,7 @@ class TraceSession {
   trace::Names names() const;
   void round(NodeId n);
   void probe(NodeId n);
+  void keep_own(bool last);
   Core& core_;
   std::unique_ptr<trace::Collector> collector_;  // master, when traced
   std::unordered_map<std::uint64_t, std::pair<std::uint32_t, std::int64_t>> probes_;

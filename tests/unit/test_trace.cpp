@@ -6,9 +6,13 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
+#include "cadre/errors.hpp"
 #include "node/trace.hpp"
 #include "node/trace_file.hpp"
 
@@ -130,10 +134,9 @@ TEST(TraceCollector, WritesJsonThatHostileNamesAndIndexesCannotBreak) {
   c.names = {std::string("quote\" backslash\\ newline\n tab\t bell\x07 bad utf8 \xff\xfe end"),
              "caf\xc3\xa9"};
   c.events.push_back(Record{1'000'000, 2'000, 4, 0, 0, 0, std::uint8_t(Kind::task), 0});
-  // Forged indexes (past the names) and kinds (unknown) are named "?" and skipped, not crashed.
-  c.events.push_back(Record{1'100'000, 500, 1, 0, 99, 12345, std::uint8_t(Kind::process), 0});
-  c.events.push_back(Record{1'200'000, -1, 0, 0, 1, 0, 250, 0});
+  c.events.push_back(Record{1'100'000, 500, 1, 0, 2, 2, std::uint8_t(Kind::process), 0});
   c.events.push_back(Record{1'300'000, -1, 8, 3, 1, 0, std::uint8_t(Kind::send), 20});
+  c.names.push_back("?");
   c.counts.push_back(Count{1'000'000, 1, 0});
   col.add(1, c);
   col.new_round(1);
@@ -173,4 +176,140 @@ TEST(TraceCollector, AnUnwritablePathIsNamedNotThrown) {
   Collector col("/nonexistent-dir-for-cadre/trace.json");
   const std::string error = col.write({});
   EXPECT_NE(error.find("cannot open it for writing"), std::string::npos) << error;
+}
+
+TEST(TraceCollector, AChunkNoNodeRecordsIsRefusedWhole) {
+  const auto task = std::uint8_t(Kind::task), send = std::uint8_t(Kind::send);
+  const std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
+  const std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  struct Case {
+    const char* what;
+    Record bad;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {"unknown kind", Record{1000, -1, 0, 0, 0, 0, 250, 0}, "an unknown kind 250"},
+      {"kind 0", Record{1000, -1, 0, 0, 0, 0, 0, 0}, "an unknown kind 0"},
+      {"name past the names", Record{1000, 5, 0, 0, 7, 0, task, 0}, "name index 7"},
+      {"detail past the names", Record{1000, 5, 0, 0, 0, 99, task, 0},
+       "name index 0 or 99 past its 1 names"},
+      {"negative time", Record{-1, 5, 0, 0, 0, 0, task, 0}, "a time of -1 ns"},
+      {"INT64_MIN time", Record{kMin, 5, 0, 0, 0, 0, task, 0}, "a time of"},
+      {"INT64_MAX time", Record{kMax, 5, 0, 0, 0, 0, task, 0}, "a time of"},
+      {"negative span", Record{1000, -5, 0, 0, 0, 0, task, 0}, "a span of -5 ns"},
+      {"instant-like span", Record{1000, -1, 0, 0, 0, 0, task, 0}, "a span of -1 ns"},
+      {"endless span", Record{1000, kMax, 0, 0, 0, 0, task, 0}, "a span of"},
+      {"instant with a length", Record{1000, 7, 0, 0, 0, 0, send, 20}, "an instant with"},
+  };
+  for (const Case& k : cases) {
+    Collector col("unused");
+    Chunk c;
+    c.names = {"ok"};
+    c.events.push_back(Record{1000, 5, 0, 0, 0, 0, task, 0});  // a good one first
+    c.events.push_back(k.bad);
+    c.counts.push_back(Count{1000, 1, 1});
+    try {
+      col.add(1, c);
+      ADD_FAILURE() << k.what << ": accepted";
+    } catch (const cadre::DecodeError& e) {
+      EXPECT_NE(std::string(e.what()).find("event 1 of 2 has " + k.says), std::string::npos)
+          << k.what << ": " << e.what();
+    }
+    EXPECT_EQ(col.events(), 0u) << k.what << ": part of a refused chunk was kept";
+  }
+  Collector col("unused");
+  Chunk c;
+  c.counts.push_back(Count{kMin, 1, 1});
+  EXPECT_THROW(col.add(1, c), cadre::DecodeError);
+}
+
+TEST(TraceCollector, ForgedClockRepliesNeitherSetTheOffsetNorEndlesslyProbe) {
+  Collector col("unused");
+  col.new_round(1);
+  const std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  EXPECT_FALSE(col.clock_sample(1, 1000, kMax, 2000));
+  EXPECT_FALSE(col.clock_sample(1, 1000, std::numeric_limits<std::int64_t>::min(), 2000));
+  EXPECT_FALSE(col.clock_sample(1, 1000, -1, 2000));
+  EXPECT_FALSE(col.clock_sample(1, 2000, 1500, 1000));  // back before it was sent
+  EXPECT_EQ(col.offset(1, 5000), 0);
+  // They count for the round: a node answering garbage is not probed for ever.
+  for (int i = 4; i < Collector::kProbesPerRound; ++i) EXPECT_FALSE(col.clock_sample(1, 0, -9, 1));
+  EXPECT_FALSE(col.wants_probe(1));
+  // The extreme answers a clock can give are taken, and nothing overflows.
+  col.new_round(1);
+  EXPECT_TRUE(col.clock_sample(1, 0, kMaxTime, 0));
+  EXPECT_EQ(col.offset(1, kMaxTime), kMaxTime);
+}
+
+TEST(TraceCollector, EventsOutsideTheRunAreLeftOutAndTimesStayFinite) {
+  Collector col(temp_path("trace_outside"));
+  const std::int64_t t = 1'000'000'000'000;  // the master's clock: 1000 s after boot
+  const auto task = std::uint8_t(Kind::task), shut = std::uint8_t(Kind::shutdown);
+  Chunk m;
+  m.names = {"", "square"};
+  m.events.push_back(Record{t, 2'000'000'000, 0, 0, 0, 0, shut, 0});
+  col.add(0, m);
+  Chunk w;  // node 1: inside the run, and at the extremes a clock can read
+  w.names = {"square"};
+  w.events.push_back(Record{t + 1'000'000, 5'000, 1, 0, 0, 0, task, 0});
+  w.events.push_back(Record{0, 5'000, 1, 0, 0, 0, task, 0});
+  w.events.push_back(Record{kMaxTime, 0, 1, 0, 0, 0, task, 0});
+  w.events.push_back(Record{t, kMaxTime, 1, 0, 0, 0, task, 0});
+  w.counts.push_back(Count{kMaxTime, 3, 3});
+  col.add(1, w);
+  // Node 2 claims a clock 2^60 ns ahead: its events land far outside the run.
+  col.new_round(2);
+  col.clock_sample(2, t, kMaxTime, t + 1000);
+  Chunk r;
+  r.names = {"forged"};
+  r.events.push_back(Record{t, 10, 1, 0, 0, 0, task, 0});
+  col.add(2, r);
+  ASSERT_EQ(col.write({{0, "m"}, {1, "w"}, {2, "r"}}), "");
+  std::ifstream in(col.path());
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text.find("inf"), std::string::npos);
+  EXPECT_EQ(text.find("nan"), std::string::npos);
+  nlohmann::json doc;
+  ASSERT_NO_THROW(doc = nlohmann::json::parse(text));
+  EXPECT_EQ(doc["otherData"]["events_outside_the_run"], 5);
+  int tasks = 0;
+  for (auto& e : doc["traceEvents"]) {
+    if (!e.contains("ts")) continue;
+    EXPECT_GE(e["ts"].get<double>(), 0.0) << e;
+    EXPECT_LE(e["ts"].get<double>() + e.value("dur", 0.0), 3e6) << e;  // within the run
+    if (e.value("cat", "") == "task") {
+      ++tasks;
+      EXPECT_EQ(e["pid"], 1);
+    }
+  }
+  EXPECT_EQ(tasks, 1);
+  std::remove(col.path().c_str());
+}
+
+TEST(Trace, TheLastTakeShipsTheCounterUnderWay) {
+  enable(true);
+  (void)take(test_names(), true);
+  message(Kind::receive, 1, 20, 8);
+  Chunk c = take(test_names(), true);
+  enable(false);
+  std::uint64_t received = 0;
+  for (const Count& k : c.counts) received += k.received;
+  EXPECT_EQ(received, 1u);
+}
+
+TEST(Trace, SplitCutsCountersToo) {
+  Chunk c;
+  c.names = {"a"};
+  c.events.push_back(Record{0, 1, 0, 0, 0, 0, 1, 0});
+  for (int i = 0; i < 10; ++i) c.counts.push_back(Count{i * kCounterNs, 1, 0});
+  auto pieces = split(c, 4);
+  ASSERT_EQ(pieces.size(), 3u);
+  std::size_t counts = 0, events = 0;
+  for (auto& p : pieces) {
+    EXPECT_LE(p.counts.size(), 4u);
+    counts += p.counts.size();
+    events += p.events.size();
+  }
+  EXPECT_EQ(counts, 10u);
+  EXPECT_EQ(events, 1u);
 }
