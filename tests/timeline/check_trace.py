@@ -2,14 +2,16 @@
 """Checks a trace file a cadre job wrote (CADRE_TRACE) against what the job did.
 
     check_trace.py FILE --nodes N [--task NAME]... [--process NAME]... [--lost NODE]
-                   [--sampled] [--spawned N]
+                   [--sampled] [--spawned N] [--max-offset-us US] [--outside N]
 
 Fails (status 1, saying why) unless: the file is one JSON object with a traceEvents list;
 every node 0..N-1 is named; every event has the fields its phase needs, times >= 0 and
 durations >= 0; each node ran its shut-down span; the master's driver span holds every
 worker's task span (the clocks are aligned); each --task name ran on a worker and each
 --process name lived somewhere; --lost NODE is marked lost; with --sampled, messages were
-sampled out and the counters count more messages than the instants show.
+sampled out and the counters count more messages than the instants show; with
+--max-offset-us, no node's measured clock offset is larger; with --outside N, at least N
+events were left out as outside the run. NaN and Infinity are not JSON: they fail.
 """
 
 import argparse
@@ -26,11 +28,16 @@ def main():
     ap.add_argument("--lost", type=int, action="append", default=[])
     ap.add_argument("--sampled", action="store_true")
     ap.add_argument("--spawned", type=int, default=0)
+    ap.add_argument("--max-offset-us", type=float)
+    ap.add_argument("--outside", type=int, default=0)
     a = ap.parse_args()
     problems = []
 
+    def not_json(name):
+        sys.exit(f"check_trace: FAIL: {name} in the file (not JSON)")
+
     with open(a.trace, encoding="utf-8") as f:
-        doc = json.load(f)
+        doc = json.load(f, parse_constant=not_json)
     if not isinstance(doc, dict) or not isinstance(doc.get("traceEvents"), list):
         sys.exit("check_trace: not an object with a traceEvents list")
     events = doc["traceEvents"]
@@ -48,6 +55,14 @@ def main():
         c = other.get("clock_offsets", {}).get(str(n))
         if c is None or c.get("rounds", 0) < 1 or c.get("uncertainty_us", -1) < 0:
             problems.append(f"node {n}: no measured clock offset ({c})")
+
+    if a.max_offset_us is not None:
+        for n, c in other.get("clock_offsets", {}).items():
+            if abs(c.get("offset_us", 0)) > a.max_offset_us:
+                problems.append(f"node {n}: clock offset {c.get('offset_us')} us")
+    if other.get("events_outside_the_run", 0) < a.outside:
+        problems.append(f"{other.get('events_outside_the_run')} events outside the run, "
+                        f"expected at least {a.outside}")
 
     need = {"X": ("name", "pid", "tid", "ts", "dur"), "i": ("name", "pid", "ts", "s"),
             "C": ("name", "pid", "ts", "args"), "M": ("name", "pid", "args")}
