@@ -145,6 +145,9 @@ std::size_t Core::drain_links(const std::vector<NodeId>& peers, Clock::time_poin
 
 int Core::serve() {
   run_until([&] { return final_status_.has_value(); });
+  // A worker whose acknowledgement is still to come (late) ships its timeline now, while its
+  // link to the master is open.
+  trace_->flush(true);
   std::vector<NodeId> peers{NodeId(0)};
   for (std::uint32_t r : final_status_->draining)
     if (NodeId(r) != self_ && r < transport_->size()) peers.push_back(NodeId(r));

@@ -1,6 +1,7 @@
 #include "node/trace_session.hpp"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -46,14 +47,19 @@ trace::Names TraceSession::names() const {
 
 std::string TraceSession::check_file() {
   if (!collector_) return {};
-  // Opened now, so a path that cannot be written fails the job before its work, not after.
-  std::FILE* f = std::fopen(collector_->path().c_str(), "w");
+  // Opened now, so a path that cannot be written fails the job before its work, not after;
+  // for appending, and removed again if it is new, so that a job that never gets to write it
+  // (ended by a signal) leaves no empty file, nor an earlier one emptied.
+  const char* path = collector_->path().c_str();
+  const bool existed = ::access(path, F_OK) == 0;
+  std::FILE* f = std::fopen(path, "a");
   if (!f)
     return fmt::format(
         "cadre start-up: the trace file '{}' (Options::trace_file, CADRE_TRACE) "
         "cannot be written: {}",
         collector_->path(), std::strerror(errno));
   std::fclose(f);
+  if (!existed) std::remove(path);
   return {};
 }
 
