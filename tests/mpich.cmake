@@ -23,9 +23,10 @@ set(CADRE_MPICH_WHY_cluster "the test cluster and its Slurm run Open MPI's mpiru
 function(cadre_mpich_reason name var)
   set(why "")
   if(CADRE_MPI_FLAVOUR STREQUAL "mpich")
-    if(name MATCHES "^(spawn_|join_)" OR name MATCHES "^native_(calls|crash_)")
+    if(name MATCHES "^(spawn_|join_)" OR name MATCHES "^native_(calls|crash_)"
+       OR name STREQUAL "timeline_spawn")
       set(why "${CADRE_MPICH_WHY_dynamic}")
-    elseif(name MATCHES "^(recovery_|stuck_task_ends_its_node$)")
+    elseif(name MATCHES "^(recovery_|stuck_task_ends_its_node$|timeline_lost$)")
       set(why "${CADRE_MPICH_WHY_recovery}")
     elseif(name MATCHES "^(cluster_|slurm_|soak_)")
       set(why "${CADRE_MPICH_WHY_cluster}")
@@ -57,7 +58,7 @@ function(cadre_mpich_ci_selection)
     cadre-test-processes cadre-test-driver cadre-test-doorbell cadre-test-trust
     cadre-test-control cadre-scenario cadre-trust-scenario cadre-mpmd-a cadre-mpmd-b
     cadre-mpmd-b-mismatch cadre-rogue cadre-rogue-target cadre-native-scenario
-    cadre-native-node)
+    cadre-native-node cadre-trace-scenario)
   get_property(tests DIRECTORY PROPERTY TESTS)
   foreach(t IN LISTS tests)
     get_test_property(${t} LABELS labels)

@@ -33,12 +33,16 @@ if(CADRE_SANITIZE)
   set(ROGUE_PEAK_MIB 0)
 endif()
 
-# rogue_test(MODE [PEAK MIB] [ENV VAR=VALUE...] [LINES PATTERN MIN MAX...] [GREP PATTERN N...])
+# rogue_test(MODE [PEAK MIB] [ENV VAR=VALUE...] [LINES PATTERN MIN MAX...] [GREP PATTERN N...]
+#            [TRACE CHECK_TRACE_ARGS...])
 #   Runs `cadre-rogue-target MODE` on ranks 0 and 1 and `cadre-rogue MODE` on rank 2, and
 #   expects, besides the given checks: status 0, the target's "ok", the rogue's clean end
-#   (final status, every node's link_fin, MPI_Finalize), no node lost.
+#   (final status, every node's link_fin, MPI_Finalize), no node lost. With TRACE the job is
+#   traced (CADRE_TRACE) and its file must pass timeline/check_trace.py for nodes 0 and 1
+#   (the task square on node 1) with the given arguments, and no message may be dropped
+#   besides the rogue's malformed frames.
 function(rogue_test mode)
-  cmake_parse_arguments(PARSE_ARGV 1 R "" "PEAK" "ENV;LINES;GREP")
+  cmake_parse_arguments(PARSE_ARGV 1 R "" "PEAK" "ENV;LINES;GREP;TRACE")
   set(peak ${ROGUE_PEAK_MIB})
   if(R_PEAK AND ROGUE_PEAK_MIB GREATER 0)
     set(peak ${R_PEAK})
@@ -67,6 +71,13 @@ function(rogue_test mode)
       list(APPEND greps --grep ${pat} --count ${count})
     endforeach()
   endif()
+  set(traced)
+  if(R_TRACE)
+    set(traced ${CMAKE_CURRENT_SOURCE_DIR}/timeline/traced_job.sh
+        ${CMAKE_CURRENT_BINARY_DIR}/rogue_${mode}.json --nodes 2 --task square ${R_TRACE} --)
+    list(APPEND greps --grep "check_trace: ok" --count 1
+                      --grep "sent after shut-down closed the link" --count 0)
+  endif()
   cadre_mpi_test(rogue_${mode} 3 60 ${EXPECT} --status zero
     --grep "rogue target: ok" --count 1
     --grep "rogue: finished" --count 1
@@ -74,7 +85,7 @@ function(rogue_test mode)
     --grep "job finished with status 0" --count 1
     --grep "is lost" --count 0
     ${greps} ${lines}
-    -- env ${R_ENV} timeout -k 10 40 ${CADRE_MPIEXEC}
+    -- env ${R_ENV} ${traced} timeout -k 10 40 ${CADRE_MPIEXEC}
          -np 2 $<TARGET_FILE:cadre-rogue-target> ${mode} ${peak}
        : -np 1 $<TARGET_FILE:cadre-rogue> ${mode})
   set_tests_properties(rogue_${mode} PROPERTIES LABELS "mpi;rogue")
@@ -136,3 +147,27 @@ rogue_test(bad_progress GREP "${BAD}" 2 "(777777/1000)" 0 "(4242/4343)" 0)
 
 # 9. A second hello after the welcome: refused, the node table unchanged (target checks).
 rogue_test(late_hello GREP "${BAD}" 1 "refused an envelope of class hello" 1)
+
+# 10. The run timeline (a traced job). Chunks of trace events no node sends, to the master:
+#     each refused whole as a malformed frame naming what is wrong; a well-formed one with
+#     times at the ends of a clock's range is kept but those events left out of the file
+#     (it stays JSON the checker accepts); a chunk to the worker is refused.
+rogue_test(forge_trace
+  GREP "${BAD}" 10 "envelope of class 64: trace events:" 9 "it may only go to the master" 1
+  "name index 5 or 0 past its 1 names" 1 "has an unknown kind 200" 1
+  "has a span of -5000 ns" 1 "has a time of 9223372036854775807 ns" 1
+  "event 0 of 1 has a time of -9223372036854775808 ns" 1
+  "message counter 0 has a time of -9223372036854775808 ns" 1
+  TRACE --task rogue_task --outside 2)
+# 11. Forged clock traffic: the master's probes of the rogue answered with impossible times
+#     (refused, the offset measured by the true answers after them), replies short, to no
+#     probe, to another node's probe and to a worker, and 4000 probes that nobody answers.
+rogue_test(forge_clock
+  LINES "${BAD}" 8 60 "only the master probes clocks" 2 40
+  GREP "a clock reply of 10 bytes (17 expected)" 1
+  "a clock reply to probe 3735928559, which is not pending" 1
+  "a clock reply to probe 1, which" 1
+  "a clock reply, but this node probes no clocks" 1
+  "a clock reply with a time no clock reads" 3
+  "rogue: no clock reply to 4000 forged probes" 1
+  TRACE --max-offset-us 50000)

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <string_view>
 
 #include "cadre/ids.hpp"
@@ -78,6 +79,11 @@ struct Options {
   /// (CADRE_DOORBELL = 0 or 1). Without it, or for senders on other hosts, a message to an
   /// idle node waits for the end of its sleep (idle_sleep).
   bool doorbell = true;
+  /// The master writes a timeline of the run to this file when it is not empty (CADRE_TRACE):
+  /// every node's task and process spans, messages (sampled above 10,000 a second a node),
+  /// spawns, lost nodes and shut-down, as Chrome trace-event JSON for Perfetto,
+  /// chrome://tracing or cadre-timeline. Only the master's setting counts.
+  std::string trace_file;
 };
 
 }  // namespace cadre

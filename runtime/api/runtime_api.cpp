@@ -25,6 +25,7 @@
 #include "node/end_signal.hpp"
 #include "node/options_env.hpp"
 #include "node/payload.hpp"
+#include "node/trace.hpp"
 #include "transport/exit_guard.hpp"
 #include "transport/links.hpp"
 #include "transport/mpi_env.hpp"
@@ -81,6 +82,7 @@ class RuntimeImpl {
       if (master_) node::catch_end_signal();
       if (master_ && !launch_mode) {
         start_loop_thread();
+        driver_t0_ = node::trace::now_ns();  // the driver is the caller, from here on
         node::t_driver_thread = true;
         if (o.node_init) o.node_init();
         if (o.master_init) o.master_init();
@@ -162,6 +164,7 @@ class RuntimeImpl {
           "cadre::Runtime::shutdown: called on a worker; workers call serve() and are shut "
           "down by the master");
     if (done_) return status_;
+    if (node::trace::on()) node::trace::span(node::trace::Kind::driver, driver_t0_, 0, 0);
     stop_.store(true);
     core_->post([] {});
     loop_.join();
@@ -175,9 +178,11 @@ class RuntimeImpl {
     node::Core* core = core_.get();
     std::thread th([&] {
       node::t_driver_thread = true;
+      const std::int64_t t0 = node::trace::now_ns();
       try {
         if (init) init();
         driver_status = driver();
+        if (node::trace::on()) node::trace::span(node::trace::Kind::driver, t0, 0, 0);
       } catch (const services::ProcessEnded& e) {
         node::log_local(Level::error, fmt::format("the driver (<0.0>) ended: {}: {}",
                                                   to_string(e.reason), e.detail));
@@ -299,6 +304,7 @@ class RuntimeImpl {
   std::unique_ptr<api::NodeServices> services_;  // the composition root: after the node
   bool master_ = false;
   bool done_ = false;
+  std::int64_t driver_t0_ = 0;  // the run timeline's driver span (Runtime without launch)
   int status_ = 0;
   std::thread loop_;
   std::atomic<bool> stop_{false};

@@ -15,6 +15,7 @@
 #include "node/options_env.hpp"
 #include "node/payload.hpp"
 #include "node/terminal.hpp"
+#include "node/trace_session.hpp"
 #include "transport/mpi_env.hpp"
 #include "wire/registry_internal.hpp"
 
@@ -58,6 +59,7 @@ Core::Core(std::unique_ptr<transport::Transport> transport, Options options, std
   add_route(Cls::node_left, "node_left", kFromMaster, nullptr, nullptr, &Core::on_node_stopped);
   add_route(Cls::leave_request, "leave_request", kToMaster, nullptr, nullptr,
             &Core::on_leave_request);
+  add_route(Cls::trace_events, "trace_events", kToMaster, nullptr, nullptr, &Core::on_trace_events);
   spawned_ = transport_->spawned();
   yield_when_idle_ = transport::oversubscribed();
   check_limits(options_);
@@ -67,6 +69,7 @@ Core::Core(std::unique_ptr<transport::Transport> transport, Options options, std
                        static_cast<int>(self_.value()), NodeState::up,
                        static_cast<int>(::getpid())});
   nodes_.publish(std::move(t));
+  trace_ = std::make_unique<TraceSession>(*this);
   {
     std::lock_guard lock(g_log_mu);
     g_log_prefix = fmt::format("cadre[{}:{}]", host_, self_.value());
@@ -149,6 +152,9 @@ void Core::on_envelope(NodeId src, const wire::Envelope& env, const char* payloa
                        std::size_t len) {
   // The common case, a service's class that any node may send, from a process of the
   // sending node: one test, then a tail call to its handler.
+  if (trace::on()) [[unlikely]]
+    if (env.cls != static_cast<std::uint8_t>(Cls::trace_events))
+      trace::message(trace::Kind::receive, src.value(), env.cls, len);
   const Route& r = routes_[env.cls];
   if (r.thunk && r.rules == kAnyNode && env.src.node == src) [[likely]]
     return r.thunk(*r.service, src, env, payload, len);
@@ -208,6 +214,10 @@ void Core::on_node_down_notice(NodeId, const wire::Envelope&, const char* p, std
     std::_Exit(1);
   }
   node_down(lost, "the master declared it lost");
+}
+
+void Core::on_trace_events(NodeId src, const wire::Envelope&, const char* p, std::size_t n) {
+  trace_->on_chunk(src, p, n);
 }
 
 void Core::on_terminate(NodeId, const wire::Envelope&, const char*, std::size_t) {

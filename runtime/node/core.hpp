@@ -29,6 +29,7 @@
 #include "node/placement.hpp"
 #include "node/protocol.hpp"
 #include "node/service.hpp"
+#include "node/trace.hpp"
 #include "node/watchdog.hpp"
 #include "scheduler/scheduler.hpp"
 #include "transport/transport.hpp"
@@ -36,6 +37,7 @@
 namespace cadre::node {
 
 using Clock = std::chrono::steady_clock;
+class TraceSession;
 
 class Core final : public transport::Sink, public NodeContext {
  public:
@@ -136,6 +138,8 @@ class Core final : public transport::Sink, public NodeContext {
 
   // -- what services ask (loop thread) ---------------------------------------------------
   void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) override {
+    if (trace::on()) [[unlikely]]
+      trace::message(trace::Kind::send, dst.value(), env.cls, n);
     transport_->send(dst, env, p, n);
   }
   std::uint64_t next_serial() override { return next_serial_++; }
@@ -237,6 +241,9 @@ class Core final : public transport::Sink, public NodeContext {
   void request_termination() { terminate_requested_.store(true); }
 
  private:
+  friend class TraceSession;
+  std::unique_ptr<TraceSession> trace_;  // the run timeline (node/trace_session.hpp)
+  void on_trace_events(NodeId src, const wire::Envelope&, const char* p, std::size_t n);
   /// The driver's turn at the loop (node/baton.cpp): what was posted before runs first;
   /// at the end the driver's sends leave and the loop thread is woken if work waits for it.
   class DriverTurn {

@@ -12,6 +12,7 @@
 #include "node/core.hpp"
 #include "node/options_env.hpp"
 #include "node/payload.hpp"
+#include "node/trace_session.hpp"
 #include "wire/registry_internal.hpp"
 
 namespace cadre::node {
@@ -31,7 +32,8 @@ WireOptions to_wire(const Options& o) {
                      o.map_window,
                      o.link_credit,
                      o.mailbox_limit.messages,
-                     o.mailbox_limit.bytes};
+                     o.mailbox_limit.bytes,
+                     static_cast<std::uint8_t>(trace::on() ? 1 : 0)};
 }
 
 void from_wire(const WireOptions& w, Options& o) {
@@ -100,6 +102,7 @@ void Core::on_welcome(NodeId, const wire::Envelope&, const char* p, std::size_t 
   connect_doorbells();
   // Before anything else reaches this node.
   if (joiner_) joiner_->load_join_records(std::move(w.relays));
+  trace_->welcomed(w.options.trace != 0);
   welcomed_ = true;
 }
 
@@ -177,6 +180,12 @@ void Core::start_master(Clock::time_point deadline) {
     run_until([&] { return !transport_->busy(); }, Clock::now() + std::chrono::seconds(5));
     throw RegistryMismatch(msg);
   }
+  if (problems = trace_->check_file(); !problems.empty()) {
+    for (std::uint32_t r = 1; r < size; ++r)
+      send_control(NodeId(r), Cls::abort_start, encode_payload(problems));
+    run_until([&] { return !transport_->busy(); }, Clock::now() + std::chrono::seconds(5));
+    throw Error(problems);
+  }
   std::sort(hellos_.begin(), hellos_.end(), [](auto& a, auto& b) { return a.first < b.first; });
   NodeTable t;
   for (auto& [id, h] : hellos_) {
@@ -194,6 +203,7 @@ void Core::start_master(Clock::time_point deadline) {
   for (std::uint32_t r = 1; r < size; ++r) send_control(NodeId(r), Cls::welcome, payload);
   transport_->flush();
   hellos_.clear();
+  trace_->started();
 }
 
 // The worker's half: say hello, and wait for the welcome or the refusal.

@@ -16,6 +16,7 @@
 #include "cadre/errors.hpp"
 #include "node/core.hpp"
 #include "node/payload.hpp"
+#include "node/trace_session.hpp"
 #include "transport/exit_guard.hpp"
 
 namespace cadre::node {
@@ -57,7 +58,9 @@ void Core::spawn_nodes(transport::SpawnCall call, std::chrono::milliseconds read
             "the job ends now.",
             call.count, call.program, limit.count()));
     watchdog_.blocking_call(true);
+    const std::int64_t t0 = trace::now_ns();
     transport_->spawn(call);
+    if (trace::on()) trace::span(trace::Kind::spawn, t0, 0, static_cast<std::uint64_t>(call.count));
     watchdog_.blocking_call(false);
   } catch (const std::exception& e) {
     watchdog_.blocking_call(false);
@@ -160,6 +163,7 @@ void Core::admit(NodeId src, Hello h) {
   connect_doorbells();
   last_heard_[src.value()] = Clock::now();
   send_control(src, Cls::welcome, encode_payload(make_welcome()));
+  trace_->node_joined(src);
   log_local(Level::debug, fmt::format("{} joined", describe(src)));
   ++batch->joined;
   finish_batch(batch);
@@ -268,6 +272,8 @@ void Core::stop_finished(NodeId n, const std::string& error) {
 
 void Core::node_stopped(NodeId n, NodeState state) {
   nodes_.set_state(n, state);
+  if (is_master() && trace::on())
+    trace::instant(trace::Kind::node_stopped, n.value(), state == NodeState::left ? "left" : "");
   placer_.forget(n);
   transport_->close_link(n);
   transport_->retire(n);

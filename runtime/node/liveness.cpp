@@ -18,6 +18,7 @@
 #include "cadre/errors.hpp"
 #include "node/core.hpp"
 #include "node/status_report.hpp"
+#include "node/trace_session.hpp"
 
 namespace cadre::node {
 namespace {
@@ -58,6 +59,7 @@ void Core::start_heartbeats() {
 void Core::heartbeat_tick() {
   const auto now = Clock::now();
   watchdog_.ticked(now);
+  trace_->tick();
   char msg[16];
   encode(msg, ControlMsg{Ctl::heartbeat, 0});
   const bool send_now = now - last_beat_ >= options_.heartbeat_interval;
@@ -118,6 +120,33 @@ void Core::on_control(NodeId src, const char* p, std::size_t n) {
   if (n < 9) return;
   ControlMsg m{static_cast<Ctl>(p[0]), 0};
   std::memcpy(&m.id, p + 1, sizeof m.id);
+  // The run timeline's clock probes (node/trace_session.hpp): the master probes, workers
+  // answer; anything else is forged, reported and not answered (no echo to amplify a flood).
+  if (static_cast<std::uint8_t>(m.kind) == kClockProbe) {
+    if (is_master() || src.value() != 0) {
+      on_bad_frame(src, fmt::format("a clock probe from node {}: only the master probes clocks",
+                                    src.value()));
+      return;
+    }
+    char out[17];
+    out[0] = static_cast<char>(kClockReply);
+    const std::int64_t now = trace::now_ns();
+    std::memcpy(out + 1, &m.id, sizeof m.id);
+    std::memcpy(out + 9, &now, sizeof now);
+    transport_->send_control(src, out, sizeof out);
+    return;
+  }
+  if (static_cast<std::uint8_t>(m.kind) == kClockReply) {
+    std::int64_t remote = 0;
+    if (n < 17) {
+      on_bad_frame(src, fmt::format("a clock reply of {} bytes (17 expected)", n));
+      return;
+    }
+    std::memcpy(&remote, p + 9, sizeof remote);
+    if (std::string why = trace_->on_probe_reply(src, m.id, remote); !why.empty())
+      on_bad_frame(src, why);
+    return;
+  }
   switch (m.kind) {
     case Ctl::heartbeat:
       return;  // on_alive did what it takes
@@ -167,6 +196,7 @@ void Core::node_down(NodeId n, const std::string& why) {
     transport_->flush();
   }
   const std::string name = nodes_.mark_down(n, why);
+  if (is_master() && trace::on()) trace::instant(trace::Kind::node_lost, n.value(), why);
   transport_->forget(n);
   log_local(Level::error, fmt::format("{} is lost: {}", name, why));
   placer_.forget(n);

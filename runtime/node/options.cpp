@@ -229,6 +229,9 @@ void apply_environment(Options& o) {
   set_integer("CADRE_MAP_WINDOW", o.map_window, 1, std::int64_t{1} << 20);
   set_integer("CADRE_MAILBOX_LIMIT_MESSAGES", o.mailbox_limit.messages, 1);
   set_integer("CADRE_MAILBOX_LIMIT_BYTES", o.mailbox_limit.bytes, 1024);
+  // The trace file's path as given (blanks included: a path may hold them); only the
+  // master's counts, and it checks at start-up that the file can be written.
+  if (const char* v = env("CADRE_TRACE")) o.trace_file = v;
   check_environment_words();
 }
 

@@ -53,6 +53,8 @@ std::string_view to_string(Cls c) {
       return "leave_request";
     case Cls::node_left:
       return "node_left";
+    case Cls::trace_events:
+      return "trace_events";
   }
   return "unknown";
 }

@@ -35,6 +35,7 @@ enum class Cls : std::uint8_t {
   node_stopped = 61,   // master -> node: stop_node() ended a node; payload its id
   leave_request = 62,  // joined node -> master: leave() (node/joined.cpp); no payload
   node_left = 63,      // master -> node: a joined node left the job; payload its id
+  trace_events = 64,   // node -> master: run timeline events (node/trace.hpp); payload Chunk
 };
 
 // -- reserved pid serials --------------------------------------------------------------
@@ -103,11 +104,12 @@ struct WireOptions {
   std::int32_t map_window;
   std::uint64_t link_credit;
   std::uint64_t mailbox_limit_messages, mailbox_limit_bytes;
+  std::uint8_t trace;  // the master writes a run timeline: every node records
   template <class A>
   void serialize(A& ar, unsigned) {
     ar& heartbeat_interval_ms& heartbeat_timeout_ms& ready_timeout_ms& shutdown_timeout_ms&
         idle_spin_us& idle_sleep_us& log_level& coalesce_bytes& payload_cap& stack_size& map_window&
-            link_credit& mailbox_limit_messages& mailbox_limit_bytes;
+            link_credit& mailbox_limit_messages& mailbox_limit_bytes& trace;
   }
 };
 

@@ -22,6 +22,7 @@
 #include "node/core.hpp"
 #include "node/payload.hpp"
 #include "node/status_report.hpp"
+#include "node/trace_session.hpp"
 
 namespace cadre::node {
 
@@ -54,6 +55,7 @@ std::size_t Core::residents() const {
 void Core::on_shutdown_request(NodeId, const wire::Envelope&, const char* p, std::size_t n) {
   if (stopping_) return;  // one shut-down
   auto timeout_ms = decode_payload<std::int64_t>(p, n, "shut-down request");
+  const std::int64_t trace_t0 = trace::now_ns();
   stopping_ = true;
   terminate_requested_.store(true);  // check_termination() tells long tasks to finish
   for (Service* s : services_) s->stop_accepting();
@@ -62,7 +64,7 @@ void Core::on_shutdown_request(NodeId, const wire::Envelope&, const char* p, std
   // Acknowledge from a fiber once local tasks finish or the deadline passes; the loop goes on
   // serving meanwhile (tasks may still need replies from elsewhere).
   sched_.spawn(
-      [this, deadline] {
+      [this, deadline, trace_t0] {
         end_residents(deadline);
         while (running() > 0 && Clock::now() < deadline) {
           auto* f = sched::Scheduler::current();
@@ -78,6 +80,9 @@ void Core::on_shutdown_request(NodeId, const wire::Envelope&, const char* p, std
         if (!ack.clean)
           ack.note = fmt::format(
               "{} task(s) or process(es) still running at the shut-down deadline", ack.unfinished);
+        // The last of this node's timeline goes ahead of the acknowledgement, on its link.
+        if (trace::on()) trace::span(trace::Kind::shutdown, trace_t0, 0, 0);
+        trace_->flush(true);
         send_control(NodeId(0), Cls::shutdown_ack, encode_payload(ack));
       },
       next_serial());
@@ -140,6 +145,9 @@ std::size_t Core::drain_links(const std::vector<NodeId>& peers, Clock::time_poin
 
 int Core::serve() {
   run_until([&] { return final_status_.has_value(); });
+  // A worker whose acknowledgement is still to come (late) ships its timeline now, while its
+  // link to the master is open.
+  trace_->flush(true);
   std::vector<NodeId> peers{NodeId(0)};
   for (std::uint32_t r : final_status_->draining)
     if (NodeId(r) != self_ && r < transport_->size()) peers.push_back(NodeId(r));
@@ -161,6 +169,8 @@ int Core::shutdown(int driver_status) {
   stopping_ = true;
   terminate_requested_.store(true);
   const auto t0 = Clock::now();
+  const std::int64_t trace_t0 = trace::now_ns();
+  trace_->shutdown_begins();
   // Requests already made (and map chunks already queued) were made before shut-down: they
   // finish first, within the shut-down timeout, before any node stops accepting work.
   if (!job_failed())
@@ -268,6 +278,8 @@ int Core::shutdown(int driver_status) {
   }
   run_until([&] { return !transport_->busy(); }, Clock::now() + std::chrono::seconds(5));
   for (Service* s : services_) s->finish();
+  if (trace::on()) trace::span(trace::Kind::shutdown, trace_t0, 0, 0);
+  trace_->finish();
   report_status(status, driver_status, nodes_, failures_, "", &dropped);
   close();
   return status;

@@ -10,6 +10,7 @@
 
 #include "cadre/errors.hpp"
 #include "node/log.hpp"
+#include "node/trace.hpp"
 #include "services/process_wire.hpp"
 
 namespace cadre::services {
@@ -199,6 +200,7 @@ void ProcessService::start_process(std::uint64_t serial, const detail::Entry* e,
   procs_.emplace(serial, std::move(owned));
   raw->fiber = core_.scheduler().spawn(
       [this, raw, serial, e, args = std::move(args)]() mutable {
+        const std::int64_t t0 = node::trace::on() ? node::trace::now_ns() : 0;
         Reason r = Reason::normal;
         std::string d;
         try {
@@ -221,6 +223,9 @@ void ProcessService::start_process(std::uint64_t serial, const detail::Entry* e,
           r = Reason::exception;
           d = "a non-standard exception";
         }
+        if (t0 != 0 && node::trace::on()) [[unlikely]]
+          node::trace::span(node::trace::Kind::process, t0, e->id, serial,
+                            static_cast<std::uint8_t>(r));
         if (Process* p = find(serial)) finish(*p, r, d);
       },
       serial);

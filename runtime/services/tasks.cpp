@@ -7,6 +7,7 @@
 #include "cadre/errors.hpp"
 #include "node/log.hpp"
 #include "node/placement.hpp"
+#include "node/trace.hpp"
 #include "services/output.hpp"
 
 namespace cadre::services {
@@ -354,8 +355,12 @@ void TaskService::execute(NodeId src, wire::Envelope env, ByteBuffer payload) {
       [this, src, env, payload = std::move(payload)]() mutable {
         ByteBuffer out;
         std::uint8_t flags = kSlots;
+        const std::int64_t t0 = node::trace::on() ? node::trace::now_ns() : 0;
         try {
-          flags = run_request(env, payload, out);
+          std::uint32_t inputs = 0;
+          flags = run_request(env, payload, out, inputs);
+          if (t0 != 0 && node::trace::on()) [[unlikely]]
+            node::trace::span(node::trace::Kind::task, t0, env.type_id, inputs);
         } catch (const std::exception& ex) {
           // Whatever failed outside the task itself (memory, encoding): answer, never die.
           out.clear();
@@ -383,7 +388,7 @@ void TaskService::execute(NodeId src, wire::Envelope env, ByteBuffer payload) {
 }
 
 std::uint8_t TaskService::run_request(const wire::Envelope& env, const ByteBuffer& payload,
-                                      ByteBuffer& out) {
+                                      ByteBuffer& out, std::uint32_t& inputs) {
   OutArchive oa(out);
   auto whole = [&](SlotStatus s, const std::string& why) {
     out.clear();
@@ -397,6 +402,7 @@ std::uint8_t TaskService::run_request(const wire::Envelope& env, const ByteBuffe
     InArchive ia(payload.data(), payload.size());
     std::uint32_t count = 1;
     if (env.flags == kChunk) ia& count;
+    inputs = count;
     oa& count;
     for (std::uint32_t i = 0; i < count; ++i) {
       const std::size_t mark = out.size();

@@ -113,9 +113,10 @@ class TaskService final : public node::Service {
   void fail_chunk(MapJob& job, std::size_t k, std::exception_ptr e);
   void drop_finished_jobs();
   void execute(NodeId src, wire::Envelope env, detail::ByteBuffer payload);
-  /// Runs the request in `payload`, encoding the answer into `out`; returns the result flags.
+  /// Runs the request in `payload`, encoding the answer into `out`; returns the result flags
+  /// and sets `inputs` to the number of inputs it ran.
   std::uint8_t run_request(const wire::Envelope& env, const detail::ByteBuffer& payload,
-                           detail::ByteBuffer& out);
+                           detail::ByteBuffer& out, std::uint32_t& inputs);
   void fail_pending(Pending& p, std::exception_ptr e);
 
   node::NodeContext& core_;

@@ -28,6 +28,15 @@
  *                       overtake a larger one; the driver must get all of them, in order
  *   bad_progress        a progress report with done > total, and one whose source is node 1
  *   late_hello          a second hello, under another name, after the welcome
+ *   forge_trace         (a traced job) trace_events chunks to node 0: truncated, with vector
+ *                       lengths past the bytes, a name index past the names, an unknown event
+ *                       kind, a negative span, times and a counter at INT64_MAX and INT64_MIN;
+ *                       then a well-formed one with times at 0 and 2^60 ns and counts at their
+ *                       maximum, to node 0 and to node 1 (a worker)
+ *   forge_clock         (a traced job) the master's probes of this node answered with
+ *                       INT64_MAX, INT64_MIN and -1 first, and a reply to the probe sent to node
+ *                       1 before; a short reply and one to a probe never sent, to node 0; a
+ *                       reply to node 1; then 2000 clock probes each to nodes 0 and 1
  *
  * Conversation with the target program: the driver sends any message to a process of this
  * node when it is ready to be attacked ("go"); after the attack's sends have completed, this
@@ -175,6 +184,8 @@ static void send_control(int dst, const void* p, size_t n) {
   isend(dst, kControlTag, copy, n, copy);
 }
 
+#include "rogue_trace.h"
+
 /* -- what arrives --------------------------------------------------------------------------- */
 
 static int g_welcomed, g_go, g_shutdown_acked, g_final, g_final_status, g_final_finalize;
@@ -274,6 +285,8 @@ static void on_control(int src, const unsigned char* p, size_t n) {
     memcpy(pong + 1, p + 1, 8);
     send_control(src, pong, sizeof pong);
   }
+  if (n >= 9 && p[0] == kCtlClockProbe) answer_clock_probe(src, p, n);
+  if (n >= 9 && p[0] == kCtlClockReply) ++g_clock_replies;
   /* heartbeats and credit grants need nothing */
 }
 
@@ -594,6 +607,8 @@ static const Attack kAttacks[] = {
     {"overtaken", overtaken},
     {"bad_progress", bad_progress},
     {"late_hello", late_hello},
+    {"forge_trace", forge_trace},
+    {"forge_clock", forge_clock},
 };
 
 /* -- the whole run -------------------------------------------------------------------------- */

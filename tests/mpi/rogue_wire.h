@@ -34,10 +34,18 @@ enum Cls {
   kExitSignal = 29,
   kKill = 30,
   kProgress = 42,
-  kRelay = 255, /* relayed through the master: class in aux, u32 node before the payload */
+  kTraceEvents = 64, /* node -> master: run timeline events (runtime/node/trace.hpp) */
+  kRelay = 255,      /* relayed through the master: class in aux, u32 node before the payload */
 };
 
 enum { kCtlHeartbeat = 1, kCtlPing = 2, kCtlPong = 3, kCtlCreditGrant = 0x80 };
+/* The run timeline's clock probes (runtime/node/trace_session.hpp): the probe is the kind and
+ * a u64 id; the reply the kind, the id and the node's steady clock (i64 nanoseconds). */
+enum { kCtlClockProbe = 4, kCtlClockReply = 5 };
+/* The run timeline's event kinds (trace::Kind): a task span, a send instant. */
+enum { kTraceTask = 1, kTraceSend = 4 };
+/* No node's steady clock reaches 2^60 ns (trace::kMaxTime). */
+static const int64_t kTraceMaxTime = (int64_t)1 << 60;
 enum { kReasonKilled = 5 };             /* cadre::Reason::killed */
 static const int32_t kAllClear = 24301; /* the int the driver waits for */
 /* The ints of the overtaken attack: kOvertakenBase, + 1, ... + kOvertakenFrames. */
@@ -94,6 +102,19 @@ static uint64_t get_u64(const unsigned char* p) {
   uint64_t v;
   memcpy(&v, p, 8);
   return v;
+}
+
+/* One trace event (trace::Record): t0, dur, n, peer, name, detail, kind, cls. */
+static void put_trace_record(Buf* b, int64_t t0, int64_t dur, uint32_t name, uint32_t detail,
+                             uint8_t kind) {
+  put_i64(b, t0);
+  put_i64(b, dur);
+  put_u64(b, 1); /* n */
+  put_u32(b, 0); /* peer */
+  put_u32(b, name);
+  put_u32(b, detail);
+  put_u8(b, kind);
+  put_u8(b, 0); /* cls */
 }
 
 /* -- frames --------------------------------------------------------------------------------- */
