@@ -51,8 +51,12 @@ endfunction()
 # mpich_ci need, and no more (CI gives this pass a few minutes, build included): every test
 # but the unit tests (label unit: they use no MPI, and the Open MPI pass runs them), the
 # skipped ones included so that their reasons are printed and counted. Called at the end of
-# tests/CMakeLists.txt, once every test exists.
+# tests/CMakeLists.txt, once every test exists. Only under MPICH: elsewhere the label would
+# widen selections such as -L mpi.
 function(cadre_mpich_ci_selection)
+  if(NOT CADRE_MPI_FLAVOUR STREQUAL "mpich")
+    return()
+  endif()
   add_custom_target(cadre-mpich-ci)
   add_dependencies(cadre-mpich-ci cadre cadre_c cadre-test-tasks cadre-test-map
     cadre-test-processes cadre-test-driver cadre-test-doorbell cadre-test-trust
