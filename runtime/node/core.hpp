@@ -139,7 +139,7 @@ class Core final : public transport::Sink, public NodeContext {
   // -- what services ask (loop thread) ---------------------------------------------------
   void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) override {
     if (trace::on()) [[unlikely]]
-      trace::message(trace::Kind::send, dst.value(), env.cls, n);
+      return send_traced(dst, env, p, n);  // out of line: the common path stays a tail call
     transport_->send(dst, env, p, n);
   }
   std::uint64_t next_serial() override { return next_serial_++; }
@@ -244,6 +244,8 @@ class Core final : public transport::Sink, public NodeContext {
   friend class TraceSession;
   std::unique_ptr<TraceSession> trace_;  // the run timeline (node/trace_session.hpp)
   void on_trace_events(NodeId src, const wire::Envelope&, const char* p, std::size_t n);
+  void send_traced(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n);
+  void on_envelope_traced(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
   /// The driver's turn at the loop (node/baton.cpp): what was posted before runs first;
   /// at the end the driver's sends leave and the loop thread is woken if work waits for it.
   class DriverTurn {

@@ -100,7 +100,7 @@ inline constexpr std::size_t kMaxEvents = std::size_t(1) << 20;
 inline constexpr std::int64_t kMaxTime = std::int64_t(1) << 60;
 
 /// True while this node records. Any thread.
-inline std::atomic<bool> g_on{false};
+[[gnu::visibility("hidden")]] inline std::atomic<bool> g_on{false};  // one load, no GOT
 
 /// True while this node records; constant false in a build without tracing.
 inline bool on() {
