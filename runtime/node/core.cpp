@@ -151,27 +151,12 @@ std::string Core::refusal(NodeId src, const wire::Envelope& env) const {
 void Core::on_envelope(NodeId src, const wire::Envelope& env, const char* payload,
                        std::size_t len) {
   // The common case, a service's class that any node may send, from a process of the
-  // sending node: one test, then a tail call to its handler.
-  if (trace::on()) [[unlikely]]
-    return on_envelope_traced(src, env, payload, len);
+  // sending node: one test, then a tail call to its handler. (A traced node's transport
+  // records the envelope before it gets here: node/traced_transport.hpp.)
   const Route& r = routes_[env.cls];
   if (r.thunk && r.rules == kAnyNode && env.src.node == src) [[likely]]
     return r.thunk(*r.service, src, env, payload, len);
   dispatch_checked(src, env, payload, len);
-}
-
-// With the run timeline on: the message is counted, then dispatched with every check (out of
-// line, so that the common path above keeps its tail call).
-void Core::on_envelope_traced(NodeId src, const wire::Envelope& env, const char* payload,
-                              std::size_t len) {
-  if (env.cls != static_cast<std::uint8_t>(Cls::trace_events))
-    trace::message(trace::Kind::receive, src.value(), env.cls, len);
-  dispatch_checked(src, env, payload, len);
-}
-
-void Core::send_traced(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) {
-  trace::message(trace::Kind::send, dst.value(), env.cls, n);
-  transport_->send(dst, env, p, n);
 }
 
 void Core::dispatch_checked(NodeId src, const wire::Envelope& env, const char* payload,

@@ -138,9 +138,7 @@ class Core final : public transport::Sink, public NodeContext {
 
   // -- what services ask (loop thread) ---------------------------------------------------
   void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) override {
-    if (trace::on()) [[unlikely]]
-      return send_traced(dst, env, p, n);  // out of line: the common path stays a tail call
-    transport_->send(dst, env, p, n);
+    transport_->send(dst, env, p, n);  // a traced node's transport records (TracedTransport)
   }
   std::uint64_t next_serial() override { return next_serial_++; }
   /// Called by a fiber about to suspend: when no other fiber is ready, nothing more will be
@@ -244,8 +242,6 @@ class Core final : public transport::Sink, public NodeContext {
   friend class TraceSession;
   std::unique_ptr<TraceSession> trace_;  // the run timeline (node/trace_session.hpp)
   void on_trace_events(NodeId src, const wire::Envelope&, const char* p, std::size_t n);
-  void send_traced(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n);
-  void on_envelope_traced(NodeId src, const wire::Envelope& env, const char* p, std::size_t n);
   /// The driver's turn at the loop (node/baton.cpp): what was posted before runs first;
   /// at the end the driver's sends leave and the loop thread is woken if work waits for it.
   class DriverTurn {

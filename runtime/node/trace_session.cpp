@@ -12,6 +12,7 @@
 #include "cadre/termination.hpp"
 #include "node/core.hpp"
 #include "node/payload.hpp"
+#include "node/traced_transport.hpp"
 
 namespace cadre::node {
 namespace {
@@ -25,7 +26,7 @@ TraceSession::TraceSession(Core& core) : core_(core) {
   if (!core_.is_master() || core_.options_.trace_file.empty()) return;
 #if CADRE_TRACING
   collector_ = std::make_unique<trace::Collector>(core_.options_.trace_file);
-  trace::enable(true);
+  record();
 #else
   log_local(Level::warn,
             fmt::format("cadre was built without the run timeline (CADRE_TRACING=OFF): "
@@ -71,7 +72,17 @@ void TraceSession::started() {
 }
 
 void TraceSession::welcomed(bool traced) {
-  if (!core_.is_master()) trace::enable(traced && CADRE_TRACING);
+#if CADRE_TRACING
+  if (!core_.is_master() && traced) record();
+#else
+  (void)traced;
+#endif
+}
+
+void TraceSession::record() {
+  // Only a traced node's links go through TracedTransport: an untraced one pays nothing.
+  core_.transport_ = std::make_unique<TracedTransport>(std::move(core_.transport_));
+  trace::enable(true);
 }
 
 void TraceSession::round(NodeId n) {

@@ -58,6 +58,7 @@ class TraceSession {
 
  private:
   trace::Names names() const;
+  void record();  // starts recording on this node
   void round(NodeId n);
   void probe(NodeId n);
   void keep_own(bool last);
