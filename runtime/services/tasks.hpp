@@ -31,6 +31,11 @@ inline constexpr node::Cls task_request{10};
 inline constexpr node::Cls task_result{11};
 }  // namespace cls
 
+/// task_request flags: one call, a map chunk, and (set on arrival) a request its node refused.
+inline constexpr std::uint8_t kSingle = 0, kChunk = 1, kRefused = 0xff;
+/// task_result flags: a status and value per slot, or one status for the whole request.
+inline constexpr std::uint8_t kSlots = 0, kWhole = 1;
+
 enum class SlotStatus : std::uint8_t {
   ok = 0,
   exception = 1,
