@@ -43,6 +43,11 @@ void send_encoded(Pid to, std::uint64_t type_id, ByteBuffer&& payload, bool is_c
 /// send_encoded() from borrowed bytes (copied only when they must outlive the call). A
 /// process or task whose link to `to`'s node is out of credit waits there, yielding.
 void send_bytes(Pid to, std::uint64_t type_id, const char* p, std::size_t n);
+/// send_bytes() of an encoding whose large blocks stayed in the message (`borrowed`, each
+/// placed among the bytes of `head`): a process sending to another node waits until MPI has
+/// read them in place; any other sender has them copied.
+void send_borrowing(Pid to, std::uint64_t type_id, const ByteBuffer& head,
+                    const std::vector<BorrowedBytes>& borrowed);
 void send_encoded_after(std::chrono::nanoseconds delay, Pid to, std::uint64_t type_id,
                         ByteBuffer&& payload);
 void broadcast_encoded(NodeId node, std::uint64_t type_id, ByteBuffer&& payload);
@@ -151,6 +156,17 @@ void send(Pid to, const T& msg) {
     // Encoded into a per-thread scratch buffer: no allocation per message.
     thread_local detail::ByteBuffer scratch;
     scratch.clear();
+    if constexpr (detail::is_block_vector<T>::value || detail::WireString<T>) {
+      // A large block of bytes is not copied: MPI reads it from `msg` itself (a process
+      // sending to another node waits here until it has).
+      if (msg.size() * sizeof(typename T::value_type) >= detail::kBorrowBytes) [[unlikely]] {
+        std::vector<detail::BorrowedBytes> borrowed;
+        detail::OutArchive ar(scratch, borrowed);
+        ar << msg;
+        detail::send_borrowing(to, detail::message_type_id<T>(), scratch, borrowed);
+        return;
+      }
+    }
     detail::OutArchive ar(scratch);
     ar << msg;
     detail::send_bytes(to, detail::message_type_id<T>(), scratch.data(), scratch.size());

@@ -130,6 +130,57 @@ void send_bytes(Pid to, std::uint64_t type_id, const char* p, std::size_t n) {
     api::processes().deliver_local(env, p, n);
 }
 
+void send_borrowing(Pid to, std::uint64_t type_id, const ByteBuffer& head,
+                    const std::vector<BorrowedBytes>& borrowed) {
+  auto& c = core();
+  auto* f = c.on_loop_thread() ? sched::Scheduler::current() : nullptr;
+  if (!f || to.node == c.self_node()) {
+    // Only a process can wait for MPI; a thread's message, or one that stays on this node,
+    // is copied as every other message is.
+    ByteBuffer whole;
+    std::size_t from = 0;
+    for (const BorrowedBytes& b : borrowed) {
+      whole.append(head.data() + from, b.at - from);
+      whole.append(b.data, b.size);
+      from = b.at;
+    }
+    whole.append(head.data() + from, head.size() - from);
+    send_bytes(to, type_id, whole.data(), whole.size());
+    return;
+  }
+  check_pid(to, "cadre::send");
+  // `head` is this thread's scratch buffer, which other processes use while this one waits.
+  ByteBuffer own;
+  own.append(head.data(), head.size());
+  std::vector<transport::PayloadPart> parts;
+  std::size_t n = 0, from = 0;
+  for (const BorrowedBytes& b : borrowed) {
+    parts.push_back({own.data() + from, b.at - from});
+    parts.push_back({b.data, b.size});
+    n += b.size;
+    from = b.at;
+  }
+  parts.push_back({own.data() + from, own.size() - from});
+  n += own.size();
+  if (n > c.options().payload_cap)
+    throw PayloadTooLarge(fmt::format("cadre::send to {}: {} bytes, above the payload cap of {}",
+                                      to, n, c.options().payload_cap));
+  while (c.congested(to.node) && c.is_up(to.node)) {
+    c.scheduler().yield();
+    api::processes().check_killed(api::processes().current());
+  }
+  wire::Envelope env{};
+  env.cls = static_cast<std::uint8_t>(services::cls::message);
+  env.type_id = type_id;
+  env.src = Pid{c.self_node(), f->serial()};
+  env.dst = to;
+  const std::shared_ptr<const bool> done = c.send_borrowed(to.node, env, parts);
+  // The borrowed bytes are the message's own: they may change once MPI has read them (or
+  // their node was lost), not before, whatever else happens to this process meanwhile.
+  while (!*done) c.scheduler().yield();
+  api::processes().check_killed(api::processes().current());
+}
+
 void send_encoded_after(std::chrono::nanoseconds delay, Pid to, std::uint64_t type_id,
                         ByteBuffer&& payload) {
   check_pid(to, "cadre::send_after");

@@ -140,6 +140,12 @@ class Core final : public transport::Sink, public NodeContext {
   void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) override {
     transport_->send(dst, env, p, n);  // a traced node's transport records (TracedTransport)
   }
+  /// Sends a payload of `parts` read in place by MPI (transport::Transport::send_borrowed):
+  /// the returned flag is set once their memory may change again.
+  std::shared_ptr<const bool> send_borrowed(NodeId dst, const wire::Envelope& env,
+                                            std::span<const transport::PayloadPart> parts) {
+    return transport_->send_borrowed(dst, env, parts);
+  }
   std::uint64_t next_serial() override { return next_serial_++; }
   /// Called by a fiber about to suspend: when no other fiber is ready, nothing more will be
   /// sent in this pass, so the links are flushed now, before the switch back to the loop

@@ -44,6 +44,15 @@ void TracedTransport::send(NodeId dst, const wire::Envelope& env, const char* pa
   if (recorded(env)) trace::message(trace::Kind::send, dst.value(), env.cls, n);
 }
 
+std::shared_ptr<const bool> TracedTransport::send_borrowed(
+    NodeId dst, const wire::Envelope& env, std::span<const transport::PayloadPart> parts) {
+  auto done = inner_->send_borrowed(dst, env, parts);
+  std::size_t n = 0;
+  for (const auto& part : parts) n += part.size;
+  if (recorded(env)) trace::message(trace::Kind::send, dst.value(), env.cls, n);
+  return done;
+}
+
 std::size_t TracedTransport::poll(transport::Sink& sink) {
   RecordingSink recording(sink);
   return inner_->poll(recording);

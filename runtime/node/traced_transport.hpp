@@ -22,6 +22,8 @@ class TracedTransport final : public transport::Transport {
   NodeId self() const override { return inner_->self(); }
   std::uint32_t size() const override { return inner_->size(); }
   void send(NodeId dst, const wire::Envelope& env, const char* payload, std::size_t n) override;
+  std::shared_ptr<const bool> send_borrowed(NodeId dst, const wire::Envelope& env,
+                                            std::span<const transport::PayloadPart> parts) override;
   std::size_t poll(transport::Sink& sink) override;
   std::size_t flush() override { return inner_->flush(); }
   bool busy() const override { return inner_->busy(); }

@@ -12,6 +12,7 @@
 #include "node/log.hpp"
 #include "node/trace.hpp"
 #include "services/process_wire.hpp"
+#include "wire/lent_frame.hpp"
 
 namespace cadre::services {
 
@@ -316,6 +317,12 @@ void ProcessService::deliver_local(const wire::Envelope& env, const char* p, std
     m.type_id = env.type_id;
     m.set_from(env.src);
     m.corr = env.corr;
+    std::size_t offset = 0;
+    if (n >= wire::kLendBytes) [[unlikely]]
+      if (char* frame = wire::take_lent_frame(p, offset)) {
+        m.payload.adopt(frame, offset, n);  // the frame's buffer becomes the mail's: no copy
+        return;
+      }
     m.payload.assign(p, n);
   };
   if (proc->threaded) {

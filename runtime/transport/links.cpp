@@ -130,6 +130,18 @@ void Links::send(NodeId dst, const wire::Envelope& env, const char* p, std::size
                                 routes_.size()));
 }
 
+std::shared_ptr<const bool> Links::send_borrowed(NodeId dst, const wire::Envelope& env,
+                                                 std::span<const PayloadPart> parts) {
+  if (direct_) return world_->send_borrowed(dst, env, parts);
+  if (dst.value() < routes_.size()) {
+    const Route& r = routes_[dst.value()];
+    if (r.channel >= 0 && !r.closed)
+      return channels_[static_cast<std::size_t>(r.channel)].t->send_borrowed(
+          NodeId(static_cast<std::uint32_t>(r.rank)), env, parts);
+  }
+  return Transport::send_borrowed(dst, env, parts);  // relayed (copied), or refused by send()
+}
+
 void Links::relay_too_large(NodeId dst, std::size_t n) const {
   throw PayloadTooLarge(
       fmt::format("cadre: a message of {} bytes to node {} is above the payload cap of {} bytes "

@@ -41,6 +41,9 @@ class Links final : public Transport {
   NodeId self() const override { return self_; }
   std::uint32_t size() const override { return static_cast<std::uint32_t>(routes_.size()); }
   void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) override;
+  /// Borrowed on a direct link; copied when relayed through the master.
+  std::shared_ptr<const bool> send_borrowed(NodeId dst, const wire::Envelope& env,
+                                            std::span<const PayloadPart> parts) override;
   std::size_t poll(Sink& sink) override;
   std::size_t flush() override;
   bool busy() const override;

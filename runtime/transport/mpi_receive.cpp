@@ -11,6 +11,7 @@
 #include "transport/mpi_check.hpp"
 #include "transport/mpi_env.hpp"
 #include "transport/mpi_transport.hpp"
+#include "wire/lent_frame.hpp"
 
 namespace cadre::transport::mpi {
 
@@ -136,7 +137,7 @@ std::size_t MpiTransport::poll(Sink& sink) {
                                : fmt::format("a large frame failed: {}", mpi_error_text(err)));
         continue;
       }
-      arrived(src, b, sink);
+      arrived(src, b, sink, /*lendable=*/true);
       recycle(std::move(b));
     }
     if (l.recvs.empty()) {
@@ -262,7 +263,7 @@ MPI_Datatype MpiTransport::slot_type(int i, const char* at, std::size_t size) {
   return slot_types_[k];
 }
 
-void MpiTransport::arrived(int src, detail::ByteBuffer& b, Sink& sink) {
+void MpiTransport::arrived(int src, detail::ByteBuffer& b, Sink& sink, bool lendable) {
   if (dead(src)) return;  // late frames of a lost node
   sink.on_alive(NodeId(static_cast<std::uint32_t>(src)));
   Link& l = *links_[static_cast<std::size_t>(src)];
@@ -284,7 +285,7 @@ void MpiTransport::arrived(int src, detail::ByteBuffer& b, Sink& sink) {
     }
     return;
   }
-  deliver(src, b.data(), b.size(), sink);
+  deliver(src, b.data(), b.size(), sink, lendable ? &b : nullptr);
   deliver_early(src, sink);
 }
 
@@ -302,12 +303,13 @@ void MpiTransport::deliver_early(int src, Sink& sink) {
   while (!l.early.empty() && l.early.begin()->first <= l.seq_in) {
     auto node = l.early.extract(l.early.begin());
     l.early_bytes -= node.mapped().size();
-    deliver(src, node.mapped().data(), node.mapped().size(), sink);
+    deliver(src, node.mapped().data(), node.mapped().size(), sink, &node.mapped());
     if (node.mapped().capacity() >= coalesce_) recycle(std::move(node.mapped()));
   }
 }
 
-void MpiTransport::deliver(int src, const char* p, std::size_t n, Sink& sink) {
+void MpiTransport::deliver(int src, const char* p, std::size_t n, Sink& sink,
+                           detail::ByteBuffer* lend) {
   NodeId from(static_cast<std::uint32_t>(src));
   wire::FrameView view;
   try {
@@ -329,10 +331,15 @@ void MpiTransport::deliver(int src, const char* p, std::size_t n, Sink& sink) {
   wire::EnvelopeRef e;
   while (reader.next(e)) {
     try {
-      if (e.header.cls == kRelayClass && relay_hook_)
+      if (e.header.cls == kRelayClass && relay_hook_) {
         relay_hook_(relay_ctx_, from, e.header, e.payload, e.length, sink);
-      else
+      } else if (lend && e.length >= wire::kLendBytes && view.header.count == 1) {
+        // A large message alone in its frame: its receiver may keep the frame's buffer.
+        wire::LendFrame loan(*lend, e.payload);
         sink.on_envelope(from, e.header, e.payload, e.length);
+      } else {
+        sink.on_envelope(from, e.header, e.payload, e.length);
+      }
     } catch (const std::exception& ex) {
       // One bad envelope must not take the rest of the frame (or the node) with it.
       sink.on_bad_frame(from,

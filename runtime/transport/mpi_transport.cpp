@@ -138,6 +138,72 @@ void MpiTransport::send_parts(NodeId dst, const wire::Envelope& env, const char*
   if (l.writer.frame_bytes() >= coalesce_) ship(dst.value());
 }
 
+std::shared_ptr<const bool> MpiTransport::send_borrowed(NodeId dst, const wire::Envelope& env,
+                                                        std::span<const PayloadPart> parts) {
+  std::size_t n = 0;
+  for (const PayloadPart& part : parts) n += part.size;
+  const std::uint32_t d = dst.value();
+  if (d >= links_.size() || state_[d] != LinkState::open || n > cap_ ||
+      static_cast<int>(d) == rank_)
+    return Transport::send_borrowed(dst, env, parts);  // send()'s checks, drops, loopback
+  auto done = std::make_shared<bool>(false);
+  stack_.run([&] {
+    Link& l = *links_[d];
+    if (l.dirty) ship(d);  // what the link holds leaves first
+    // The headers, then the small parts copied after them (fewer runs for MPI to walk); the
+    // others stay in place.
+    constexpr std::size_t kHeaders = wire::kFrameHeaderSize + wire::kEnvelopeHeaderSize;
+    detail::ByteBuffer head = take_buffer(kHeaders);
+    head.resize(kHeaders);
+    std::vector<std::size_t> copied_at(parts.size(), SIZE_MAX);
+    for (std::size_t k = 0; k < parts.size(); ++k) {
+      if (parts[k].size >= kCopiedPartBytes) continue;
+      copied_at[k] = head.size();
+      head.append(parts[k].data, parts[k].size);
+    }
+    wire::Envelope e = env;
+    e.length = static_cast<std::uint32_t>(n);
+    wire::encode_envelope_header(head.data() + wire::kFrameHeaderSize, e);
+    wire::FrameHeader h;
+    h.length = static_cast<std::uint32_t>(wire::kEnvelopeHeaderSize + n);
+    h.count = 1;
+    h.seq = l.seq_out++;
+    wire::encode_frame_header(head.data(), h);
+    // The frame as MPI reads it: runs of memory, in order (adjacent ones merged).
+    std::vector<int> lengths{static_cast<int>(kHeaders)};
+    std::vector<const char*> starts{head.data()};
+    auto add = [&](const char* p, std::size_t size) {
+      if (size == 0) return;
+      if (starts.back() + lengths.back() == p) {
+        lengths.back() += static_cast<int>(size);
+      } else {
+        starts.push_back(p);
+        lengths.push_back(static_cast<int>(size));
+      }
+    };
+    for (std::size_t k = 0; k < parts.size(); ++k)
+      add(copied_at[k] == SIZE_MAX ? parts[k].data : head.data() + copied_at[k], parts[k].size);
+    std::vector<MPI_Aint> at(starts.size());
+    for (std::size_t k = 0; k < starts.size(); ++k) CADRE_MPI(MPI_Get_address(starts[k], &at[k]));
+    MPI_Datatype frame;
+    CADRE_MPI(MPI_Type_create_hindexed(static_cast<int>(starts.size()), lengths.data(), at.data(),
+                                       MPI_BYTE, &frame));
+    CADRE_MPI(MPI_Type_commit(&frame));
+    const std::size_t total = kHeaders + n;
+    MPI_Request req;
+    const int tag = mpi_tag(total <= kSlotBytes ? Tag::small_frame : Tag::large_frame);
+    const int rc = MPI_Isend(MPI_BOTTOM, 1, frame, static_cast<int>(d), tag, comm_, &req);
+    MPI_Type_free(&frame);  // MPI keeps it until the send completes
+    if (rc != MPI_SUCCESS) throw_mpi_error("MPI_Isend", rc);
+    credit_[d] -= static_cast<std::int64_t>(total);
+    l.unacked.emplace_back(h.seq, 1);
+    started(req, std::move(head), static_cast<int>(d), done);
+    ++inflight_[d];
+    if (d < bells_.size() && bells_[d]) bells_[d]->ring();
+  });
+  return done;
+}
+
 std::size_t MpiTransport::flush() {
   std::size_t work = 0;
   stack_.run([&] { work = flush_here(); });
@@ -179,9 +245,7 @@ void MpiTransport::ship(std::uint32_t d) {
   // The next frame's buffer is found after the send has left.
   credit_[d] -= static_cast<std::int64_t>(l.buf.size());
   l.unacked.emplace_back(seq, envelopes);
-  send_reqs_.push_back(req);
-  send_bufs_.push_back(std::move(l.buf));
-  send_dst_.push_back(static_cast<int>(d));
+  started(req, std::move(l.buf), static_cast<int>(d));
   l.buf = take_buffer(coalesce_);
   ++inflight_[d];
   if (d < bells_.size() && bells_[d]) bells_[d]->ring();
@@ -201,18 +265,14 @@ void MpiTransport::send_control(NodeId dst, const char* p, std::size_t n) {
   MPI_Request req;
   CADRE_MPI(MPI_Isend(b.data(), static_cast<int>(n), MPI_BYTE, static_cast<int>(dst.value()),
                       mpi_tag(Tag::control), comm_, &req));
-  send_reqs_.push_back(req);
-  send_bufs_.push_back(std::move(b));
-  send_dst_.push_back(static_cast<int>(dst.value()));
+  started(req, std::move(b), static_cast<int>(dst.value()));
   if (dst.value() < bells_.size() && bells_[dst.value()]) bells_[dst.value()]->ring();
 }
 
 void MpiTransport::send_raw(int rank, int tag, detail::ByteBuffer b) {
   MPI_Request req;
   CADRE_MPI(MPI_Isend(b.data(), static_cast<int>(b.size()), MPI_BYTE, rank, tag, comm_, &req));
-  send_reqs_.push_back(req);
-  send_bufs_.push_back(std::move(b));
-  send_dst_.push_back(rank);
+  started(req, std::move(b), rank);
 }
 
 void MpiTransport::close_link(NodeId dst) {
@@ -238,7 +298,12 @@ void MpiTransport::forget(NodeId n) {
   // Sends to it may never complete: set them aside (buffers kept alive), so that the
   // oldest-first progress test is not stuck behind them.
   remove_sends([&](std::size_t i) { return send_dst_[i] == static_cast<int>(n.value()); },
-               [&](std::size_t i) { abandoned_.push_back(std::move(send_bufs_[i])); });
+               [&](std::size_t i) {
+                 abandoned_.push_back(std::move(send_bufs_[i]));
+                 // Its waiting sender goes on: a lost peer reads nothing more, and MPI
+                 // touches a send's memory only as the peer takes it.
+                 finished(i);
+               });
 }
 
 std::size_t MpiTransport::progress_sends() {
@@ -253,6 +318,7 @@ std::size_t MpiTransport::progress_sends() {
   // Completed requests are MPI_REQUEST_NULL now: recycle their buffers and compact.
   remove_sends([&](std::size_t i) { return send_reqs_[i] == MPI_REQUEST_NULL; },
                [&](std::size_t i) {
+                 finished(i);
                  recycle(std::move(send_bufs_[i]));
                  auto& f = inflight_[static_cast<std::size_t>(send_dst_[i])];
                  if (f > 0) --f;
@@ -315,7 +381,8 @@ detail::ByteBuffer MpiTransport::take_buffer(std::size_t min) {
 }
 
 void MpiTransport::recycle(detail::ByteBuffer b) {
-  if (pool_.size() < 64 && b.capacity() <= 4 * coalesce_ + 4096) pool_.push_back(std::move(b));
+  if (pool_.size() < 64 && b.capacity() > 0 && b.capacity() <= 4 * coalesce_ + 4096)
+    pool_.push_back(std::move(b));
 }
 
 }  // namespace mpi

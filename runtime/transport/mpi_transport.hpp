@@ -32,6 +32,8 @@ constexpr int mpi_tag(Tag t) { return static_cast<int>(t); }
 constexpr int kControlSlots = 4;
 constexpr unsigned char kCreditGrant = kTransportControl;  // + 8 bytes: the bytes granted
 constexpr int kMaxProbesPerPoll = 16;
+// A borrowed send copies parts below this size into the frame's header buffer.
+constexpr std::size_t kCopiedPartBytes = 4096;
 // A fixed size, the same on every node whatever its options: a frame that fits is sent on
 // the small tag, and every posted receive can hold it.
 constexpr std::size_t kSlotBytes = 72 * 1024;
@@ -87,6 +89,10 @@ class MpiTransport final : public Transport {
   void set_limits(std::size_t cap, std::size_t coalesce, std::size_t credit) override;
 
   void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) override;
+  /// One frame of its own, the borrowed parts read by MPI in place through a datatype (see
+  /// Transport::send_borrowed); a loopback or refused send goes the copying way.
+  std::shared_ptr<const bool> send_borrowed(NodeId dst, const wire::Envelope& env,
+                                            std::span<const PayloadPart> parts) override;
   /// As send(), with `pre_n` bytes at `pre` ahead of the payload (a relay's header), without
   /// copying the two into one buffer first.
   void send_parts(NodeId dst, const wire::Envelope& env, const char* pre, std::size_t pre_n,
@@ -178,8 +184,9 @@ class MpiTransport final : public Transport {
 
   /// A whole frame from `src` is in `b`: delivers it if it is the next of its link (then the
   /// early ones that follow), else keeps it until its turn (a copy when it is small, else
-  /// taking `b`'s storage).
-  void arrived(int src, detail::ByteBuffer& b, Sink& sink);
+  /// taking `b`'s storage). `lendable`: its one large envelope may take `b`'s storage (not a
+  /// posted slot's).
+  void arrived(int src, detail::ByteBuffer& b, Sink& sink, bool lendable = false);
 
   /// How many frames, and how many bytes, a link keeps early (see kMaxEarlyFrames).
   std::size_t early_frames_limit() const;
@@ -224,15 +231,34 @@ class MpiTransport final : public Transport {
         send_reqs_[w] = send_reqs_[i];
         send_bufs_[w] = std::move(send_bufs_[i]);
         send_dst_[w] = send_dst_[i];
+        send_done_[w] = std::move(send_done_[i]);
       }
       ++w;
     }
     send_reqs_.resize(w);
     send_bufs_.resize(w);
     send_dst_.resize(w);
+    send_done_.resize(w);
   }
 
-  void deliver(int src, const char* p, std::size_t n, Sink& sink);
+  /// Records a send just started: its request, its buffer, its destination, and the flag to
+  /// set when it completes or is given up (null: nobody waits for it).
+  void started(MPI_Request req, detail::ByteBuffer&& buf, int dst,
+               std::shared_ptr<bool> done = nullptr) {
+    send_reqs_.push_back(req);
+    send_bufs_.push_back(std::move(buf));
+    send_dst_.push_back(dst);
+    send_done_.push_back(std::move(done));
+  }
+  /// A send that completed or was given up: its waiting sender (if any) may go on.
+  void finished(std::size_t i) {
+    if (send_done_[i]) *send_done_[i] = true;
+  }
+
+  /// Delivers the frame of `n` bytes at `p` from `src`. With `lend` (the frame's buffer): a
+  /// large envelope alone in it may take the buffer (wire/lent_frame.hpp).
+  void deliver(int src, const char* p, std::size_t n, Sink& sink,
+               detail::ByteBuffer* lend = nullptr);
 
   /// `n` bytes of `src`'s frames have left the link (their envelopes are in mailboxes, or
   /// handled): once a quarter of the credit has, it goes back to `src` in one grant. So the
@@ -267,8 +293,9 @@ class MpiTransport final : public Transport {
   std::vector<MPI_Status> slot_statuses_;
   std::vector<int> slot_done_;
   std::vector<int> repost_;
-  std::vector<int> send_dst_;     // destination of each send in flight
-  std::vector<LinkState> state_;  // open, closed at shut-down, or dead (lost)
+  std::vector<int> send_dst_;                     // destination of each send in flight
+  std::vector<std::shared_ptr<bool>> send_done_;  // set when a borrowed send is over
+  std::vector<LinkState> state_;                  // open, closed at shut-down, or dead (lost)
   LinkDrops dropped_;
   std::vector<std::size_t> inflight_;                 // frames in flight, per destination
   std::vector<std::shared_ptr<PeerDoorbell>> bells_;  // per destination on this host

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -58,6 +59,12 @@ inline constexpr std::uint8_t kRelayClass = 255;
 /// A control message relayed through the master: this byte, the u32 node, the message.
 inline constexpr unsigned char kRelayControl = kTransportControl + 1;
 
+/// One part of a payload sent from the caller's memory (Transport::send_borrowed).
+struct PayloadPart {
+  const char* data;  ///< the part's first byte
+  std::size_t size;  ///< its length
+};
+
 /// Messages the transport refused or gave up on, by reason.
 struct LinkDrops {
   /// Sent to a node that was lost: after it was declared lost, or in frames it had not yet
@@ -77,6 +84,12 @@ class Transport {
   /// when the link's buffer is full). Throws PayloadTooLarge above the cap, InvalidNode for a
   /// node the transport does not know.
   virtual void send(NodeId dst, const wire::Envelope& env, const char* payload, std::size_t n) = 0;
+  /// As send(), with the payload made of `parts` in order, sent (after what the link holds)
+  /// in a frame of its own straight from the caller's memory. Returns a flag the transport
+  /// sets once MPI no longer reads that memory: sent, or given up with a lost destination.
+  /// The default copies the parts (as send() does) and returns the flag set.
+  virtual std::shared_ptr<const bool> send_borrowed(NodeId dst, const wire::Envelope& env,
+                                                    std::span<const PayloadPart> parts);
   /// Receives what has arrived and hands it to `sink`; returns the number of frames taken.
   virtual std::size_t poll(Sink& sink) = 0;
   /// Starts sending every non-empty link buffer and progresses sends in flight; returns the
@@ -128,5 +141,13 @@ class Transport {
   /// communicator is freed once nothing is in flight on it.
   virtual void retire(NodeId) {}
 };
+
+inline std::shared_ptr<const bool> Transport::send_borrowed(NodeId dst, const wire::Envelope& env,
+                                                            std::span<const PayloadPart> parts) {
+  detail::ByteBuffer whole;
+  for (const PayloadPart& part : parts) whole.append(part.data, part.size);
+  send(dst, env, whole.data(), whole.size());
+  return std::make_shared<const bool>(true);
+}
 
 }  // namespace cadre::transport

@@ -1,7 +1,8 @@
 // Whole-job scenarios that end a job in a particular way; tests/CMakeLists.txt runs each
 // under mpiexec and checks the exit status and output.
 //   cadre-scenario driver_throws | driver_returns_3 | shutdown_waits | shutdown_overdue |
-//                  single | explicit | user_mpi | output | terminal [raw]
+//                  single | explicit | user_mpi | output | terminal [raw] |
+//                  lost kill|abort|stop-kill|stop-cont | lost_large | die_default
 
 #include <mpi.h>
 #include <signal.h>
@@ -334,6 +335,61 @@ int lost(int argc, char** argv) {
       o);
 }
 
+void stop_self() { raise(SIGSTOP); }
+CADRE_TASK(stop_self);
+
+// Sends 4 MiB to `to` (read by MPI from this vector, the sender waiting until it has), then
+// tells `parent` whether `to`'s node was already lost when the send returned; then the same
+// again, to the node now lost (refused at once, as any send to a lost node).
+void send_large_and_report(cadre::Pid to, cadre::Pid parent) {
+  std::vector<char> big(std::size_t(4) << 20, 'q');
+  cadre::send(to, big);
+  big.assign(big.size(), 'x');  // the send has returned: the bytes are the program's again
+  cadre::send(parent, std::string(cadre::node_info(to.node).state == cadre::NodeState::down
+                                      ? "returned after the loss"
+                                      : "returned while the node was up"));
+  try {
+    cadre::send(to, big);
+    cadre::send(parent, std::string("second send returned"));
+  } catch (const cadre::NodeDown& e) {
+    cadre::send(parent, std::string("second send refused: ") + e.what());
+  }
+}
+CADRE_TASK(send_large_and_report);
+
+// A process sends a large message (borrowed: no copy) to a node that stopped: MPI cannot
+// take it, so the sender waits; when the node is lost the send returns.
+int lost_large(int argc, char** argv) {
+  g_how = "stop-kill";
+  cadre::Options o;
+  o.heartbeat_interval = 100ms;
+  o.heartbeat_timeout = 1000ms;
+  o.shutdown_timeout = 2s;
+  return cadre::launch(
+      argc, argv,
+      [] {
+        auto vnode = last_node_of_job();
+        struct Release {  // a stopped victim must not be left stopped
+          int pid;
+          ~Release() { kill(pid, SIGKILL); }
+        } release{cadre::node_info(vnode).pid};
+        cadre::Pid waiter = cadre::spawn(vnode, wait_forever);
+        auto stopped = cadre::run(cadre::on(vnode), stop_self);
+        std::this_thread::sleep_for(300ms);
+        if (cadre::node_info(vnode).state == cadre::NodeState::down)
+          return fail("the victim was lost too early");
+        cadre::spawn(cadre::NodeId(0), send_large_and_report, waiter, cadre::self());
+        for (int k = 0; k < 2; ++k) {
+          auto said =
+              cadre::receive(30s, cadre::match<std::string>([](std::string s) { return s; }));
+          if (!said) return fail("a large send to a stopped node did not return");
+          std::printf("large send: %s\n", said->c_str());
+        }
+        return 0;
+      },
+      o);
+}
+
 int die_default(int argc, char** argv) {
   g_how = "abort";
   return cadre::launch(argc, argv, [] {
@@ -429,6 +485,7 @@ int main(int argc, char** argv) {
   if (s == "terminal") return terminal(argc, argv);
   if (s == "lost") return lost(argc, argv);
   if (s == "die_default") return die_default(argc, argv);
+  if (s == "lost_large") return lost_large(argc, argv);
   if (s == "process_shutdown") return process_shutdown(argc, argv);
   if (s == "master_limits") return master_limits(argc, argv);
   if (s == "explicit") return explicit_runtime(argc, argv);

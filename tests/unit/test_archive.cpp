@@ -277,6 +277,54 @@ TEST(ByteBuffer, GrowAppendResizeMove) {
   static_assert(std::is_nothrow_move_constructible_v<ByteBuffer>);
 }
 
+TEST(ByteBuffer, ReleaseGivesUpTheStorage) {
+  ByteBuffer b;
+  b.append("abc", 3);
+  const char* at = b.data();
+  char* storage = b.release();
+  EXPECT_EQ(storage, at);
+  EXPECT_EQ(b.data(), nullptr);
+  EXPECT_EQ(b.size(), 0u);
+  EXPECT_EQ(b.capacity(), 0u);
+  EXPECT_EQ(std::string(storage, 3), "abc");
+  std::free(storage);
+  b.append("d", 1);  // usable again
+  EXPECT_EQ(std::string(b.data(), b.size()), "d");
+}
+
+// ---- borrowing ----------------------------------------------------------------------------------
+
+TEST(ArchiveBorrowing, LargeBlocksAreRecordedInPlaceAndSmallOnesCopied) {
+  std::vector<char> big(cadre::detail::kBorrowBytes, 'b');
+  std::vector<char> small(cadre::detail::kBorrowBytes - 1, 's');
+  std::string text(3 * cadre::detail::kBorrowBytes, 't');
+  ByteBuffer head;
+  std::vector<cadre::detail::BorrowedBytes> borrowed;
+  OutArchive ar(head, borrowed);
+  ar << big << small << std::uint16_t{7} << text;
+  // Copied: three counts, the small block, the u16; borrowed: the two large blocks, in order.
+  ASSERT_EQ(borrowed.size(), 2u);
+  EXPECT_EQ(borrowed[0].at, 4u);
+  EXPECT_EQ(borrowed[0].data, big.data());
+  EXPECT_EQ(borrowed[0].size, big.size());
+  EXPECT_EQ(borrowed[1].at, 4u + 4u + small.size() + 2u + 4u);
+  EXPECT_EQ(borrowed[1].data, text.data());
+  EXPECT_EQ(head.size(), 4u + 4u + small.size() + 2u + 4u);
+  // Put together, they are exactly what a copying archive writes.
+  ByteBuffer whole;
+  std::size_t from = 0;
+  for (const auto& b : borrowed) {
+    whole.append(head.data() + from, b.at - from);
+    whole.append(b.data, b.size);
+    from = b.at;
+  }
+  whole.append(head.data() + from, head.size() - from);
+  ByteBuffer copied;
+  OutArchive plain(copied);
+  plain << big << small << std::uint16_t{7} << text;
+  EXPECT_EQ(std::string(whole.data(), whole.size()), std::string(copied.data(), copied.size()));
+}
+
 // ---- encodings ----------------------------------------------------------------------------------
 
 TEST(Archive, ExactEncodings) {

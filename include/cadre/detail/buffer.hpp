@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -97,6 +98,14 @@ class ByteBuffer {
     }
   }
 
+  /// Gives up the storage (allocated with std::malloc; the caller frees it with std::free)
+  /// and leaves the buffer empty.
+  char* release() noexcept {
+    size_ = 0;
+    capacity_ = 0;
+    return std::exchange(data_, nullptr);
+  }
+
   /// A copy of the bytes in use.
   std::vector<char> to_vector() const { return std::vector<char>(data_, data_ + size_); }
 
@@ -131,7 +140,7 @@ class InlineBytes {
   static constexpr std::size_t kInline = 24;
 
   InlineBytes() noexcept {}
-  InlineBytes(InlineBytes&& o) noexcept : size_(o.size_) {
+  InlineBytes(InlineBytes&& o) noexcept : size_(o.size_), offset_(o.offset_) {
     std::memcpy(&u_, &o.u_, sizeof u_);  // the inline bytes, or the heap pointer
     o.size_ = 0;
   }
@@ -140,6 +149,7 @@ class InlineBytes {
       release();
       std::memcpy(&u_, &o.u_, sizeof u_);
       size_ = o.size_;
+      offset_ = o.offset_;
       o.size_ = 0;
     }
     return *this;
@@ -159,6 +169,20 @@ class InlineBytes {
     }
     assign_heap(p, n);
   }
+  /// Replaces the contents with the `n` bytes at `offset` in `storage`, without a copy:
+  /// takes `storage` (allocated with std::malloc: a released ByteBuffer), which it frees.
+  /// `n` must be above kInline, `offset` and `n` at most 2^32 - 1.
+  void adopt(char* storage, std::size_t offset, std::size_t n) {
+    release();
+    if (n <= kInline || n > UINT32_MAX || offset > UINT32_MAX) {
+      std::free(storage);
+      throw std::invalid_argument("cadre: InlineBytes::adopt: a size or offset out of range");
+    }
+    u_.heap_ = storage;
+    offset_ = static_cast<std::uint32_t>(offset);
+    size_ = static_cast<std::uint32_t>(n);
+  }
+
   /// Replaces the contents with a copy of `s`.
   InlineBytes& operator=(const std::string& s) {
     assign(s.data(), s.size());
@@ -168,7 +192,7 @@ class InlineBytes {
   /// Empties it (and frees what it held on the heap).
   void clear() noexcept { release(); }
 
-  const char* data() const noexcept { return size_ > kInline ? u_.heap_ : u_.inline_; }
+  const char* data() const noexcept { return size_ > kInline ? u_.heap_ + offset_ : u_.inline_; }
   std::size_t size() const noexcept { return size_; }
   bool empty() const noexcept { return size_ == 0; }
   /// Heap bytes held beyond the object itself.
@@ -180,6 +204,7 @@ class InlineBytes {
     u_.heap_ = static_cast<char*>(std::malloc(n));
     if (!u_.heap_) throw std::bad_alloc();
     std::memcpy(u_.heap_, p, n);
+    offset_ = 0;
     size_ = static_cast<std::uint32_t>(n);
   }
 
@@ -193,6 +218,7 @@ class InlineBytes {
     char inline_[kInline];
   } u_;
   std::uint32_t size_ = 0;
+  std::uint32_t offset_ = 0;  // of the bytes in adopted storage (0 when copied)
 };
 
 }  // namespace cadre::detail

@@ -11,6 +11,17 @@ namespace cadre::detail {
 
 // ---- output archive -------------------------------------------------------------------------
 
+/// A block of bytes an OutArchive left in the caller's memory instead of copying it: it
+/// belongs `at` bytes into what the archive wrote (its place among the copied bytes).
+struct BorrowedBytes {
+  std::size_t at;    ///< offset in the archive's output where the block belongs
+  const char* data;  ///< the caller's bytes (they must outlive their use)
+  std::size_t size;  ///< how many
+};
+
+/// Blocks of raw bytes from this size up are borrowed by an archive that borrows.
+inline constexpr std::size_t kBorrowBytes = 64 * 1024;
+
 /// Appends the binary encoding of values to a ByteBuffer. Implements the saving side of
 /// Boost.Serialization's archive concept, so user `serialize` / `save` functions work.
 class OutArchive {
@@ -22,6 +33,12 @@ class OutArchive {
 
   /// Appends to `out` (existing bytes are kept).
   explicit OutArchive(ByteBuffer& out) : out_(&out), start_(out.size()) {}
+
+  /// Appends to `out`, except blocks of raw bytes of kBorrowBytes or more (a large
+  /// std::vector<char>'s, a string's): those are recorded in `borrowed` (in order), not
+  /// copied, and must stay unchanged until the encoding is used.
+  OutArchive(ByteBuffer& out, std::vector<BorrowedBytes>& borrowed)
+      : out_(&out), start_(out.size()), borrowed_(&borrowed) {}
 
   /// Writes `v`. Throws PayloadTooLarge if a count or string length exceeds 2^32 - 1.
   template <class T>
@@ -37,13 +54,18 @@ class OutArchive {
     return *this;
   }
 
-  /// Appends `n` raw bytes.
-  void write_bytes(const void* p, std::size_t n) { out_->append(p, n); }
+  /// Appends `n` raw bytes (or borrows them: see the second constructor).
+  void write_bytes(const void* p, std::size_t n) {
+    if (borrowed_ && n >= kBorrowBytes) [[unlikely]]
+      borrowed_->push_back({out_->size(), static_cast<const char*>(p), n});
+    else
+      out_->append(p, n);
+  }
 
   /// Boost.Serialization protocol: appends `n` raw bytes.
   void save_binary(const void* p, std::size_t n) { write_bytes(p, n); }
 
-  /// Bytes appended since this archive was constructed.
+  /// Bytes appended since this archive was constructed (borrowed ones not counted).
   std::size_t bytes_written() const { return out_->size() - start_; }
 
   /// Boost.Serialization protocol: the archive library version (that of Boost 1.74's archives).
@@ -87,6 +109,7 @@ class OutArchive {
 
   ByteBuffer* out_;
   std::size_t start_;
+  std::vector<BorrowedBytes>* borrowed_ = nullptr;
 };
 
 template <class T>
