@@ -89,6 +89,20 @@ void send_encoded(Pid to, std::uint64_t type_id, ByteBuffer&& payload, bool is_c
   });
 }
 
+namespace {
+
+// Backpressure: the calling process waits, yielding, while its link to `node` is out of
+// credit (or has too many frames in flight) and the node is up; its own node goes on (and
+// makes the progress it waits for). A process killed meanwhile ends here.
+void wait_while_congested(node::Core& c, NodeId node) {
+  while (c.congested(node) && c.is_up(node)) {
+    c.scheduler().yield();
+    api::processes().check_killed(api::processes().current());
+  }
+}
+
+}  // namespace
+
 void send_bytes(Pid to, std::uint64_t type_id, const char* p, std::size_t n) {
   auto& c = core();
   if (!c.on_loop_thread()) {
@@ -111,10 +125,7 @@ void send_bytes(Pid to, std::uint64_t type_id, const char* p, std::size_t n) {
     // borrowed from a per-thread buffer that other fibers use meanwhile: they are kept.
     held.append(p, n);
     p = held.data();
-    while (c.congested(to.node) && c.is_up(to.node)) {
-      c.scheduler().yield();
-      api::processes().check_killed(api::processes().current());
-    }
+    wait_while_congested(c, to.node);
   }
   wire::Envelope env{};
   env.cls = static_cast<std::uint8_t>(services::cls::message);
@@ -137,14 +148,7 @@ void send_borrowing(Pid to, std::uint64_t type_id, const ByteBuffer& head,
   if (!f || to.node == c.self_node()) {
     // Only a process can wait for MPI; a thread's message, or one that stays on this node,
     // is copied as every other message is.
-    ByteBuffer whole;
-    std::size_t from = 0;
-    for (const BorrowedBytes& b : borrowed) {
-      whole.append(head.data() + from, b.at - from);
-      whole.append(b.data, b.size);
-      from = b.at;
-    }
-    whole.append(head.data() + from, head.size() - from);
+    const ByteBuffer whole = join_borrowed(head, borrowed);
     send_bytes(to, type_id, whole.data(), whole.size());
     return;
   }
@@ -165,10 +169,7 @@ void send_borrowing(Pid to, std::uint64_t type_id, const ByteBuffer& head,
   if (n > c.options().payload_cap)
     throw PayloadTooLarge(fmt::format("cadre::send to {}: {} bytes, above the payload cap of {}",
                                       to, n, c.options().payload_cap));
-  while (c.congested(to.node) && c.is_up(to.node)) {
-    c.scheduler().yield();
-    api::processes().check_killed(api::processes().current());
-  }
+  wait_while_congested(c, to.node);
   wire::Envelope env{};
   env.cls = static_cast<std::uint8_t>(services::cls::message);
   env.type_id = type_id;

@@ -311,14 +311,7 @@ TEST(ArchiveBorrowing, LargeBlocksAreRecordedInPlaceAndSmallOnesCopied) {
   EXPECT_EQ(borrowed[1].data, text.data());
   EXPECT_EQ(head.size(), 4u + 4u + small.size() + 2u + 4u);
   // Put together, they are exactly what a copying archive writes.
-  ByteBuffer whole;
-  std::size_t from = 0;
-  for (const auto& b : borrowed) {
-    whole.append(head.data() + from, b.at - from);
-    whole.append(b.data, b.size);
-    from = b.at;
-  }
-  whole.append(head.data() + from, head.size() - from);
+  const ByteBuffer whole = cadre::detail::join_borrowed(head, borrowed);
   ByteBuffer copied;
   OutArchive plain(copied);
   plain << big << small << std::uint16_t{7} << text;

@@ -22,6 +22,20 @@ struct BorrowedBytes {
 /// Blocks of raw bytes from this size up are borrowed by an archive that borrows.
 inline constexpr std::size_t kBorrowBytes = 64 * 1024;
 
+/// The whole encoding: the bytes of `head` with each borrowed block copied in at its place.
+inline ByteBuffer join_borrowed(const ByteBuffer& head,
+                                const std::vector<BorrowedBytes>& borrowed) {
+  ByteBuffer whole;
+  std::size_t from = 0;
+  for (const BorrowedBytes& b : borrowed) {
+    whole.append(head.data() + from, b.at - from);
+    whole.append(b.data, b.size);
+    from = b.at;
+  }
+  whole.append(head.data() + from, head.size() - from);
+  return whole;
+}
+
 /// Appends the binary encoding of values to a ByteBuffer. Implements the saving side of
 /// Boost.Serialization's archive concept, so user `serialize` / `save` functions work.
 class OutArchive {
