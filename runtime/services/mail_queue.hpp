@@ -15,10 +15,14 @@
 // the next mailbox to receive on that thread takes it (still warm in the cache). Tens of
 // thousands of parked processes with empty mailboxes then hold no 32 KiB block each.
 //
+// A mailbox that was empty starts with a small block of kFirstBlock slots, followed by full
+// blocks when it holds more (no slot ever moves: a receive keeps its place). A burst that leaves
+// one message in each of tens of thousands of mailboxes at once (a message to every process,
+// delivered before any of them runs) then makes 256 bytes resident for each, not 32 KiB.
+//
 // Thread rule: one owner at a time (the loop thread, or the driver's thread).
 
 #include <cstddef>
-#include <deque>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -31,6 +35,8 @@ class MailQueue {
  public:
   /// Slots per block (32 KiB).
   static constexpr std::size_t kBlock = 512;
+  /// Slots of the block a mailbox that was empty starts with (256 bytes).
+  static constexpr std::size_t kFirstBlock = 4;
   /// Memory one message holds besides its heap payload.
   static constexpr std::size_t kSlotBytes = sizeof(detail::Mail);
 
@@ -46,12 +52,18 @@ class MailQueue {
   bool empty() const { return live_ == 0; }
   /// Memory the queued messages hold: kSlotBytes each plus their heap payloads.
   std::size_t bytes() const { return bytes_; }
+  /// Slots the mailbox's blocks have room for (0 when it is empty).
+  std::size_t capacity() const {
+    const std::size_t n = block_count();
+    return n == 0 ? 0 : (small_ ? kFirstBlock : kBlock) + (n - 1) * kBlock;
+  }
 
   /// The slot i places after the oldest (i < size()); it may be `taken`.
   detail::Mail& operator[](std::size_t i) {
-    if (i < static_cast<std::size_t>(head_end_ - head_)) return head_[i];  // the first block
-    const std::size_t k = head_index() + i;
-    return blocks_[k / kBlock][k % kBlock];
+    const auto in_first = static_cast<std::size_t>(head_end_ - head_);
+    if (i < in_first) return head_[i];  // the first block
+    const std::size_t k = i - in_first;
+    return block(1 + k / kBlock)[k % kBlock];
   }
   detail::Mail& front() { return *head_; }
 
@@ -120,6 +132,8 @@ class MailQueue {
   std::size_t clear() {
     const std::size_t n = live_;
     blocks_.clear();
+    first_ = 0;
+    small_ = false;
     head_ = head_end_ = tail_ = tail_end_ = nullptr;
     size_ = live_ = taken_ = bytes_ = 0;
     return n;
@@ -145,11 +159,28 @@ class MailQueue {
  private:
   using Block = std::unique_ptr<detail::Mail[]>;
 
-  // Layout: blocks_ holds the blocks in order; the oldest slot is head_, in the first block
+  // Layout: blocks_ holds the blocks in order from first_ on (those before it are done with);
+  // the oldest slot is head_, in the first block
   // (which ends at head_end_); the next slot to fill is tail_, in the last block (ending at
-  // tail_end_). With no slot in use, head_ is where the next one goes.
+  // tail_end_). With no slot in use, head_ is where the next one goes. The first block has
+  // kFirstBlock slots while small_ holds; every other block has kBlock.
 
-  std::size_t head_index() const { return static_cast<std::size_t>(head_ - blocks_.front().get()); }
+  std::size_t block_count() const { return blocks_.size() - first_; }
+  Block& block(std::size_t i) { return blocks_[first_ + i]; }
+
+  // The first block is done with: it goes to its pool. The vector drops the slots of such
+  // blocks when they are half of it (each block leaves in O(1), amortised).
+  void drop_first_block() {
+    if (small_)
+      put_small(std::move(block(0)));
+    else
+      put_block(std::move(block(0)));
+    small_ = false;
+    if (++first_ * 2 >= blocks_.size()) {
+      blocks_.erase(blocks_.begin(), blocks_.begin() + static_cast<std::ptrdiff_t>(first_));
+      first_ = 0;
+    }
+  }
 
   void forget(const detail::Mail& m) {
     --live_;
@@ -170,9 +201,8 @@ class MailQueue {
       return;
     }
     if (++head_ == head_end_) {
-      put_block(std::move(blocks_.front()));
-      blocks_.pop_front();
-      head_ = blocks_.front().get();
+      drop_first_block();
+      head_ = block(0).get();
       head_end_ = head_ + kBlock;
     }
   }
@@ -200,51 +230,76 @@ class MailQueue {
       reset_empty();
       return;
     }
-    const std::size_t end = head_index() + n;  // slots from the first block's start
-    const std::size_t needed = (end + kBlock - 1) / kBlock;
-    while (blocks_.size() > needed) blocks_.pop_back();
+    const auto in_first = static_cast<std::size_t>(head_end_ - head_);
+    // Blocks needed: the first, then full ones for the slots beyond it.
+    const std::size_t beyond = n > in_first ? n - in_first : 0;
+    const std::size_t needed = 1 + (beyond + kBlock - 1) / kBlock;
+    while (block_count() > needed) blocks_.pop_back();
     size_ = n;
-    tail_ = blocks_.back().get() + (end - (needed - 1) * kBlock);
-    tail_end_ = blocks_.back().get() + kBlock;
+    if (needed == 1) {
+      tail_ = head_ + n;
+      tail_end_ = head_end_;
+    } else {
+      tail_ = blocks_.back().get() + (beyond - (needed - 2) * kBlock);
+      tail_end_ = blocks_.back().get() + kBlock;
+    }
   }
 
-  // An empty mailbox gives its blocks to the thread's pool (every slot in them was consumed).
+  // An empty mailbox gives its blocks to the thread's pools (every slot in them was consumed).
   void reset_empty() {
-    while (!blocks_.empty()) {
-      put_block(std::move(blocks_.back()));
-      blocks_.pop_back();
-    }
+    while (block_count() > 0) drop_first_block();
+    blocks_.clear();
+    first_ = 0;
     head_ = head_end_ = tail_ = tail_end_ = nullptr;
   }
 
-  // Blocks that emptied mailboxes gave back on this thread (the most recent last).
+  // Blocks that emptied mailboxes gave back on this thread (the most recent last): full ones,
+  // and small first ones.
   static std::vector<Block>& pool() {
     thread_local std::vector<Block> blocks;
     return blocks;
   }
+  static std::vector<Block>& small_pool() {
+    thread_local std::vector<Block> blocks;
+    return blocks;
+  }
   static constexpr std::size_t kPooledBlocks = 16;
+  static constexpr std::size_t kPooledSmallBlocks = 256;
   static void put_block(Block b) {
     auto& p = pool();
     if (p.size() < kPooledBlocks) p.push_back(std::move(b));
   }
-
-  void add_block() {
-    auto& p = pool();
-    if (!p.empty()) {
-      blocks_.push_back(std::move(p.back()));
-      p.pop_back();
-    } else {
-      blocks_.push_back(std::make_unique<detail::Mail[]>(kBlock));
-    }
-    tail_ = blocks_.back().get();
-    tail_end_ = tail_ + kBlock;
-    if (blocks_.size() == 1) {
-      head_ = tail_;
-      head_end_ = tail_end_;
-    }
+  static void put_small(Block b) {
+    auto& p = small_pool();
+    if (p.size() < kPooledSmallBlocks) p.push_back(std::move(b));
+  }
+  static Block take(std::vector<Block>& pool, std::size_t slots) {
+    if (pool.empty()) return std::make_unique<detail::Mail[]>(slots);
+    Block b = std::move(pool.back());
+    pool.pop_back();
+    return b;
   }
 
-  std::deque<Block> blocks_;
+  // Called when tail_ reached tail_end_: an empty mailbox takes a small block; a mailbox
+  // that fills its last block adds a full one.
+  void add_block() {
+    if (block_count() == 0) {
+      blocks_.push_back(take(small_pool(), kFirstBlock));
+      small_ = true;
+      head_ = tail_ = blocks_.back().get();
+      head_end_ = tail_end_ = tail_ + kFirstBlock;
+      return;
+    }
+    blocks_.push_back(take(pool(), kBlock));
+    tail_ = blocks_.back().get();
+    tail_end_ = tail_ + kBlock;
+  }
+
+  // A vector, not a deque: an empty one allocates nothing (a deque allocates its map and a
+  // node at construction, in every mailbox). The blocks in use are those from first_ on.
+  std::vector<Block> blocks_;
+  std::size_t first_ = 0;
+  bool small_ = false;  // the first block has kFirstBlock slots (the others have kBlock)
   detail::Mail* head_ = nullptr;
   detail::Mail* head_end_ = nullptr;
   detail::Mail* tail_ = nullptr;

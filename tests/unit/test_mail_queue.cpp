@@ -185,3 +185,67 @@ TEST(MailQueue, CompactionReclaimsTakenSlots) {
   EXPECT_EQ(order(q), want);
   EXPECT_EQ(q.live(), 1000u);
 }
+
+TEST(MailQueue, AFewMessagesHoldASmallBlockAndSlotsStayPutPastIt) {
+  // A mailbox that was empty takes a small first block: tens of thousands of mailboxes with
+  // one message each must not hold a 32 KiB block each.
+  MailQueue q;
+  EXPECT_EQ(q.capacity(), 0u);
+  q.push_back(mail(0));
+  EXPECT_EQ(q.capacity(), MailQueue::kFirstBlock);
+  for (int i = 1; i < static_cast<int>(MailQueue::kFirstBlock); ++i) q.push_back(mail(i));
+  EXPECT_EQ(q.capacity(), MailQueue::kFirstBlock);
+  Mail& first = q[0];
+  Mail& last_small = q[MailQueue::kFirstBlock - 1];
+  // Past the small block, full blocks follow it; no slot moves (a receive walking the
+  // mailbox keeps its place while messages arrive).
+  const int n = 3 * static_cast<int>(MailQueue::kBlock);
+  for (int i = static_cast<int>(MailQueue::kFirstBlock); i < n; ++i)
+    q.push_back(mail(i, i % 3 ? 8 : 100));
+  EXPECT_EQ(&first, &q[0]);
+  EXPECT_EQ(&last_small, &q[MailQueue::kFirstBlock - 1]);
+  EXPECT_EQ(q.capacity(), MailQueue::kFirstBlock + 3 * MailQueue::kBlock);
+  // Takes in the small block and at the tail, then the tail trimmed back into the first
+  // full block: the order holds, and the blocks no longer needed go.
+  q.erase_at(1);
+  q.erase_at(MailQueue::kFirstBlock);
+  for (int i = n - 1; i >= static_cast<int>(MailQueue::kFirstBlock) + 10; --i)
+    q.erase_at(q.size() - 1);
+  EXPECT_EQ(q.capacity(), MailQueue::kFirstBlock + MailQueue::kBlock);
+  std::vector<int> want{0};
+  for (int i = 2; i < static_cast<int>(MailQueue::kFirstBlock) + 10; ++i)
+    if (i != static_cast<int>(MailQueue::kFirstBlock)) want.push_back(i);
+  EXPECT_EQ(order(q), want);
+  // Growing again, then draining from the front: the small block leaves first, and the
+  // mailbox, once empty, holds no block.
+  for (int i = 1000; i < 1000 + n; ++i) q.push_back(mail(i));
+  for (int i = 1000; i < 1000 + n; ++i) want.push_back(i);
+  EXPECT_EQ(order(q), want);
+  for (int w : want) {
+    ASSERT_EQ(q.front().corr, static_cast<std::uint64_t>(w));
+    q.pop_front();
+  }
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.capacity(), 0u);
+  EXPECT_EQ(q.bytes(), 0u);
+  // And it starts small again.
+  q.push_back(mail(7));
+  EXPECT_EQ(q.capacity(), MailQueue::kFirstBlock);
+  EXPECT_EQ(q.front().corr, 7u);
+}
+
+TEST(MailQueue, CompactionAcrossTheSmallBlockKeepsOrder) {
+  MailQueue q;
+  for (int i = 0; i < 600; ++i) q.push_back(mail(i));
+  // Take two of every three messages past the first five: the rest move together over the
+  // gaps, into the small block and the full one behind it.
+  for (std::size_t i = 5; i < q.size(); ++i)
+    if (i % 3 != 0) q.erase_at(i);
+  ASSERT_TRUE(q.should_compact());
+  q.compact();
+  std::vector<int> want{0, 1, 2, 3, 4};
+  for (int i = 6; i < 600; i += 3) want.push_back(i);
+  EXPECT_EQ(order(q), want);
+  EXPECT_EQ(q.size(), want.size());
+  EXPECT_EQ(q.capacity(), MailQueue::kFirstBlock + MailQueue::kBlock);
+}
