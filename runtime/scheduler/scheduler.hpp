@@ -68,7 +68,8 @@ class Fiber {
   Job body_;
   bool queued_ = false;
   bool done_ = false;
-  bool overflowed_ = false;  // switched out with its stack pointer below the limit
+  bool overflowed_ = false;          // switched out with its stack pointer below the limit
+  const char* parked_sp_ = nullptr;  // its frame at its last switch out (wake() prefetches)
   void* asan_fake_stack_ = nullptr;
 };
 
