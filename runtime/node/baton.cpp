@@ -59,16 +59,23 @@ void Core::wake_loop() {
   bell_.ring();
 }
 
-void Core::park_loop(Clock::time_point until) {
+void Core::park_loop(Clock::time_point until, bool idle) {
   baton_.release();
   for (bool first = true;; first = false) {
     // The first sleep lasts until `until` unless work is waiting; later ones (the driver
     // holds the baton, and serves the loop meanwhile) until the driver leaves work or for at
-    // most kDriverAsk. Senders on this host ring the doorbell too.
-    bell_.sleep_until(first ? until : Clock::now() + kDriverAsk, [&] {
-      std::lock_guard lock(post_mu_);
-      return wake_loop_ || (first && !posted_.empty());
-    });
+    // most kDriverAsk. Senders on this host ring the doorbell only for an idle loop's first
+    // sleep: while the driver serves the loop, a ring at every message it sends here would
+    // wake this thread for nothing, on the core the driver runs on.
+    const auto ringers =
+        idle && first ? transport::Doorbell::Ringers::all : transport::Doorbell::Ringers::own_only;
+    bell_.sleep_until(
+        first ? until : Clock::now() + kDriverAsk,
+        [&] {
+          std::lock_guard lock(post_mu_);
+          return wake_loop_ || (first && !posted_.empty());
+        },
+        ringers);
     {
       std::lock_guard lock(post_mu_);
       wake_loop_ = false;

@@ -268,8 +268,10 @@ class Core final : public transport::Sink, public NodeContext {
   bool serve_as_driver(const std::function<bool()>& ready,
                        std::optional<Clock::time_point> deadline);
   /// The loop thread gives the baton up and sleeps until `until` (or woken), then takes it
-  /// back, waiting while the driver holds it.
-  void park_loop(Clock::time_point until);
+  /// back, waiting while the driver holds it. `idle`: the loop parks for want of work, and
+  /// senders on the host may wake it until it finds the driver holding the baton; otherwise
+  /// (the driver asked for the baton) only this process's threads wake it.
+  void park_loop(Clock::time_point until, bool idle);
   /// Wakes a parked loop thread (work waits for it).
   void wake_loop();
   /// Maps the doorbells of the nodes on this host not looked for yet (Options::doorbell).

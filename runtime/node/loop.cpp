@@ -90,7 +90,7 @@ bool Core::run_until(const std::function<bool()>& done, std::optional<Clock::tim
     if (handover_ && baton_.wanted() &&
         (!sched_.has_ready() || ++wanted_passes_ >= kHandoverPasses)) {
       wanted_passes_ = 0;
-      park_loop(Clock::now() + kParkMax);
+      park_loop(Clock::now() + kParkMax, false);
       quiet = kQuickPasses - 4;
       continue;
     }
@@ -171,7 +171,7 @@ bool Core::idle(Clock::time_point now, Clock::time_point last_work,
   if (deadline && *deadline < until) until = *deadline;
   if (handover_ && on_loop_thread()) {
     // The loop thread sleeps without the baton: a driver's call finds it free.
-    park_loop(std::min(until, now + kParkMax));
+    park_loop(std::min(until, now + kParkMax), true);
     return true;
   }
   // Posted work and senders on this host ring the doorbell (transport/doorbell.hpp).

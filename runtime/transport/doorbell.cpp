@@ -21,15 +21,22 @@ namespace {
 constexpr std::uint64_t kMagic = 0x6c6c65626f6f6463ULL;  // "cdoorbell"
 constexpr const char* kName = "cadre-doorbell";
 constexpr std::size_t kPageBytes = 4096;
+// DoorbellPage::sleepers: one sleeper that any ringer wakes, and one that only the owner's
+// threads wake.
+constexpr std::uint32_t kAnyRingerMask = 0xffff;
+constexpr std::uint32_t kOwnRingersOnly = 1u << 16;
 static_assert(sizeof(DoorbellPage) <= kPageBytes);
 static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
 
 std::uint32_t* futex_word(DoorbellPage* p) { return reinterpret_cast<std::uint32_t*>(&p->word); }
 
-void ring_page(DoorbellPage* p) {
+// `own`: the ringer is a thread of the page's owner, which wakes every sleeper; a peer wakes
+// those not sleeping for the owner's threads only.
+void ring_page(DoorbellPage* p, bool own) {
   // The ringer's work (a posted job, an MPI send) is visible before it reads the count.
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (p->sleepers.load(std::memory_order_relaxed) == 0) return;
+  const std::uint32_t sleeping = p->sleepers.load(std::memory_order_relaxed);
+  if ((own ? sleeping : sleeping & kAnyRingerMask) == 0) return;
   p->word.fetch_add(1, std::memory_order_seq_cst);
   // Not FUTEX_PRIVATE_FLAG: the page may be mapped by other processes.
   syscall(SYS_futex, futex_word(p), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
@@ -73,8 +80,10 @@ Doorbell::~Doorbell() {
   if (fd_ >= 0) close(fd_);
 }
 
-bool Doorbell::sleep_until(Clock::time_point until, const std::function<bool()>& ready) {
-  page_->sleepers.fetch_add(1, std::memory_order_seq_cst);
+bool Doorbell::sleep_until(Clock::time_point until, const std::function<bool()>& ready,
+                           Ringers ringers) {
+  const std::uint32_t count = ringers == Ringers::own_only ? kOwnRingersOnly : 1;
+  page_->sleepers.fetch_add(count, std::memory_order_seq_cst);
   const std::uint32_t seen = page_->word.load(std::memory_order_seq_cst);
   bool slept = false;
   if (!ready()) {
@@ -86,11 +95,11 @@ bool Doorbell::sleep_until(Clock::time_point until, const std::function<bool()>&
       syscall(SYS_futex, futex_word(page_), FUTEX_WAIT, seen, &ts, nullptr, 0);
     }
   }
-  page_->sleepers.fetch_sub(1, std::memory_order_seq_cst);
+  page_->sleepers.fetch_sub(count, std::memory_order_seq_cst);
   return slept;
 }
 
-void Doorbell::ring() { ring_page(page_); }
+void Doorbell::ring() { ring_page(page_, true); }
 
 std::shared_ptr<PeerDoorbell> PeerDoorbell::open(int pid) {
   if (pid <= 0) return nullptr;
@@ -129,6 +138,6 @@ std::shared_ptr<PeerDoorbell> PeerDoorbell::open(int pid) {
 
 PeerDoorbell::~PeerDoorbell() { munmap(page_, kPageBytes); }
 
-void PeerDoorbell::ring() { ring_page(page_); }
+void PeerDoorbell::ring() { ring_page(page_, false); }
 
 }  // namespace cadre::transport

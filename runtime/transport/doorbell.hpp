@@ -31,7 +31,10 @@ struct DoorbellPage {
   std::uint64_t magic;
   std::int32_t owner_pid;
   alignas(64) std::atomic<std::uint32_t> word;  // changes at every ring (the futex)
-  std::atomic<std::uint32_t> sleepers;          // the owner's threads waiting on `word`
+  // The owner's threads waiting on `word`: those any ringer wakes in the low 16 bits, those
+  // only the owner's own threads wake (Ringers::own_only) in the high 16 bits; one word, so
+  // that a ringer reads both at once.
+  std::atomic<std::uint32_t> sleepers;
 };
 
 /// This node's own doorbell: its sleeping threads wait on it; its other threads and peers on
@@ -47,10 +50,16 @@ class Doorbell {
   Doorbell& operator=(const Doorbell&) = delete;
   /// True when peers on the same host can map the page.
   bool shared() const { return shared_; }
-  /// Counts the caller as sleeping, then sleeps until rung or `until` unless `ready()` is
-  /// true by then. Returns false when `ready()` was.
-  bool sleep_until(Clock::time_point until, const std::function<bool()>& ready);
-  /// Wakes every sleeper; costs a fence and a load when none sleeps.
+  /// Who may wake a sleeper besides the deadline.
+  enum class Ringers {
+    all,       ///< this process's threads and peers on the host (a node idle for messages)
+    own_only,  ///< this process's threads only (another thread serves the messages meanwhile)
+  };
+  /// Counts the caller as sleeping, then sleeps until rung (by `ringers`) or `until` unless
+  /// `ready()` is true by then. Returns false when `ready()` was.
+  bool sleep_until(Clock::time_point until, const std::function<bool()>& ready,
+                   Ringers ringers = Ringers::all);
+  /// Wakes every sleeper; costs a fence and a load when none sleeps. This process's threads.
   void ring();
 
  private:
@@ -68,7 +77,8 @@ class PeerDoorbell {
   ~PeerDoorbell();
   PeerDoorbell(const PeerDoorbell&) = delete;
   PeerDoorbell& operator=(const PeerDoorbell&) = delete;
-  /// Wakes the peer's sleepers; costs a fence and a load when none sleeps.
+  /// Wakes the peer's sleepers (but those sleeping for its own threads only); costs a fence
+  /// and a load when none sleeps.
   void ring();
 
  private:
