@@ -15,6 +15,7 @@
 
 #include "cadre/detail/archive.hpp"
 #include "cadre/detail/buffer.hpp"
+#include "cadre/detail/huge_pages.hpp"
 #include "cadre/detail/map_inputs.hpp"
 #include "cadre/detail/registry.hpp"
 #include "cadre/future.hpp"
@@ -169,6 +170,8 @@ std::vector<Future<R>> map_own(const W& where, const Entry* e,
   submit_map(placement_of(where), e, std::move(inputs), opts);
   std::vector<Future<R>> out;
   out.reserve(n);
+  // A huge map's futures fill hundreds of MB at once: in huge pages, not a fault per 4 KiB.
+  advise_huge_pages(out.data(), n * sizeof(Future<R>));
   for (auto& st : states) {
     const std::uint32_t slots = st->slots();
     for (std::uint32_t i = 0; i + 1 < slots; ++i) out.emplace_back(st, i);
