@@ -21,14 +21,23 @@ namespace {
 constexpr std::uint64_t kMagic = 0x6c6c65626f6f6463ULL;  // "cdoorbell"
 constexpr const char* kName = "cadre-doorbell";
 constexpr std::size_t kPageBytes = 4096;
-// DoorbellPage::sleepers: one sleeper that any ringer wakes, and one that only the owner's
-// threads wake.
+// DoorbellPage::sleepers: the bits that count the sleepers any ringer wakes, and what one
+// sleeper that only the owner's threads wake adds.
 constexpr std::uint32_t kAnyRingerMask = 0xffff;
 constexpr std::uint32_t kOwnRingersOnly = 1u << 16;
 static_assert(sizeof(DoorbellPage) <= kPageBytes);
 static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
 
-std::uint32_t* futex_word(DoorbellPage* p) { return reinterpret_cast<std::uint32_t*>(&p->word); }
+std::uint32_t* futex_word(std::atomic<std::uint32_t>& w) {
+  return reinterpret_cast<std::uint32_t*>(&w);
+}
+
+// Changes `w` and wakes whoever waits on it.
+void wake_all_on(std::atomic<std::uint32_t>& w) {
+  w.fetch_add(1, std::memory_order_seq_cst);
+  // Not FUTEX_PRIVATE_FLAG: the page may be mapped by other processes.
+  syscall(SYS_futex, futex_word(w), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+}
 
 // `own`: the ringer is a thread of the page's owner, which wakes every sleeper; a peer wakes
 // those not sleeping for the owner's threads only.
@@ -36,10 +45,8 @@ void ring_page(DoorbellPage* p, bool own) {
   // The ringer's work (a posted job, an MPI send) is visible before it reads the count.
   std::atomic_thread_fence(std::memory_order_seq_cst);
   const std::uint32_t sleeping = p->sleepers.load(std::memory_order_relaxed);
-  if ((own ? sleeping : sleeping & kAnyRingerMask) == 0) return;
-  p->word.fetch_add(1, std::memory_order_seq_cst);
-  // Not FUTEX_PRIVATE_FLAG: the page may be mapped by other processes.
-  syscall(SYS_futex, futex_word(p), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
+  if ((sleeping & kAnyRingerMask) != 0) wake_all_on(p->word);
+  if (own && sleeping >= kOwnRingersOnly) wake_all_on(p->own_word);
 }
 
 void* map_page(int fd) {
@@ -82,9 +89,11 @@ Doorbell::~Doorbell() {
 
 bool Doorbell::sleep_until(Clock::time_point until, const std::function<bool()>& ready,
                            Ringers ringers) {
-  const std::uint32_t count = ringers == Ringers::own_only ? kOwnRingersOnly : 1;
+  const bool own_only = ringers == Ringers::own_only;
+  const std::uint32_t count = own_only ? kOwnRingersOnly : 1;
+  std::atomic<std::uint32_t>& word = own_only ? page_->own_word : page_->word;
   page_->sleepers.fetch_add(count, std::memory_order_seq_cst);
-  const std::uint32_t seen = page_->word.load(std::memory_order_seq_cst);
+  const std::uint32_t seen = word.load(std::memory_order_seq_cst);
   bool slept = false;
   if (!ready()) {
     slept = true;
@@ -92,7 +101,7 @@ bool Doorbell::sleep_until(Clock::time_point until, const std::function<bool()>&
     if (left > Clock::duration::zero()) {
       const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
       timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
-      syscall(SYS_futex, futex_word(page_), FUTEX_WAIT, seen, &ts, nullptr, 0);
+      syscall(SYS_futex, futex_word(word), FUTEX_WAIT, seen, &ts, nullptr, 0);
     }
   }
   page_->sleepers.fetch_sub(count, std::memory_order_seq_cst);

@@ -3,12 +3,13 @@
 //
 // Each node owns one page of shared memory, an anonymous memfd named "cadre-doorbell" (so
 // nothing is left behind when the process ends, even by SIGKILL), holding a futex word and
-// the number of its threads sleeping on it. A node on the same host maps that page through
-// /proc/<pid>/fd of its owner (it knows the owner's pid and host from the node table) and,
-// after it sends to the owner, rings it when someone sleeps there: the word changes and a
-// FUTEX_WAKE wakes the sleepers. The page is checked (a magic number and the owner's pid)
-// before it is used. Peers on other hosts, or that cannot map the page, do not ring: what
-// they send is noticed when the sleeper's timed wait ends (Options::idle_sleep).
+// the number of its threads sleeping on it (and a second word for threads that only its own
+// threads wake: a loop thread parked while the driver serves the loop). A node on the same host
+// maps that page through /proc/<pid>/fd of its owner (it knows the owner's pid and host from the
+// node table) and, after it sends to the owner, rings it when someone sleeps there: the word
+// changes and a FUTEX_WAKE wakes the sleepers. The page is checked (a magic number and the owner's
+// pid) before it is used. Peers on other hosts, or that cannot map the page, do not ring: what they
+// send is noticed when the sleeper's timed wait ends (Options::idle_sleep).
 //
 // No wake-up is lost between the sleeper's last look for work and its sleep: the sleeper
 // counts itself as sleeping, then reads the word and looks again (`ready`); a ringer makes
@@ -31,10 +32,11 @@ struct DoorbellPage {
   std::uint64_t magic;
   std::int32_t owner_pid;
   alignas(64) std::atomic<std::uint32_t> word;  // changes at every ring (the futex)
-  // The owner's threads waiting on `word`: those any ringer wakes in the low 16 bits, those
-  // only the owner's own threads wake (Ringers::own_only) in the high 16 bits; one word, so
-  // that a ringer reads both at once.
+  // The owner's sleeping threads: those any ringer wakes (waiting on `word`) in the low 16
+  // bits, those only the owner's own threads wake (Ringers::own_only, waiting on
+  // `own_word`) in the high 16 bits; one word, so that a ringer reads both at once.
   std::atomic<std::uint32_t> sleepers;
+  std::atomic<std::uint32_t> own_word;  // changes at every ring by the owner's threads
 };
 
 /// This node's own doorbell: its sleeping threads wait on it; its other threads and peers on

@@ -1,6 +1,7 @@
 // Doorbells (runtime/transport/doorbell.hpp) within one process: a sleeper wakes when its own
-// doorbell is rung and when the page mapped as a peer's is; `ready` stops a sleep before it
-// starts; a timed sleep ends by itself; a process without a doorbell has none to map.
+// doorbell is rung and when the page mapped as a peer's is, unless it sleeps for its own
+// threads only; `ready` stops a sleep before it starts; a timed sleep ends by itself; a
+// process without a doorbell has none to map.
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -50,6 +51,36 @@ TEST(Doorbell, APeerMapsThePageThroughProcAndWakesTheSleeper) {
   auto peer = PeerDoorbell::open(static_cast<int>(getpid()));
   ASSERT_NE(peer, nullptr) << "this process's doorbell was not found under /proc/self/fd";
   EXPECT_TRUE(wakes_when_rung(bell, [&] { peer->ring(); }));
+}
+
+TEST(Doorbell, ASleeperForItsOwnThreadsOnlyIsNotWokenByPeers) {
+  // A parked loop thread while the driver serves the loop: the peers' rings are not for it,
+  // its own process's are. An idle sleeper beside it is still woken by a peer.
+  Doorbell bell;
+  ASSERT_TRUE(bell.shared()) << "memfd_create failed here: no doorbell peers could map";
+  auto peer = PeerDoorbell::open(static_cast<int>(getpid()));
+  ASSERT_NE(peer, nullptr);
+  std::atomic<bool> awake{false};
+  const auto t0 = Clock::now();
+  std::thread parked([&] {
+    bell.sleep_until(
+        Clock::now() + 30s, [] { return false; }, Doorbell::Ringers::own_only);
+    awake = true;
+  });
+  // A peer rings for 300 ms, and rings an idle sleeper awake meanwhile: the parked one sleeps on.
+  EXPECT_TRUE(wakes_when_rung(bell, [&] { peer->ring(); }));
+  while (Clock::now() - t0 < 300ms) {
+    peer->ring();
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_FALSE(awake.load()) << "a peer's ring woke a sleeper that only its own threads wake";
+  const auto give_up = Clock::now() + 20s;
+  while (!awake && Clock::now() < give_up) {
+    bell.ring();
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_TRUE(awake.load()) << "its own process's ring did not wake it";
+  parked.join();
 }
 
 TEST(Doorbell, ReadyWorkSkipsTheSleep) {
