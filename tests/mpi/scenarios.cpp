@@ -2,7 +2,8 @@
 // under mpiexec and checks the exit status and output.
 //   cadre-scenario driver_throws | driver_returns_3 | shutdown_waits | shutdown_overdue |
 //                  single | explicit | user_mpi | output | terminal [raw] |
-//                  lost kill|abort|stop-kill|stop-cont | lost_large | die_default
+//                  lost kill|abort|stop-kill|stop-cont | lost_large | large_at_shutdown |
+//                  die_default
 
 #include <mpi.h>
 #include <signal.h>
@@ -390,6 +391,42 @@ int lost_large(int argc, char** argv) {
       o);
 }
 
+// Receives vectors until shut-down ends it.
+void large_sink() {
+  for (;;) cadre::receive(cadre::match<std::vector<char>>([](const std::vector<char>&) {}));
+}
+CADRE_TASK(large_sink);
+
+// Sends 4 MiB vectors to `to` without end (each read in place by MPI), telling `parent`
+// once the first send returned.
+void large_streamer(cadre::Pid to, cadre::Pid parent) {
+  std::vector<char> big(std::size_t(4) << 20);
+  for (long i = 0;; ++i) {
+    big.assign(big.size(), static_cast<char>('a' + i % 26));
+    cadre::send(to, big);
+    if (i == 0) cadre::send(parent, 1L);
+  }
+}
+CADRE_TASK(large_streamer);
+
+// Every node streams 4 MiB messages to the next one when the driver returns: shut-down
+// meets sends that MPI is still reading from the senders' vectors, and must end cleanly.
+int large_at_shutdown(int argc, char** argv) {
+  return cadre::launch(argc, argv, [] {
+    const auto ns = cadre::nodes();
+    std::vector<cadre::Pid> sinks;
+    for (auto n : ns) sinks.push_back(cadre::spawn(n, large_sink));
+    for (std::size_t k = 0; k < ns.size(); ++k)
+      cadre::spawn(ns[k], large_streamer, sinks[(k + 1) % ns.size()], cadre::self());
+    for (std::size_t k = 0; k < ns.size(); ++k)
+      if (!cadre::receive(30s, cadre::match<long>([](long v) { return v; })))
+        return fail("a streamer's first large send did not return");
+    std::printf("large at shutdown: streaming on %zu nodes\n", ns.size());
+    std::this_thread::sleep_for(50ms);
+    return 0;
+  });
+}
+
 int die_default(int argc, char** argv) {
   g_how = "abort";
   return cadre::launch(argc, argv, [] {
@@ -486,6 +523,7 @@ int main(int argc, char** argv) {
   if (s == "lost") return lost(argc, argv);
   if (s == "die_default") return die_default(argc, argv);
   if (s == "lost_large") return lost_large(argc, argv);
+  if (s == "large_at_shutdown") return large_at_shutdown(argc, argv);
   if (s == "process_shutdown") return process_shutdown(argc, argv);
   if (s == "master_limits") return master_limits(argc, argv);
   if (s == "explicit") return explicit_runtime(argc, argv);
