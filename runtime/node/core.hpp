@@ -268,9 +268,8 @@ class Core final : public transport::Sink, public NodeContext {
   bool serve_as_driver(const std::function<bool()>& ready,
                        std::optional<Clock::time_point> deadline);
   /// The loop thread gives the baton up and sleeps until `until` (or woken), then takes it
-  /// back, waiting while the driver holds it. `idle`: the loop parks for want of work, and
-  /// senders on the host may wake it until it finds the driver holding the baton; otherwise
-  /// (the driver asked for the baton) only this process's threads wake it.
+  /// back, waiting while the driver holds it. Senders on the host wake it only when `idle`
+  /// (no work, rather than the driver asking), until it finds the driver holding the baton.
   void park_loop(Clock::time_point until, bool idle);
   /// Wakes a parked loop thread (work waits for it).
   void wake_loop();
