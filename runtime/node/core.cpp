@@ -82,8 +82,6 @@ Core::Core(std::unique_ptr<transport::Transport> transport, Options options, std
 Core::~Core() {
   watchdog_.stop();
   unbind_loop_thread();
-  if (thread_chunks_)
-    for (std::uint32_t c = 0; c < kThreadChunks; ++c) delete[] thread_chunks_[c].load();
   Core* me = this;
   g_core.compare_exchange_strong(me, nullptr);
 }

@@ -9,7 +9,6 @@
 #include <array>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -29,6 +28,7 @@
 #include "node/placement.hpp"
 #include "node/protocol.hpp"
 #include "node/service.hpp"
+#include "node/thread_sends.hpp"
 #include "node/trace.hpp"
 #include "node/watchdog.hpp"
 #include "scheduler/scheduler.hpp"
@@ -160,16 +160,12 @@ class Core final : public transport::Sink, public NodeContext {
   }
   static constexpr std::size_t kMaxFramesInFlight = 16;
 
-  // -- sends from other threads (node/thread_sends.cpp) ---------------------------------
-  /// Called by a thread other than the loop before it posts a send of `bytes` to `dst`:
-  /// waits while the link is congested or the thread sends to `dst` still queued
-  /// kThreadWindow bytes. Throws Timeout when the loop makes no pass for a heartbeat interval
-  /// meanwhile (it is held: the wait could not end). Any thread but the loop.
-  void wait_thread_send(NodeId dst, std::size_t bytes);
+  // -- sends from other threads (node/thread_sends.hpp) ---------------------------------
+  /// Before a thread other than the loop posts a send of `bytes` to `dst`: waits while the
+  /// link is congested or the thread's window to `dst` is full (ThreadSends::wait).
+  void wait_thread_send(NodeId dst, std::size_t bytes) { thread_sends_.wait(dst, bytes); }
   /// The loop sent a thread's message of `bytes` to `dst`. Loop thread.
-  void thread_send_done(NodeId dst, std::size_t bytes);
-  /// Bytes the threads may have posted to one destination and not yet sent.
-  static constexpr std::int64_t kThreadWindow = 256 * 1024;
+  void thread_send_done(NodeId dst, std::size_t bytes) { thread_sends_.done(dst, bytes); }
   /// The payload cap in force on the links (the master's).
   std::size_t payload_cap() const override { return transport_->payload_cap(); }
   /// Messages this node dropped for reasons of its own (malformed frames, results nobody
@@ -422,25 +418,7 @@ class Core final : public transport::Sink, public NodeContext {
   /// silent, by host) and ends the process with 128 + sig.
   [[noreturn]] void end_on_signal(int sig);
   Watchdog watchdog_;
-  void size_thread_sends(std::uint32_t nodes);
-  void publish_thread_links();
-  // Sends from other threads: one ThreadLink per node id, in chunks that are allocated by the
-  // loop as nodes join and never move (threads read them without a lock).
-  struct ThreadLink;
-  static constexpr std::uint32_t kThreadChunk = 256, kThreadChunks = 4096;
-  ThreadLink* thread_link(std::uint32_t n) const;
-  // Sends from other threads (thread_sends.cpp).
-  struct ThreadLink {
-    std::atomic<bool> congested{false};   // published by the loop
-    std::atomic<std::int64_t> posted{0};  // bytes posted by threads, not yet sent
-    bool in_watch_list = false;           // loop's
-  };
-  std::unique_ptr<std::atomic<ThreadLink*>[]> thread_chunks_;
-  std::vector<std::uint32_t> thread_watch_;  // destinations whose state the loop publishes
-  std::mutex thread_mu_;
-  std::condition_variable thread_cv_;
-  std::atomic<int> thread_waiters_{0};
-  std::atomic<std::uint64_t> loop_passes_{0};
+  ThreadSends thread_sends_{*this};  // node/thread_sends.hpp
   DropCounts drops_;
   std::uint64_t next_serial_ = 1;
   // Last: 12 KiB that dispatch reads one entry of, away from the loop's hot fields.

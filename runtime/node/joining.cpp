@@ -25,7 +25,7 @@ void Core::ensure_node(NodeId n) {
   if (last_heard_.size() < size) last_heard_.resize(size, Clock::now());
   if (heard_.size() < size) heard_.resize(size, 0);
   if (fin_from_.size() < size) fin_from_.resize(size, 0);
-  size_thread_sends(static_cast<std::uint32_t>(size));
+  thread_sends_.size(static_cast<std::uint32_t>(size));
 }
 
 void Core::spawn_nodes(transport::SpawnCall call, std::chrono::milliseconds ready_timeout,

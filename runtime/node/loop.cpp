@@ -58,13 +58,13 @@ std::size_t Core::drain_posted() {
 }
 
 std::size_t Core::step() {
-  loop_passes_.store(++pass_count_, std::memory_order_relaxed);
+  thread_sends_.loop_pass(++pass_count_);
   if (int sig = end_signal_received(); sig != 0 && is_master()) end_on_signal(sig);
   std::size_t work = transport_->poll(*this);
   work += drain_posted();
   // Threads see each link's state as this poll left it before a fiber may hold the loop (a
   // task running OpenMP threads that send): a grant that just came opens their window.
-  if (!thread_watch_.empty()) publish_thread_links();
+  if (thread_sends_.watched()) thread_sends_.publish();
   // Fibers run on the loop thread only: a driver serving the loop hands them back.
   if (on_loop_thread()) work += sched_.run_ready();
   // Timers are checked every few passes only: reading the clock costs more than a pass.
@@ -76,7 +76,7 @@ std::size_t Core::step() {
   }
   // The loop flushes every pass: what the fibers of this pass sent is coalesced already.
   work += transport_->flush();
-  if (!thread_watch_.empty()) publish_thread_links();
+  if (thread_sends_.watched()) thread_sends_.publish();
   return work;
 }
 

@@ -8,6 +8,8 @@
 // is waiting on a loop that is held, typically by the task that started the thread (an
 // OpenMP region inside a task): that wait would never end, so it ends in Timeout.
 
+#include "node/thread_sends.hpp"
+
 #include <fmt/format.h>
 
 #include "cadre/errors.hpp"
@@ -15,86 +17,93 @@
 
 namespace cadre::node {
 
-void Core::size_thread_sends(std::uint32_t nodes) {
-  if (!thread_chunks_) {
-    thread_chunks_ = std::make_unique<std::atomic<ThreadLink*>[]>(kThreadChunks);
-    for (std::uint32_t c = 0; c < kThreadChunks; ++c) thread_chunks_[c].store(nullptr);
+ThreadSends::~ThreadSends() {
+  if (chunks_)
+    for (std::uint32_t c = 0; c < kChunks; ++c) delete[] chunks_[c].load();
+}
+
+void ThreadSends::size(std::uint32_t nodes) {
+  if (!chunks_) {
+    chunks_ = std::make_unique<std::atomic<Link*>[]>(kChunks);
+    for (std::uint32_t c = 0; c < kChunks; ++c) chunks_[c].store(nullptr);
   }
-  for (std::uint32_t c = 0; c * kThreadChunk < nodes && c < kThreadChunks; ++c)
-    if (!thread_chunks_[c].load(std::memory_order_relaxed))
-      thread_chunks_[c].store(new ThreadLink[kThreadChunk], std::memory_order_release);
+  for (std::uint32_t c = 0; c * kChunk < nodes && c < kChunks; ++c)
+    if (!chunks_[c].load(std::memory_order_relaxed))
+      chunks_[c].store(new Link[kChunk], std::memory_order_release);
 }
 
-Core::ThreadLink* Core::thread_link(std::uint32_t n) const {
-  if (!thread_chunks_ || n / kThreadChunk >= kThreadChunks) return nullptr;
-  ThreadLink* c = thread_chunks_[n / kThreadChunk].load(std::memory_order_acquire);
-  return c ? &c[n % kThreadChunk] : nullptr;
+ThreadSends::Link* ThreadSends::link(std::uint32_t n) const {
+  if (!chunks_ || n / kChunk >= kChunks) return nullptr;
+  Link* c = chunks_[n / kChunk].load(std::memory_order_acquire);
+  return c ? &c[n % kChunk] : nullptr;
 }
 
-void Core::wait_thread_send(NodeId dst, std::size_t bytes) {
-  ThreadLink* tl = thread_link(dst.value());
+void ThreadSends::wait(NodeId dst, std::size_t bytes) {
+  Link* tl = link(dst.value());
   if (!tl) return;  // the send itself names the problem
-  ThreadLink& l = *tl;
+  Link& l = *tl;
   auto open = [&] {
     return !l.congested.load(std::memory_order_acquire) &&
-           l.posted.load(std::memory_order_acquire) < kThreadWindow;
+           l.posted.load(std::memory_order_acquire) < kWindow;
   };
+  Core& c = core_;
   // The driver serves the loop meanwhile when it can have the loop's baton.
-  if (!open() && !driver_wait([&] { return open() || !is_up(dst) || stopping(); }, std::nullopt)) {
-    std::unique_lock lock(thread_mu_);
-    thread_waiters_.fetch_add(1);
+  if (!open() &&
+      !c.driver_wait([&] { return open() || !c.is_up(dst) || c.stopping(); }, std::nullopt)) {
+    std::unique_lock lock(mu_);
+    waiters_.fetch_add(1);
     std::uint64_t pass = loop_passes_.load(std::memory_order_relaxed);
     auto quiet_since = Clock::now();
-    while (!open() && is_up(dst) && !stopping()) {
-      thread_cv_.wait_for(lock, std::chrono::milliseconds(5));
+    while (!open() && c.is_up(dst) && !c.stopping()) {
+      cv_.wait_for(lock, std::chrono::milliseconds(5));
       const auto now = Clock::now();
       if (const std::uint64_t p = loop_passes_.load(std::memory_order_relaxed); p != pass) {
         pass = p;
         quiet_since = now;
-      } else if (now - quiet_since >= options_.heartbeat_interval) {
-        thread_waiters_.fetch_sub(1);
+      } else if (now - quiet_since >= c.options().heartbeat_interval) {
+        waiters_.fetch_sub(1);
         throw Timeout(fmt::format(
             "cadre::send from a thread to {}: the link has been out of credit for {} ms while "
             "this node's loop made no progress: the loop is held, most likely by the task that "
             "started this thread (an OpenMP region inside a task). Send less from such threads "
             "than the link's credit, or let the task's own thread send (it yields).",
-            describe(dst), options_.heartbeat_interval.count()));
+            c.describe(dst), c.options().heartbeat_interval.count()));
       }
     }
-    thread_waiters_.fetch_sub(1);
+    waiters_.fetch_sub(1);
   }
   l.posted.fetch_add(static_cast<std::int64_t>(bytes), std::memory_order_acq_rel);
 }
 
-void Core::thread_send_done(NodeId dst, std::size_t bytes) {
-  ThreadLink* tl = thread_link(dst.value());
+void ThreadSends::done(NodeId dst, std::size_t bytes) {
+  Link* tl = link(dst.value());
   if (!tl) return;
-  ThreadLink& l = *tl;
+  Link& l = *tl;
   // Congestion is published before the bytes leave the window: a thread that sees room in
   // the window must also see a link out of credit, or it would post a second window ahead
   // of the loop's next publication (the promise is credit + one window, not more).
-  if (congested(dst)) l.congested.store(true, std::memory_order_release);
+  if (core_.congested(dst)) l.congested.store(true, std::memory_order_release);
   l.posted.fetch_sub(static_cast<std::int64_t>(bytes), std::memory_order_acq_rel);
   if (!l.in_watch_list) {
     l.in_watch_list = true;
-    thread_watch_.push_back(dst.value());
+    watch_.push_back(dst.value());
   }
 }
 
-void Core::publish_thread_links() {
+void ThreadSends::publish() {
   bool opened = false;
-  for (std::uint32_t d : thread_watch_) {
-    ThreadLink& l = *thread_link(d);
-    const bool now = congested(NodeId(d));
+  for (std::uint32_t d : watch_) {
+    Link& l = *link(d);
+    const bool now = core_.congested(NodeId(d));
     if (now != l.congested.load(std::memory_order_relaxed)) {
       l.congested.store(now, std::memory_order_release);
       opened |= !now;
     }
-    opened |= l.posted.load(std::memory_order_relaxed) < kThreadWindow;
+    opened |= l.posted.load(std::memory_order_relaxed) < kWindow;
   }
-  if (opened && thread_waiters_.load(std::memory_order_relaxed) > 0) {
-    std::lock_guard lock(thread_mu_);
-    thread_cv_.notify_all();
+  if (opened && waiters_.load(std::memory_order_relaxed) > 0) {
+    std::lock_guard lock(mu_);
+    cv_.notify_all();
   }
 }
 
