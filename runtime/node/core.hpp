@@ -138,8 +138,14 @@ class Core final : public transport::Sink, public NodeContext {
 
   // -- what services ask (loop thread) ---------------------------------------------------
   void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) override {
+    plain_sent_ = true;                // not to be held back by a driver's call
     transport_->send(dst, env, p, n);  // a traced node's transport records (TracedTransport)
   }
+  void send_request(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) override {
+    transport_->send(dst, env, p, n);
+    placer_.add_requests(dst, 1);
+  }
+  void request_answered(NodeId dst) override { placer_.add_requests(dst, -1); }
   /// Sends a payload of `parts` read in place by MPI (transport::Transport::send_borrowed):
   /// the returned flag is set once their memory may change again.
   std::shared_ptr<const bool> send_borrowed(NodeId dst, const wire::Envelope& env,
@@ -362,7 +368,7 @@ class Core final : public transport::Sink, public NodeContext {
   std::unique_ptr<transport::Transport> transport_;
   std::string host_;
   NodeDirectory nodes_;
-  Placer placer_{*this};
+  Placer placer_{*this, &nodes_};
   std::vector<Service*> services_;  // in registration order
   Service* joiner_ = nullptr;       // the one that provides join records, if any
 
@@ -378,7 +384,9 @@ class Core final : public transport::Sink, public NodeContext {
   std::vector<bool> bell_tried_;  // the node's doorbell was looked for (same host)
   std::vector<sched::Job> posted_;
   std::vector<sched::Job> draining_;
-  bool wake_loop_ = false;  // the driver left work for the parked loop thread
+  bool wake_loop_ = false;    // the driver left work for the parked loop thread
+  bool plain_sent_ = false;   // sent since the driver's last call ended, other than requests
+  bool driver_held_ = false;  // the driver's last call held requests back: the next pass sends
   LoopBaton baton_;
   bool handover_ = false;       // serve_driver() runs: the driver may take the baton
   unsigned wanted_passes_ = 0;  // passes since the driver asked while fibers were ready

@@ -60,6 +60,11 @@ std::size_t Core::drain_posted() {
 std::size_t Core::step() {
   thread_sends_.loop_pass(++pass_count_);
   if (int sig = end_signal_received(); sig != 0 && is_master()) end_on_signal(sig);
+  // Requests a driver's call held back leave before any fiber runs: one may hold the loop.
+  if (driver_held_) {
+    driver_held_ = false;
+    transport_->flush();
+  }
   std::size_t work = transport_->poll(*this);
   work += drain_posted();
   // Threads see each link's state as this poll left it before a fiber may hold the loop (a
@@ -192,6 +197,7 @@ void Core::connect_doorbells() {
 
 void Core::send_control(NodeId dst, Cls cls, const detail::ByteBuffer& payload) {
   const wire::Envelope env = envelope({.cls = cls, .src = Pid{self_, 0}, .dst = Pid{dst, 0}});
+  plain_sent_ = true;
   transport_->send(dst, env, payload.data(), payload.size());
 }
 

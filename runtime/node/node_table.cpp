@@ -21,6 +21,7 @@ void NodeDirectory::publish(NodeTable t) {
     ++contiguous;
   std::lock_guard lock(mu_);
   table_ = std::move(p);
+  version_.fetch_add(1, std::memory_order_acq_rel);
   contiguous_up_.store(contiguous, std::memory_order_release);
 }
 

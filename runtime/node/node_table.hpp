@@ -40,6 +40,9 @@ class NodeDirectory {
   std::shared_ptr<const NodeTable> table() const;
   /// Replaces the table. Loop thread.
   void publish(NodeTable t);
+  /// How many times the table was published: a cache of what it holds is current while this
+  /// has not moved. Any thread.
+  std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
   /// Throws InvalidNode (naming the node and listing the live ones) or NodeDown unless `n`
   /// is known and up; `what` names the caller. Any thread.
   void check(NodeId n, const char* what) const {
@@ -68,6 +71,7 @@ class NodeDirectory {
   mutable std::mutex mu_;
   std::shared_ptr<const NodeTable> table_ = std::make_shared<const NodeTable>();
   std::atomic<std::uint32_t> contiguous_up_{0};  // nodes 0..n-1 are known and up
+  std::atomic<std::uint64_t> version_{0};
   std::vector<NodeId> lost_;
   std::vector<std::string> lost_why_;
 };

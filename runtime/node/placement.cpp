@@ -6,11 +6,22 @@
 
 #include "cadre/errors.hpp"
 #include "node/job_hosts.hpp"
+#include "node/node_table.hpp"
 #include "node/service.hpp"
 
 namespace cadre::node {
 
-Placer::Placer(const NodeContext& node) : node_(node), rng_(node.self_node().value() * 7919 + 17) {}
+Placer::Placer(const NodeContext& node, const NodeDirectory* directory)
+    : node_(node), directory_(directory), rng_(node.self_node().value() * 7919 + 17) {}
+
+const std::vector<NodeId>& Placer::any_candidates() {
+  const std::uint64_t v = directory_->version();
+  if (v != any_version_) {
+    any_ = candidates(Placement{});
+    any_version_ = v;
+  }
+  return any_;
+}
 
 std::vector<NodeId> Placer::candidates(const Placement& where) const {
   auto table = node_.table();
@@ -101,7 +112,10 @@ std::vector<NodeId> Placer::on_hosts(const std::vector<std::string>& wanted) con
 }
 
 NodeId Placer::pick(const Placement& where) {
-  auto c = candidates(where);
+  std::vector<NodeId> listed;
+  const bool cached = directory_ && where.kind == Placement::Kind::any;
+  if (!cached) listed = candidates(where);
+  const std::vector<NodeId>& c = cached ? any_candidates() : listed;
   if (c.size() == 1) return c[0];
   if (is_random(where)) return c[random_index(c.size())];
   // Least outstanding work; ties go round-robin so equal nodes share the load.
@@ -121,8 +135,14 @@ void Placer::add_load(NodeId n, std::int64_t delta) {
   load_[n.value()] += delta;
 }
 
+void Placer::add_requests(NodeId n, std::int64_t delta) {
+  if (n.value() >= requests_.size()) requests_.resize(n.value() + 1, 0);
+  requests_[n.value()] += delta;
+}
+
 void Placer::forget(NodeId n) {
   if (n.value() < load_.size()) load_[n.value()] = 0;
+  if (n.value() < requests_.size()) requests_[n.value()] = 0;
 }
 
 }  // namespace cadre::node

@@ -15,11 +15,13 @@
 namespace cadre::node {
 
 class NodeContext;
+class NodeDirectory;
 
 class Placer {
  public:
-  /// Places work for `node`, whose table and identity it reads.
-  explicit Placer(const NodeContext& node);
+  /// Places work for `node`, whose table and identity it reads. With the node's `directory`,
+  /// the candidates of any() are kept between table changes rather than listed at each pick.
+  explicit Placer(const NodeContext& node, const NodeDirectory* directory = nullptr);
   /// The nodes `where` allows (throws InvalidNode, naming the live nodes or hosts).
   std::vector<NodeId> candidates(const Placement& where) const;
   /// The node new work goes to (throws InvalidNode).
@@ -34,6 +36,12 @@ class Placer {
   }
   /// Adds `delta` to the outstanding work on `n`.
   void add_load(NodeId n, std::int64_t delta);
+  /// Adds `delta` to the task requests (messages) `n` has in hand.
+  void add_requests(NodeId n, std::int64_t delta);
+  /// The task requests sent to `n` whose results have not come back.
+  std::int64_t requests(NodeId n) const {
+    return n.value() < requests_.size() ? requests_[n.value()] : 0;
+  }
   /// `n` is lost: nothing is outstanding there any more.
   void forget(NodeId n);
 
@@ -41,8 +49,15 @@ class Placer {
   /// random_on's candidates: live workers on `hosts` (the master when it is the only one).
   std::vector<NodeId> on_hosts(const std::vector<std::string>& hosts) const;
 
+  /// any()'s candidates, listed again when the directory's version moved.
+  const std::vector<NodeId>& any_candidates();
+
   const NodeContext& node_;
-  std::vector<std::int64_t> load_;  // outstanding inputs per node
+  const NodeDirectory* directory_;
+  std::vector<NodeId> any_;
+  std::uint64_t any_version_ = UINT64_MAX;
+  std::vector<std::int64_t> load_;      // outstanding inputs per node
+  std::vector<std::int64_t> requests_;  // outstanding task requests per node
   std::minstd_rand rng_;
   std::size_t rr_ = 0;
 };

@@ -197,6 +197,14 @@ class NodeContext {
   // -- sending ----------------------------------------------------------------------------
   /// Sends on the ordered link to `dst` (to itself: delivered on the next pass).
   virtual void send(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) = 0;
+  /// Sends a task request, whose result comes back to this node: as send(), and `dst` has one
+  /// more request of this node in hand until request_answered(dst) (or it is lost). A driver's
+  /// call may hold such requests back for a frame of several (Core::driver_release).
+  virtual void send_request(NodeId dst, const wire::Envelope& env, const char* p, std::size_t n) {
+    send(dst, env, p, n);
+  }
+  /// The result of a request sent with send_request() to `dst` came back.
+  virtual void request_answered(NodeId /*dst*/) {}
   /// True while the link to `dst` may take no more frames: a process waits before sending.
   virtual bool congested(NodeId dst) const = 0;
   /// Flushes the links when no other fiber is ready (a fiber is about to suspend).

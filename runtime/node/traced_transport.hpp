@@ -26,6 +26,9 @@ class TracedTransport final : public transport::Transport {
                                             std::span<const transport::PayloadPart> parts) override;
   std::size_t poll(transport::Sink& sink) override;
   std::size_t flush() override { return inner_->flush(); }
+  bool flush_unless_held(const std::function<bool(NodeId, std::size_t)>& may_hold) override {
+    return inner_->flush_unless_held(may_hold);
+  }
   bool busy() const override { return inner_->busy(); }
   std::size_t payload_cap() const override { return inner_->payload_cap(); }
   void set_limits(std::size_t payload_cap, std::size_t coalesce_bytes,

@@ -100,7 +100,12 @@ void TaskService::send_request(NodeId node, const detail::Entry* e, std::uint8_t
                                              .corr = corr,
                                              .src = Pid{core_.self_node(), 0},
                                              .dst = Pid{node, 0}});
-  core_.send(node, env, p, n);
+  // A single task may be held back by a driver's call for a frame of several; a map chunk,
+  // many inputs already, leaves at once.
+  if (pending.job)
+    core_.send(node, env, p, n);
+  else
+    core_.send_request(node, env, p, n);
   core_.add_load(node, pending.count);
   pending_.emplace(corr, std::move(pending));
 }
@@ -263,8 +268,10 @@ void TaskService::on_result(NodeId src, const wire::Envelope& env, const char* p
   Pending pend = std::move(it->second);
   pending_.erase(it);
   core_.add_load(pend.node, -static_cast<std::int64_t>(pend.count));
+  if (!pend.job) core_.request_answered(pend.node);
   auto& st = *pend.state;
-  const std::string where = core_.describe(src);
+  // Named in errors only: described when one is made.
+  const auto where = [&] { return core_.describe(src); };
   try {
     InArchive ia(p, n);
     if (env.flags == kWhole) {
@@ -274,22 +281,22 @@ void TaskService::on_result(NodeId src, const wire::Envelope& env, const char* p
       std::exception_ptr err;
       switch (static_cast<SlotStatus>(status)) {
         case SlotStatus::not_registered:
-          err = std::make_exception_ptr(NotRegistered(
-              fmt::format("cadre: {} ('{}') is not registered on {} (its program lacks "
-                          "CADRE_TASK({}), or has it with another signature)",
-                          task_label(pend.entry), pend.entry->signature, where, pend.entry->name)));
+          err = std::make_exception_ptr(NotRegistered(fmt::format(
+              "cadre: {} ('{}') is not registered on {} (its program lacks "
+              "CADRE_TASK({}), or has it with another signature)",
+              task_label(pend.entry), pend.entry->signature, where(), pend.entry->name)));
           break;
         case SlotStatus::refused:
           err = std::make_exception_ptr(NotRunning(
-              fmt::format("cadre: {} refused {}: {}", where, task_label(pend.entry), a)));
+              fmt::format("cadre: {} refused {}: {}", where(), task_label(pend.entry), a)));
           break;
         case SlotStatus::too_large:
           err = std::make_exception_ptr(PayloadTooLarge(
-              fmt::format("cadre: {} on {}: {}", task_label(pend.entry), where, a)));
+              fmt::format("cadre: {} on {}: {}", task_label(pend.entry), where(), a)));
           break;
         default:
           err = std::make_exception_ptr(DecodeError(
-              fmt::format("cadre: {} could not run {}: {}", where, task_label(pend.entry), a)));
+              fmt::format("cadre: {} could not run {}: {}", where(), task_label(pend.entry), a)));
       }
       st.set_all_errors(err);
     } else {
@@ -308,19 +315,19 @@ void TaskService::on_result(NodeId src, const wire::Envelope& env, const char* p
         ia& a;
         if (status == static_cast<std::uint8_t>(SlotStatus::exception)) {
           ia& b;
-          st.set_error(i,
-                       std::make_exception_ptr(RemoteError(fmt::format(
-                           "cadre: {} on {} threw {}: {}", task_label(pend.entry), where, a, b))));
+          st.set_error(
+              i, std::make_exception_ptr(RemoteError(fmt::format(
+                     "cadre: {} on {} threw {}: {}", task_label(pend.entry), where(), a, b))));
         } else {
           st.set_error(i, std::make_exception_ptr(DecodeError(fmt::format(
-                              "cadre: {} on {}: {}", task_label(pend.entry), where, a))));
+                              "cadre: {} on {}: {}", task_label(pend.entry), where(), a))));
         }
       }
     }
     ia.expect_end();
   } catch (const std::exception& e) {
     st.set_all_errors(std::make_exception_ptr(DecodeError(fmt::format(
-        "cadre: malformed result of {} from {}: {}", task_label(pend.entry), where, e.what()))));
+        "cadre: malformed result of {} from {}: {}", task_label(pend.entry), where(), e.what()))));
   }
   st.complete();
   if (MapJob* job = pend.job) {

@@ -286,6 +286,26 @@ std::size_t Links::flush() {
   return n;
 }
 
+bool Links::flush_unless_held(const std::function<bool(NodeId, std::size_t)>& may_hold) {
+  if (!held_.empty()) {  // grants wait for a full link to drain
+    flush();
+    return false;
+  }
+  bool quiet = true;
+  for (auto& c : channels_) {
+    if (!c.t) continue;
+    const std::vector<NodeId>& ids = c.ids;
+    // The channel names its ranks: the rule is asked about the nodes they are.
+    quiet &= direct_
+                 ? c.t->flush_unless_held(may_hold)
+                 : c.t->flush_unless_held([&](NodeId rank, std::size_t held) {
+                     return rank.value() < ids.size() && ids[rank.value()].value() != UINT32_MAX &&
+                            may_hold(ids[rank.value()], held);
+                   });
+  }
+  return quiet;
+}
+
 bool Links::busy() const {
   for (auto& c : channels_)
     if (c.t && c.t->busy()) return true;

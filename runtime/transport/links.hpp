@@ -46,6 +46,7 @@ class Links final : public Transport {
                                             std::span<const PayloadPart> parts) override;
   std::size_t poll(Sink& sink) override;
   std::size_t flush() override;
+  bool flush_unless_held(const std::function<bool(NodeId, std::size_t)>& may_hold) override;
   bool busy() const override;
   std::size_t payload_cap() const override { return cap_; }
   void set_limits(std::size_t payload_cap, std::size_t coalesce_bytes,

@@ -210,7 +210,28 @@ std::size_t MpiTransport::flush() {
   return work;
 }
 
+bool MpiTransport::flush_unless_held(const std::function<bool(NodeId, std::size_t)>& may_hold) {
+  bool hold = send_reqs_.empty() && loopback_.empty() && large_pending_ == 0 && repost_.empty();
+  for (std::size_t k = 0; hold && k < dirty_.size(); ++k) {
+    const Link& l = *links_[dirty_[k]];
+    hold = !l.dirty || may_hold(NodeId(dirty_[k]), l.writer.envelope_count());
+  }
+  if (hold && !dirty_.empty()) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!holding_) {
+      holding_ = true;
+      held_since_ = now;
+    }
+    if (now - held_since_ < kHoldBack) return true;
+  } else if (hold) {
+    return true;  // nothing to send, nothing in flight
+  }
+  flush();
+  return false;
+}
+
 std::size_t MpiTransport::flush_here() {
+  holding_ = false;
   std::size_t work = 0;
   for (std::uint32_t d : dirty_) {
     if (links_[d]->dirty) {

@@ -119,6 +119,7 @@ class MpiTransport final : public Transport {
   /// Ships what waits and makes progress; under MPICH on a stack of its own (MpiStack: the
   /// caller may be a fiber).
   std::size_t flush() override;
+  bool flush_unless_held(const std::function<bool(NodeId, std::size_t)>& may_hold) override;
 
   bool busy() const override;
 
@@ -316,6 +317,9 @@ class MpiTransport final : public Transport {
   int head_ = -1;  // -1: no slot posted
   static constexpr int kHeadUnknown = -2;
   std::size_t large_pending_ = 0;
+  // flush_unless_held() holds frames back since held_since_.
+  bool holding_ = false;
+  std::chrono::steady_clock::time_point held_since_{};
 };
 
 }  // namespace cadre::transport::mpi

@@ -5,8 +5,10 @@
 //
 // Thread rule: loop thread only.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -95,6 +97,18 @@ class Transport {
   /// Starts sending every non-empty link buffer and progresses sends in flight; returns the
   /// number of frames started or completed.
   virtual std::size_t flush() = 0;
+  /// As flush(), for a thread that sends in bursts between waits (the master's driver): while
+  /// `may_hold(node, envelopes)` is true for every link that holds envelopes, and no send or
+  /// receive waits for progress, they stay, for up to kHoldBack, and no MPI call is made;
+  /// returns true then (nothing needs the loop soon). Otherwise it flushes and returns false.
+  /// The default flushes.
+  virtual bool flush_unless_held(const std::function<bool(NodeId, std::size_t)>& may_hold) {
+    (void)may_hold;
+    flush();
+    return false;
+  }
+  /// How long flush_unless_held() holds frames back at most.
+  static constexpr std::chrono::microseconds kHoldBack{100};
   /// True while sends are in flight or buffered.
   virtual bool busy() const = 0;
   virtual std::size_t payload_cap() const = 0;

@@ -1,7 +1,9 @@
 // The driver's calls while it serves the node loop itself (the loop's baton, DESIGN.md
 // "Threads"): round trips to workers and to processes on the master, with the master's loop
 // kept busy by fibers that never park, receive timeouts, bursts of sends out of credit, sends
-// followed by long computation, a second user thread calling at the same time, and spawns.
+// followed by long computation, runs held back for a frame of several (in a window, in a
+// burst, and before long computation), a second user thread calling at the same time, and
+// spawns.
 // A loop thread parked meanwhile must sleep through the round trips (not be woken by each
 // reply). The same cases run with MPI initialised FUNNELED by the program (argument "funneled"),
 // where the driver posts to the loop's queue instead.
@@ -65,6 +67,16 @@ void echo_to(Pid to, long v) { cadre::send(to, v); }
 CADRE_TASK(echo_to);
 
 cadre::NodeId last() { return cadre::nodes().back(); }
+
+/// Spins for `ms` milliseconds; returns when it started, in steady-clock nanoseconds (the
+/// host's monotonic clock, the same in every process on it).
+long long busy_for(long ms) {
+  const auto start = Clock::now();
+  while (Clock::now() < start + std::chrono::milliseconds(ms)) {
+  }
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(start.time_since_epoch()).count();
+}
+CADRE_TASK(busy_for);
 
 TEST(Driver, RoundTripsToEveryNodeAreRight) {
   for (long i = 0; i < 3000; ++i)
@@ -154,6 +166,45 @@ TEST(Driver, ASendFollowedByComputationLeavesAtOnce) {
   ASSERT_TRUE(got.has_value()) << "the reply had not arrived 200 ms after the send";
   EXPECT_EQ(*got, 42);
   cadre::send(e, std::make_pair(cadre::self(), -1L));
+}
+
+TEST(Driver, ARunHeldBackLeavesWhileTheDriverComputes) {
+  // A run to a node that has the driver's earlier tasks in hand may wait for the driver's next
+  // call (a burst of calls leaves a few to a frame), but not past the loop thread's next pass
+  // (about a millisecond): here the driver computes for 300 ms after the second run, which
+  // must start on its node as soon as the first (20 ms long) is done.
+  // A round trip first: the driver takes the loop's baton for its wait, and the calls
+  // right after it find the baton free and run on the driver's thread.
+  ASSERT_EQ(cadre::run(cadre::on(last()), twice, 1L).get(), 2);
+  auto first = cadre::run(cadre::on(last()), busy_for, 20L);
+  const auto sent = Clock::now();
+  auto second = cadre::run(cadre::on(last()), busy_for, 0L);
+  while (Clock::now() < sent + 300ms) {
+  }
+  (void)first.get();
+  const auto started = Clock::time_point(std::chrono::nanoseconds(second.get()));
+  const double ms = std::chrono::duration<double, std::milli>(started - sent).count();
+  std::printf("the second run started %.1f ms after it was called\n", ms);
+  EXPECT_LT(ms, 150) << "the second run waited for the driver's next call";
+}
+
+TEST(Driver, AWindowAndABurstOfRunsComeBackWhole) {
+  // Runs go out a few to a frame while the node has others in hand: every one comes back,
+  // with its own result.
+  const long window = 64, n = 30000;
+  std::vector<cadre::Future<long>> slots(window);
+  long bad = 0;
+  for (long i = 0; i < n; ++i) {
+    auto& slot = slots[static_cast<std::size_t>(i % window)];
+    if (slot.valid()) bad += slot.get() != 2 * (i - window);
+    slot = cadre::run(cadre::any, twice, i);
+  }
+  for (long i = n - window; i < n; ++i)
+    bad += slots[static_cast<std::size_t>(i % window)].get() != 2 * i;
+  std::vector<cadre::Future<long>> burst;
+  for (long i = 0; i < n; ++i) burst.push_back(cadre::run(cadre::any, twice, i));
+  for (long i = 0; i < n; ++i) bad += burst[static_cast<std::size_t>(i)].get() != 2 * i;
+  EXPECT_EQ(bad, 0);
 }
 
 TEST(Driver, AnotherThreadCallsAtTheSameTime) {
