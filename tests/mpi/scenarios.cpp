@@ -293,6 +293,10 @@ int lost(int argc, char** argv) {
         } release{victim_pid};
         auto [waiter, ref] = cadre::spawn_monitor(vnode, wait_forever);
         auto stuck = cadre::run(cadre::on(vnode), slow_square, 3L);
+        // any() lists the victim while it is up (the placer keeps that list between changes
+        // of the node table).
+        for (long i = 0; i < 20; ++i)
+          if (cadre::run(cadre::any, square, i).get() != i * i) return fail("run(any) before");
         std::vector<long> xs(2000);
         for (std::size_t i = 0; i < xs.size(); ++i) xs[i] = static_cast<long>(i);
         auto t0 = std::chrono::steady_clock::now();
@@ -331,6 +335,11 @@ int lost(int argc, char** argv) {
             cadre::node_info(vnode).state != cadre::NodeState::down)
           return fail("all_nodes after a loss");
         std::printf("all_nodes: %zu, node %u down\n", all.size(), vnode.value());
+        // any() never picks the lost node again: every run answers.
+        for (long i = 0; i < 200; ++i)
+          if (cadre::run(cadre::any, square, i).get_for(10s) != i * i)
+            return fail("run(any) after");
+        std::printf("run(any) after the loss: ok\n");
         return 0;
       },
       o);
