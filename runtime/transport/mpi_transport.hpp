@@ -309,7 +309,6 @@ class MpiTransport final : public Transport {
   std::vector<MPI_Datatype> slot_types_;        // each slot's receive type (see slot_type)
   std::vector<const char*> slot_type_at_;       // the buffer each was made for
   unsigned large_polls_ = 0;
-  bool probe_due_ = false;
   unsigned sweeps_ = 0;
   // When each small slot was posted (0: it is not), and the oldest posted: the next to fill.
   std::array<std::uint64_t, kSlots> posted_at_{};
