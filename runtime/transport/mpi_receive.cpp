@@ -186,10 +186,10 @@ void MpiTransport::failed_slot(int i, const MPI_Status& st, const std::string& w
 }
 
 void MpiTransport::probe_large() {
-  // Every fourth flush (a large frame waits a few passes at most), and at every flush while
+  // Every 16th flush (a large frame waits a few passes at most), and at every flush while
   // large frames are being received. Not after each small frame: that put an MPI_Improbe on
   // every message's path (a driver's round trip and a process's hop were 4 % slower).
-  if ((++large_polls_ & 3) == 0 || large_pending_ > 0) {
+  if ((++large_polls_ & 15) == 0 || large_pending_ > 0) {
     for (int k = 0; k < kMaxProbesPerPoll; ++k) {
       int flag = 0;
       MPI_Message msg;
