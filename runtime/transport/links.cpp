@@ -291,19 +291,23 @@ bool Links::flush_unless_held(const std::function<bool(NodeId, std::size_t)>& ma
     flush();
     return false;
   }
-  bool quiet = true;
+  // Held: some channel holds envelopes back, and no other has sends in flight (those need
+  // the loop's passes, which the caller asks for when this returns false).
+  bool held = false, quiet = true;
   for (auto& c : channels_) {
     if (!c.t) continue;
     const std::vector<NodeId>& ids = c.ids;
     // The channel names its ranks: the rule is asked about the nodes they are.
-    quiet &= direct_
-                 ? c.t->flush_unless_held(may_hold)
-                 : c.t->flush_unless_held([&](NodeId rank, std::size_t held) {
-                     return rank.value() < ids.size() && ids[rank.value()].value() != UINT32_MAX &&
-                            may_hold(ids[rank.value()], held);
-                   });
+    const bool h = direct_ ? c.t->flush_unless_held(may_hold)
+                           : c.t->flush_unless_held([&](NodeId rank, std::size_t envelopes) {
+                               return rank.value() < ids.size() &&
+                                      ids[rank.value()].value() != UINT32_MAX &&
+                                      may_hold(ids[rank.value()], envelopes);
+                             });
+    held |= h;
+    quiet &= h || !c.t->busy();
   }
-  return quiet;
+  return held && quiet;
 }
 
 bool Links::busy() const {

@@ -224,7 +224,7 @@ bool MpiTransport::flush_unless_held(const std::function<bool(NodeId, std::size_
     }
     if (now - held_since_ < kHoldBack) return true;
   } else if (hold) {
-    return true;  // nothing to send, nothing in flight
+    return false;  // nothing to send, nothing in flight: nothing held either
   }
   flush();
   return false;

@@ -100,8 +100,8 @@ class Transport {
   /// As flush(), for a thread that sends in bursts between waits (the master's driver): while
   /// `may_hold(node, envelopes)` is true for every link that holds envelopes, and no send or
   /// receive waits for progress, they stay, for up to kHoldBack, and no MPI call is made;
-  /// returns true then (nothing needs the loop soon). Otherwise it flushes and returns false.
-  /// The default flushes.
+  /// returns true then (the next flush sends them). Otherwise it flushes, or with nothing to
+  /// send and nothing in flight does nothing, and returns false. The default flushes.
   virtual bool flush_unless_held(const std::function<bool(NodeId, std::size_t)>& may_hold) {
     (void)may_hold;
     flush();
