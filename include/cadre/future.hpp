@@ -26,8 +26,35 @@ class Future {
   /// An empty future (valid() is false).
   Future() = default;
   /// A handle on slot `slot` of state `s` (made by run and map, not by users).
-  Future(std::shared_ptr<detail::ResultState<R>> s, std::uint32_t slot)
-      : s_(std::move(s)), slot_(slot) {}
+  Future(std::shared_ptr<detail::ResultState<R>> s, std::uint32_t slot) : s_(s.get()), slot_(slot) {
+    if (s_) detail::StateBase::attach(std::move(s), 1);
+  }
+  /// A handle on slot `slot` of `s`, counted already by StateBase::attach (map makes a
+  /// chunk's futures so: one count for all of them, not an atomic add each).
+  Future(detail::AttachedTag, detail::ResultState<R>* s, std::uint32_t slot) noexcept
+      : s_(s), slot_(slot) {}
+  /// Another handle on the same result.
+  Future(const Future& o) noexcept : s_(o.s_), slot_(o.slot_) {
+    if (s_) s_->add_handle();
+  }
+  /// Takes `o`'s handle; `o` becomes empty.
+  Future(Future&& o) noexcept : s_(std::exchange(o.s_, nullptr)), slot_(o.slot_) {}
+  /// Refers to what `o` refers to.
+  Future& operator=(const Future& o) noexcept {
+    Future copy(o);
+    swap(copy);
+    return *this;
+  }
+  /// Takes `o`'s handle; `o` becomes empty.
+  Future& operator=(Future&& o) noexcept {
+    Future taken(std::move(o));
+    swap(taken);
+    return *this;
+  }
+  /// Releases the handle (the last one releases the result).
+  ~Future() {
+    if (s_) detail::StateBase::drop_handle(s_);
+  }
 
   /// True when the future refers to a task.
   bool valid() const { return s_ != nullptr; }
@@ -68,12 +95,16 @@ class Future {
   }
 
   /// The shared state (for combinators).
-  detail::StateBase* state() const { return s_.get(); }
+  detail::StateBase* state() const { return s_; }
 
  private:
+  void swap(Future& o) noexcept {
+    std::swap(s_, o.s_);
+    std::swap(slot_, o.slot_);
+  }
   detail::StateBase* check() const {
     if (!s_) throw Error("cadre::Future: waiting on an empty future (default-constructed)");
-    return s_.get();
+    return s_;
   }
   void rethrow() const {
     if (auto e = s_->error(slot_)) std::rethrow_exception(e);
@@ -87,7 +118,7 @@ class Future {
            " ms (the task goes on)";
   }
 
-  std::shared_ptr<detail::ResultState<R>> s_;
+  detail::ResultState<R>* s_ = nullptr;  // counted on the state (StateBase::attach)
   std::uint32_t slot_ = 0;
 };
 

@@ -174,8 +174,9 @@ std::vector<Future<R>> map_own(const W& where, const Entry* e,
   advise_huge_pages(out.data(), n * sizeof(Future<R>));
   for (auto& st : states) {
     const std::uint32_t slots = st->slots();
-    for (std::uint32_t i = 0; i + 1 < slots; ++i) out.emplace_back(st, i);
-    out.emplace_back(std::move(st), slots - 1);
+    ResultState<R>* s = st.get();
+    StateBase::attach(std::move(st), slots);  // one count for the chunk's futures
+    for (std::uint32_t i = 0; i < slots; ++i) out.emplace_back(attached, s, i);
   }
   return out;
 }
