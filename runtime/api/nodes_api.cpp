@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -122,6 +123,12 @@ std::vector<NodeId> spawn_nodes(const SpawnOptions& o) {
   if (!o.hostfile.empty()) call.info.emplace_back("hostfile", o.hostfile);
   if (!o.wdir.empty()) call.info.emplace_back("wdir", o.wdir);
   if (over) call.info.emplace_back("bind_to", "none");
+  call.hang_hint = api::spawn_hazard(std::getenv("PMIX_VERSION"), std::getenv("PMIX_GDS_MODULE"));
+  static std::once_flag warned;
+  if (!call.hang_hint.empty())
+    std::call_once(warned, [&] {
+      node::log_local(Level::warn, fmt::format("cadre::spawn_nodes: {}", call.hang_hint));
+    });
   api::SpawnBootstrap boot{o.env, o.stdout_path, o.stderr_path};
   auto bytes = node::encode_payload(boot);
   call.bootstrap.assign(bytes.data(), bytes.data() + bytes.size());

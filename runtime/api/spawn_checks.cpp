@@ -84,4 +84,17 @@ std::string check_capacity(int count, int universe, int running, bool oversubscr
       count, universe, running, std::max(free, 0));
 }
 
+std::string spawn_hazard(const char* pmix_version, const char* gds_modules) {
+  if (!pmix_version || !gds_modules) return "";
+  if (std::strtol(pmix_version, nullptr, 10) != 4) return "";  // the series known to hang
+  if (std::string(gds_modules).find("ds21") == std::string::npos) return "";
+  return fmt::format(
+      "this job's launcher serves PMIx {} from its shared-memory store (PMIX_GDS_MODULE={}): "
+      "under Open MPI 4.1 a spawned process then waits in PMIx_Init for good about once in "
+      "50 spawns (openpmix issue 2735). Start mpirun with PMIX_MCA_gds=hash in its "
+      "environment (every process of the job must agree: set it for mpirun, not in the "
+      "program)",
+      pmix_version, gds_modules);
+}
+
 }  // namespace cadre::api

@@ -29,6 +29,13 @@ using node::known_hosts;
 /// alive; always fits when `oversubscribed`. Else the refusal.
 std::string check_capacity(int count, int universe, int running, bool oversubscribed);
 
+/// Empty unless the launcher is one whose MPI_Comm_spawn hangs now and then; else a warning
+/// that says what to set. PMIx 4 serving Open MPI 4.1 from its shared-memory store (gds
+/// `ds21`, the default) leaves a new process in PMIx_Init for good about once in 50 spawns
+/// (openpmix issue 2735); the store `hash` does not. `pmix_version` and `gds_modules` are what
+/// the launcher put in PMIX_VERSION and PMIX_GDS_MODULE (null when unset).
+std::string spawn_hazard(const char* pmix_version, const char* gds_modules);
+
 /// What a spawned process applies before it serves: its environment and output files.
 struct SpawnBootstrap {
   std::vector<std::pair<std::string, std::string>> env;

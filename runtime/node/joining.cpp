@@ -55,8 +55,9 @@ void Core::spawn_nodes(transport::SpawnCall call, std::chrono::milliseconds read
             "cadre[master] error: spawn_nodes: MPI_Comm_spawn of {} x '{}' has not returned after "
             "{} ms (2 x ready_timeout, at least 10 s): a started process never "
             "called MPI_Init, or the launcher is stuck. A spawn cannot be undone: "
-            "the job ends now.",
-            call.count, call.program, limit.count()));
+            "the job ends now.{}",
+            call.count, call.program, limit.count(),
+            call.hang_hint.empty() ? "" : " Likely cause: " + call.hang_hint + "."));
     watchdog_.blocking_call(true);
     const std::int64_t t0 = trace::now_ns();
     transport_->spawn(call);

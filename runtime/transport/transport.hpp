@@ -53,6 +53,7 @@ struct SpawnCall {
   NodeId first_id;                                        ///< ids first_id .. first_id+count-1
   std::vector<std::pair<std::string, std::string>> info;  ///< MPI_Info keys (host, wdir, ...)
   std::vector<char> bootstrap;                            ///< handed to each new process
+  std::string hang_hint;  ///< added to the error when the spawn does not return (or empty)
 };
 
 /// An envelope relayed through the master (transport/links.hpp): class in `aux`, and a u32

@@ -15,6 +15,7 @@ using cadre::api::check_capacity;
 using cadre::api::check_program;
 using cadre::api::expand_host_list;
 using cadre::api::known_hosts;
+using cadre::api::spawn_hazard;
 
 TEST(SpawnChecks, SlurmHostListsExpand) {
   EXPECT_EQ(expand_host_list("node[01-03],login"),
@@ -66,4 +67,19 @@ TEST(SpawnChecks, ProgramsMustExistAndBeExecutable) {
   EXPECT_NE(check_program(dir, "").error.find("not a regular file"), std::string::npos);
   std::remove(file.c_str());
   ::rmdir(dir.c_str());
+}
+
+TEST(SpawnChecks, PmixSharedMemoryStoreIsAHazardAndHashIsNot) {
+  // Open MPI 4.1 under PMIx 4 with the default stores (ds21 first): a warning saying what to set.
+  const std::string hazard = spawn_hazard("4.2.2rc2", "ds21,ds12,hash");
+  EXPECT_NE(hazard.find("PMIX_MCA_gds=hash"), std::string::npos) << hazard;
+  EXPECT_NE(hazard.find("4.2.2rc2"), std::string::npos) << hazard;
+  EXPECT_NE(hazard.find("2735"), std::string::npos) << hazard;
+  // mpirun started with PMIX_MCA_gds=hash, another PMIx series, or no PMIx launcher (Hydra).
+  EXPECT_EQ(spawn_hazard("4.2.2rc2", "hash"), "");
+  EXPECT_EQ(spawn_hazard("3.2.3", "ds21,ds12,hash"), "");
+  EXPECT_EQ(spawn_hazard(nullptr, nullptr), "");
+  EXPECT_EQ(spawn_hazard("4.2.2", nullptr), "");
+  EXPECT_EQ(spawn_hazard("garbage", "ds21"), "");
+  EXPECT_EQ(spawn_hazard("5.0.1", "ds21"), "");  // not known to hang
 }
