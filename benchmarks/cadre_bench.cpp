@@ -6,7 +6,7 @@
 ///          of 1e6 inputs in the same run); beside raw-MPI task farms (one task per
 ///          message, window per worker: the baseline; and batched, for reference).
 ///   idle   CPU used by an idle worker and the wake-up latency of an idle node, beside a
-///          raw-MPI rank waiting in MPI_Recv.
+///          raw-MPI rank waiting in MPI_Recv and the kernel's own futex wake-up (wake_floor).
 ///   latency, msgrate, ring: processes and mailboxes (process_modes.cpp).
 ///   flood  a flood into a mailbox that is not read: memory and stalls (flood_mode.cpp).
 /// Flags: -n TASKS, -w WINDOW, --chunk N, -r REPEAT, -i ITER, -x WARMUP, --json FILE.
@@ -31,6 +31,7 @@
 #include "process_modes.hpp"
 #include "raw_mpi.hpp"
 #include "spawn_mode.hpp"
+#include "wake_floor.hpp"
 
 namespace bench = cadre::bench;
 using Clock = std::chrono::steady_clock;
@@ -222,7 +223,7 @@ double raw_idle_cpu(double secs) {
 }
 
 void idle_mode(const bench::Flags& f, std::vector<bench::Row>& rows, double raw_cpu,
-               double raw_latency_us, double raw_idle_rtt) {
+               double raw_latency_us, double raw_idle_rtt, double futex_rtt, double futex_call) {
   auto ns = cadre::nodes();
   if (ns.size() < 2) throw cadre::Error("idle mode needs at least 2 ranks");
   cadre::NodeId w = ns[1];
@@ -263,6 +264,16 @@ void idle_mode(const bench::Flags& f, std::vector<bench::Row>& rows, double raw_
                   "MPI_Recv (median)"});
   rows.push_back({"idle_wakeup", c, "us", ratio(c, raw_idle_rtt),
                   "the same to a node idle for 60 ms (median; ratio: to raw_idle_rtt)"});
+  if (futex_rtt > 0) {
+    rows.push_back({"raw_futex_wake_rtt", futex_rtt, "us", 1.0,
+                    fmt::format("the kernel alone: a futex wake of rank 1 (on the other core when "
+                                "bound), which sleeps 1 ms at a time, and its answer, after 60 "
+                                "ms idle "
+                                "(median; the FUTEX_WAKE call itself {:.1f} us)",
+                                futex_call)});
+    rows.push_back({"idle_wakeup_vs_futex", c, "us", ratio(c, futex_rtt),
+                    "idle_wakeup against raw_futex_wake_rtt: the floor for a node that sleeps"});
+  }
 }
 
 }  // namespace
@@ -313,6 +324,9 @@ int main(int argc, char** argv) {
     raw.push_back(raw_idle_cpu(2.0));
     raw.push_back(bench::raw::pingpong_latency_us(MPI_COMM_WORLD, 8, f.iterations, f.warmup));
     raw.push_back(raw_idle_rtt_us());
+    double call = 0;
+    raw.push_back(bench::futex_wake_rtt_us(MPI_COMM_WORLD, call));
+    raw.push_back(call);
   } else if (f.mode == "flood") {
     bench::flood_environment(f);  // its baseline runs after the runtime, in the same job
   } else if (f.mode == "spawn") {
@@ -335,7 +349,7 @@ int main(int argc, char** argv) {
         if (f.mode == "tasks")
           tasks_mode(f, rows, raw[0], raw[1], raw[2]);
         else if (f.mode == "idle")
-          idle_mode(f, rows, raw[0], raw[1], raw[2]);
+          idle_mode(f, rows, raw[0], raw[1], raw[2], raw[3], raw[4]);
         else if (f.mode == "flood")
           bench::flood_mode(f, rows);
         else if (f.mode == "spawn")
